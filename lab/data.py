@@ -1,0 +1,185 @@
+"""Datasets, deterministic from a ``np.random.Generator``, and a checked CSV loader.
+
+Every generator is ``fn(n, rng, classes, input_dim, noise) -> (X (n, D) float64, y (n,) int)``.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MAX_CSV_BYTES = 50 * 2**20
+MAX_CSV_ROWS = 200_000
+MAX_CLASSES = 100
+
+
+class DataError(ValueError):
+    """A dataset that cannot be used, with a message meant for the user."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features and integer labels, split into training and validation parts."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    classes: int
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+
+    @property
+    def input_dim(self) -> int:
+        return self.X_train.shape[1]
+
+
+def xor(n, rng, classes=2, input_dim=2, noise=None):
+    """Points in [-1, 1]^2, label 1 where x * y > 0 (the XOR problem of the text)."""
+    X = rng.uniform(-1.0, 1.0, size=(n, 2))
+    y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
+    X = X + rng.normal(0.0, 0.05 if noise is None else noise, size=X.shape)
+    return X, y
+
+
+def circles(n, rng, classes=2, input_dim=2, noise=None):
+    """An inner disc of radius 0.5 (class 1) inside a ring of radius 1 (class 0)."""
+    y = rng.integers(0, 2, size=n)
+    angle = rng.uniform(0.0, 2.0 * np.pi, size=n)
+    radius = np.where(y == 1, 0.5, 1.0)
+    X = np.c_[radius * np.cos(angle), radius * np.sin(angle)]
+    return X + rng.normal(0.0, 0.08 if noise is None else noise, size=X.shape), y
+
+
+def moons(n, rng, classes=2, input_dim=2, noise=None):
+    """Two interleaving half circles."""
+    y = rng.integers(0, 2, size=n)
+    angle = rng.uniform(0.0, np.pi, size=n)
+    X = np.where(
+        (y == 0)[:, None],
+        np.c_[np.cos(angle), np.sin(angle)],
+        np.c_[1.0 - np.cos(angle), 0.5 - np.sin(angle)],
+    )
+    return X + rng.normal(0.0, 0.1 if noise is None else noise, size=X.shape), y
+
+
+def spirals(n, rng, classes=2, input_dim=2, noise=None):
+    """K interleaved spiral arms, one per class, each turning 1.75 times around."""
+    y = rng.integers(0, classes, size=n)
+    r = rng.uniform(0.05, 1.0, size=n)
+    angle = 1.75 * 2.0 * np.pi * r + 2.0 * np.pi * y / classes
+    X = np.c_[r * np.cos(angle), r * np.sin(angle)]
+    return X + rng.normal(0.0, 0.03 if noise is None else noise, size=X.shape), y
+
+
+def blobs(n, rng, classes=3, input_dim=2, noise=None):
+    """Gaussian blobs with centres drawn in [-3, 3]^D, std 0.5 by default."""
+    centres = rng.uniform(-3.0, 3.0, size=(classes, input_dim))
+    y = rng.integers(0, classes, size=n)
+    X = centres[y] + rng.normal(0.0, 0.5 if noise is None else noise, size=(n, input_dim))
+    return X, y
+
+
+def random(n, rng, classes=2, input_dim=100, noise=None):
+    """N(0, 1) inputs with random labels: the at-initialization probe of init experiments."""
+    return rng.standard_normal((n, input_dim)), rng.integers(0, classes, size=n)
+
+
+DATASETS = {
+    "xor": xor,
+    "circles": circles,
+    "moons": moons,
+    "spirals": spirals,
+    "blobs": blobs,
+    "random": random,
+}
+FIXED_CLASSES = {"xor": 2, "circles": 2, "moons": 2}
+FIXED_DIM = {"xor": 2, "circles": 2, "moons": 2, "spirals": 2}
+
+
+def read_csv_table(source, label: str) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:
+    """Read a CSV of numeric feature columns plus one label column.
+
+    source: a path, bytes or a file-like object.  Returns X (n, D) float64, y (n,)
+    integer codes, feature names, class names.  Raises DataError with a message
+    that names the problem (and the column or row) for every bad input.
+    """
+    raw = _read_bytes(source)
+    if len(raw) > MAX_CSV_BYTES:
+        raise DataError(f"the file is {len(raw) / 2**20:.0f} MB; the limit is {MAX_CSV_BYTES // 2**20} MB")
+    if not raw.strip():
+        raise DataError("the file is empty")
+    if b"\x00" in raw[:4096]:
+        raise DataError("this is not a CSV file (it contains binary data)")
+    try:
+        df = pd.read_csv(io.BytesIO(raw))
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"could not read the file as CSV: {str(exc).splitlines()[0]}") from None
+    if df.empty:
+        raise DataError("the file has a header but no rows")
+    if len(df) > MAX_CSV_ROWS:
+        raise DataError(f"the file has {len(df):,} rows; the limit is {MAX_CSV_ROWS:,}")
+    if label not in df.columns:
+        cols = ", ".join(map(str, df.columns[:12]))
+        raise DataError(f"no column named {label!r}; the columns are: {cols}")
+    features = df.drop(columns=[label])
+    if features.shape[1] == 0:
+        raise DataError("there are no feature columns besides the label")
+    for col in features.columns:
+        if not pd.api.types.is_numeric_dtype(features[col]) or pd.api.types.is_bool_dtype(features[col]):
+            bad = features[col][pd.to_numeric(features[col], errors="coerce").isna() & features[col].notna()]
+            example = f" (row {bad.index[0] + 2}: {bad.iloc[0]!r})" if len(bad) else ""
+            raise DataError(f"column {col!r} is not numeric{example}")
+    missing = df.isna()
+    if missing.any().any():
+        row, col = np.argwhere(missing.to_numpy())[0]
+        raise DataError(
+            f"{int(missing.sum().sum())} missing values, the first in column "
+            f"{df.columns[col]!r} at row {row + 2} of the file"
+        )
+    X = features.to_numpy(dtype=np.float64)
+    if not np.isfinite(X).all():
+        raise DataError("the features contain inf values")
+    codes, uniques = pd.factorize(df[label], sort=True)
+    if len(uniques) < 2:
+        raise DataError(f"the label column {label!r} has a single class ({uniques[0]!r}); at least 2 are needed")
+    if len(uniques) > MAX_CLASSES:
+        raise DataError(
+            f"the label column {label!r} has {len(uniques)} distinct values; the lab classifies "
+            f"(at most {MAX_CLASSES} classes), so choose a column of class labels"
+        )
+    return X, codes.astype(np.int64), tuple(map(str, features.columns)), tuple(map(str, uniques))
+
+
+def _read_bytes(source) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    if hasattr(source, "read"):
+        data = source.read()
+        return data.encode() if isinstance(data, str) else data
+    try:
+        with open(source, "rb") as fh:
+            return fh.read(MAX_CSV_BYTES + 1)
+    except OSError as exc:
+        raise DataError(f"cannot open {source}: {exc.strerror}") from None
+
+
+def split(X, y, val_fraction, rng, classes, feature_names=None, class_names=None, standardize=True):
+    """Shuffle, hold out ``val_fraction`` for validation, and standardize with training statistics."""
+    order = rng.permutation(len(X))
+    X, y = X[order], y[order]
+    n_val = int(round(val_fraction * len(X)))
+    if len(X) - n_val < 1:
+        raise DataError("the validation fraction leaves no training examples")
+    X_train, y_train, X_val, y_val = X[n_val:], y[n_val:], X[:n_val], y[:n_val]
+    if standardize:
+        mean = X_train.mean(axis=0)
+        std = X_train.std(axis=0)
+        std[std == 0] = 1.0  # a constant column stays constant instead of becoming NaN
+        X_train = (X_train - mean) / std
+        X_val = (X_val - mean) / std
+    feature_names = feature_names or tuple(f"x{i + 1}" for i in range(X.shape[1]))
+    class_names = class_names or tuple(str(k) for k in range(classes))
+    return Dataset(X_train, y_train, X_val, y_val, classes, tuple(feature_names), tuple(class_names))

@@ -1,0 +1,119 @@
+"""A multi-layer perceptron assembled from layer objects.
+
+Layer l (1-based) is an Affine followed by an activation for l < L; layer L is the
+output Affine, followed by the loss.  z_l is layer l's pre-activation.
+
+All weights and biases live in one flat buffer (``flat_params``) and all their
+gradients in another (``flat_grads``); each Affine holds views of its slices.  The
+optimizer updates the flat buffer in place, so a step costs a few vector operations
+instead of a few per layer.  Replace a parameter array and the link breaks: only
+ever write into them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .activations import Activation, get_activation
+from .config import RunConfig
+from .init import init_weight, resolve_gain
+from .layers import LOSSES, ActivationLayer, Affine
+
+
+class MLP:
+    """Fully connected network; ``sizes`` = [D_in, width, ..., K]."""
+
+    def __init__(self, affines: list[Affine], activation: Activation, loss_name: str, flat_params, flat_grads):
+        self.affines = affines
+        self.flat_params, self.flat_grads = flat_params, flat_grads
+        self.acts = [ActivationLayer(activation) for _ in affines[:-1]]
+        self.activation = activation
+        self.loss_layer = LOSSES[loss_name]()
+
+    @property
+    def depth(self) -> int:
+        """Number of weight layers L (hidden layers + output)."""
+        return len(self.affines)
+
+    def layer_slices(self) -> list[slice]:
+        """Where W_l sits in the flat buffers, l = 1..L."""
+        out, off = [], 0
+        for a in self.affines:
+            size = a.params["W"].size
+            out.append(slice(off, off + size))
+            off += size + a.params["b"].size
+        return out
+
+    def forward(self, X, keep: list | None = None):
+        """X (N, D_in) -> logits (N, K).  ``keep`` collects (z_l, h_l) of hidden layers."""
+        h = X
+        for affine, act in zip(self.affines, self.acts):
+            z = affine.forward(h)
+            h = act.forward(z)
+            if keep is not None:
+                keep.append((z, h))
+        return self.affines[-1].forward(h)
+
+    def loss(self, X, t) -> float:
+        return self.loss_layer.forward(self.forward(X), t)
+
+    def backward(self, keep: list | None = None) -> None:
+        """Back-propagate the mean loss; ``keep`` collects dL/dz_l for l = L, L-1, ..., 1."""
+        d = self.loss_layer.backward()
+        for i in range(self.depth - 1, -1, -1):
+            if keep is not None:
+                keep.append(d)
+            d = self.affines[i].backward(d)
+            if i > 0:
+                d = self.acts[i - 1].backward(d)
+
+    def loss_and_grads(self, X, t) -> float:
+        loss = self.loss(X, t)
+        self.backward()
+        return loss
+
+    def predict(self, X) -> np.ndarray:
+        return self.forward(X).argmax(axis=1)
+
+    def weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Copies of (W_l, b_l), l = 1..L."""
+        return [(a.params["W"].copy(), a.params["b"].copy()) for a in self.affines]
+
+
+def _flat_affines(shapes, dtype):
+    """Affines whose W, b, dW, db are views into two flat buffers; returns (affines, params, grads)."""
+    total = sum(fi * fo + fo for fi, fo in shapes)
+    flat = np.zeros(total, dtype=dtype)
+    flat_grad = np.zeros(total, dtype=dtype)
+    affines, off = [], 0
+    for l, (fi, fo) in enumerate(shapes):
+        views = []
+        for buf in (flat, flat_grad):
+            views.append(buf[off : off + fi * fo].reshape(fi, fo))
+            views.append(buf[off + fi * fo : off + fi * fo + fo])
+        W, b, dW, db = views
+        affines.append(Affine(W, b, need_dx=l > 0, dW=dW, db=db))
+        off += fi * fo + fo
+    return affines, flat, flat_grad
+
+
+def build_mlp(config: RunConfig, n_inputs: int, n_classes: int, rng: np.random.Generator) -> MLP:
+    """Draw the weights of the network that ``config`` describes."""
+    activation = get_activation(config.activation, config.leaky_slope)
+    gain = resolve_gain(config.init, config.gain, activation)
+    sizes = [n_inputs] + [config.width] * config.depth + [n_classes]
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+    affines, flat, flat_grad = _flat_affines(shapes, config.np_dtype)
+    for affine, shape in zip(affines, shapes):
+        affine.params["W"][...] = init_weight(config.init, shape, rng, gain, config.init_scale)
+        if config.bias_std > 0:
+            affine.params["b"][...] = rng.standard_normal(shape[1]) * config.bias_std
+    return MLP(affines, activation, config.loss, flat, flat_grad)
+
+
+def mlp_from_weights(weights, activation: Activation, loss_name: str) -> MLP:
+    """Rebuild a network from (W, b) pairs, e.g. a run's final weights (copied)."""
+    affines, flat, flat_grad = _flat_affines([W.shape for W, _ in weights], weights[0][0].dtype)
+    for affine, (W, b) in zip(affines, weights):
+        affine.params["W"][...] = W
+        affine.params["b"][...] = b
+    return MLP(affines, activation, loss_name, flat, flat_grad)

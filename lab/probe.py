@@ -1,0 +1,97 @@
+"""The record pass: per-layer statistics of the error signal on a fixed probe set.
+
+``probe`` runs one forward and one backward pass of the mean loss on the probe set
+with the current weights.  It changes no weight (it overwrites the layers' caches and
+gradients, which the next training step recomputes anyway).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .model import MLP
+
+STAT_COLUMNS = (
+    "grad_norm",
+    "grad_mean_abs",
+    "delta_rms",
+    "weight_norm",
+    "update_ratio",
+    "act_mean",
+    "act_std",
+    "saturated_frac",
+    "dead_frac",
+)
+_COL = {name: i for i, name in enumerate(STAT_COLUMNS)}
+
+ACT_BINS = 40
+# log10 |delta| from 1e-16 to 1e8; exact zeros and smaller values land in the first bin
+DELTA_EDGES = np.linspace(-16.0, 8.0, 49)
+SATURATION_LEVEL = 0.01  # a unit is saturated where phi' < 1% of its maximum
+
+
+def act_edges(model: MLP) -> np.ndarray:
+    lo, hi = model.activation.hist_range
+    return np.linspace(lo, hi, ACT_BINS + 1)
+
+
+def _hist(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts on uniform ``edges``; values outside fall into the first or last bin."""
+    nb = len(edges) - 1
+    pos = (values.ravel() - edges[0]) * (nb / (edges[-1] - edges[0]))
+    np.clip(pos, 0, nb - 1, out=pos)  # also maps -inf (log10 of 0) to the first bin
+    pos[np.isnan(pos)] = 0
+    return np.bincount(pos.astype(np.intp), minlength=nb)
+
+
+def probe(model: MLP, X: np.ndarray, t: np.ndarray, last_update: np.ndarray | None, with_hist: bool):
+    """Statistics of every layer l = 1..L at the current weights.
+
+    last_update: the optimizer's last change of the flat parameter buffer (None before any step).
+    Returns (loss, stats (L, len(STAT_COLUMNS)) float64, act_hist (L-1, ACT_BINS) or None,
+    delta_hist (L, len(DELTA_EDGES)-1) or None).
+    """
+    forward_keep: list = []
+    deltas: list = []
+    logits = model.forward(X, forward_keep)
+    loss = model.loss_layer.forward(logits, t)
+    model.backward(deltas)
+    deltas.reverse()  # now dL/dz_l for l = 1..L
+    n = X.shape[0]
+    L = model.depth
+    stats = np.full((L, len(STAT_COLUMNS)), np.nan)
+    fn = model.activation
+    act_hist = np.zeros((L - 1, ACT_BINS), dtype=np.int64) if with_hist else None
+    delta_hist = np.zeros((L, len(DELTA_EDGES) - 1), dtype=np.int64) if with_hist else None
+    edges = act_edges(model)
+    slices = model.layer_slices()
+    for l in range(L):
+        W = model.affines[l].params["W"]
+        g = model.affines[l].grads["W"]
+        d = deltas[l]
+        row = stats[l]
+        row[_COL["grad_norm"]] = np.sqrt(np.vdot(g, g))
+        row[_COL["grad_mean_abs"]] = np.abs(g).mean()
+        # per-example error is n * d (d is the gradient of the *mean* loss), so
+        # sqrt(mean_n ||n d_n||^2) = sqrt(n * sum d^2)
+        row[_COL["delta_rms"]] = np.sqrt(n * np.vdot(d, d))
+        w_norm = np.sqrt(np.vdot(W, W))
+        row[_COL["weight_norm"]] = w_norm
+        if last_update is not None and w_norm > 0:
+            upd = last_update[slices[l]]
+            row[_COL["update_ratio"]] = np.sqrt(np.vdot(upd, upd)) / w_norm
+        if l < L - 1:
+            z, h = forward_keep[l]
+            row[_COL["act_mean"]] = h.mean()
+            row[_COL["act_std"]] = h.std()
+            if fn.saturating:
+                row[_COL["saturated_frac"]] = np.mean(fn.df(z, h) < SATURATION_LEVEL * fn.max_deriv)
+            row[_COL["dead_frac"]] = np.mean(np.count_nonzero(h, axis=0) == 0)
+            if with_hist:
+                act_hist[l] = _hist(h, edges)
+        else:
+            row[_COL["act_mean"]] = logits.mean()
+            row[_COL["act_std"]] = logits.std()
+        if with_hist:
+            with np.errstate(divide="ignore"):
+                delta_hist[l] = _hist(np.log10(np.abs(d) * n), DELTA_EDGES)
+    return loss, stats, act_hist, delta_hist

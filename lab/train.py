@@ -1,0 +1,254 @@
+"""Training: a config in, a ``RunResult`` of plain arrays and DataFrames out.
+
+Record points are step 0 (at initialization, before any update) and then every
+epoch, or every ``record_every`` optimizer steps.  At each one the history gets
+the training loss and accuracy (the mean over the mini-batches since the last
+record; at step 0, over the whole training set) and the validation loss and
+accuracy at the current weights; with ``instrument`` on, the probe pass adds one
+row per layer of ``probe.STAT_COLUMNS``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .config import RunConfig
+from .data import DATASETS, Dataset, read_csv_table, split
+from .model import MLP, build_mlp
+from .optim import OPTIMIZERS
+from .probe import DELTA_EDGES, STAT_COLUMNS, act_edges, probe
+
+HISTORY_COLUMNS = ("epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy", "elapsed_s", "diverged")
+LAYER_COLUMNS = ("epoch", "step", "layer", *STAT_COLUMNS)
+HIST_RECORDS = 21  # histogram snapshots per run: evenly spaced record points, first and last included
+EVAL_CHUNK = 4096
+
+
+@dataclass
+class Progress:
+    """What a callback sees at each record point."""
+
+    step: int
+    total_steps: int
+    epoch: float
+    history: list  # rows (dicts) recorded so far
+    layer_stats: list  # one (L, len(STAT_COLUMNS)) array per record, aligned with history
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 1.0
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    history: pd.DataFrame  # HISTORY_COLUMNS
+    layers: pd.DataFrame  # LAYER_COLUMNS, tidy: one row per (record, layer)
+    hist_epochs: np.ndarray  # (R,) epochs of the histogram snapshots
+    act_hist: np.ndarray  # (R, L-1, bins) counts of hidden activations
+    act_edges: np.ndarray
+    delta_hist: np.ndarray  # (R, L, bins) counts of log10 |per-example delta|
+    delta_edges: np.ndarray
+    weights: list  # final (W_l, b_l)
+    data: Dataset
+    steps_per_epoch: int
+    wall_s: float
+    diverged_at: float | None = None
+    diverge_reason: str = ""
+    stopped: bool = False
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def depth(self) -> int:
+        return len(self.weights)
+
+
+def make_dataset(config: RunConfig, rng: np.random.Generator | None = None, csv_source=None) -> Dataset:
+    """The dataset ``config`` names, split and standardized.  Raises DataError for a bad CSV."""
+    if rng is None:
+        rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(3)[0])
+    if config.dataset == "csv":
+        X, y, names, class_names = read_csv_table(
+            csv_source if csv_source is not None else config.data_path, config.label
+        )
+        classes = len(class_names)
+    else:
+        X, y = DATASETS[config.dataset](
+            config.samples, rng, classes=config.n_classes, input_dim=config.n_inputs, noise=config.noise
+        )
+        classes, names, class_names = config.n_classes, None, None
+    return split(X, y, config.val_fraction, rng, classes, names, class_names, config.standardize)
+
+
+def _rngs(seed: int):
+    data, init, shuffle = np.random.SeedSequence(seed).spawn(3)
+    return np.random.default_rng(data), np.random.default_rng(init), np.random.default_rng(shuffle)
+
+
+def evaluate(model: MLP, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mean loss and accuracy over (X, y) at the current weights, in chunks."""
+    if len(X) == 0:
+        return math.nan, math.nan
+    total, correct = 0.0, 0
+    for i in range(0, len(X), EVAL_CHUNK):
+        xb, yb = X[i : i + EVAL_CHUNK], y[i : i + EVAL_CHUNK]
+        total += model.loss(xb, yb) * len(xb)
+        correct += int((model.loss_layer.y.argmax(axis=1) == yb).sum())
+    return total / len(X), correct / len(X)
+
+
+def train(config: RunConfig, data: Dataset | None = None, callback=None) -> RunResult:
+    """Train the network ``config`` describes and record how the error signal flows.
+
+    data: an already built Dataset (e.g. an uploaded CSV); by default made from config.
+    callback(progress) is called at every record point; a truthy return stops the run.
+    Never raises for a run that diverges: it stops and says so in the result.
+    """
+    config = config.validate()
+    data_rng, init_rng, shuffle_rng = _rngs(config.seed)
+    if data is None:
+        data = make_dataset(config, data_rng)
+    dtype = config.np_dtype
+    X, y = data.X_train.astype(dtype), data.y_train
+    X_val, y_val = data.X_val.astype(dtype), data.y_val
+    model = build_mlp(config, data.input_dim, data.classes, init_rng)
+    optimizer = OPTIMIZERS[config.optimizer](config.lr)
+    n = len(X)
+    batch = min(config.batch_size, n)
+    steps_per_epoch = math.ceil(n / batch)
+    total_steps = config.epochs * steps_per_epoch
+    every = config.record_every or steps_per_epoch
+    record_steps = sorted({0, *range(every, total_steps + 1, every), total_steps})
+    hist_at = set(record_steps[:: max(1, len(record_steps) // (HIST_RECORDS - 1))]) | {record_steps[-1]}
+    n_probe = min(n, config.probe_size)
+    X_probe, y_probe = X[:n_probe], y[:n_probe]
+
+    record_set = frozenset(record_steps)
+    rec = _Recorder(config, model, X_probe, y_probe, hist_at)
+    start = time.perf_counter()
+    step, epoch = 0, 0
+    run_loss, run_correct, run_count = 0.0, 0, 0
+    stopped = False
+    with np.errstate(all="ignore"):  # overflow is detected and reported, not warned about
+        loss0, acc0 = evaluate(model, X, y)
+        reason = rec.record(0, 0, loss0, acc0, evaluate(model, X_val, y_val), optimizer, start)
+        stopped = bool(not reason and callback and callback(rec.progress(0, total_steps)))
+        while epoch < config.epochs and not (reason or stopped):
+            order = shuffle_rng.permutation(n)
+            for i in range(steps_per_epoch):
+                idx = order[i * batch : (i + 1) * batch]
+                xb, yb = X[idx], y[idx]
+                loss = model.loss_and_grads(xb, yb)
+                if not math.isfinite(loss):
+                    reason = f"the training loss became {loss} at step {step + 1}"
+                elif not np.isfinite(model.flat_grads.sum()):
+                    reason = f"the gradient became inf or NaN at step {step + 1}"
+                if reason:
+                    break
+                optimizer.step([model.flat_params], [model.flat_grads])
+                step += 1
+                run_loss += loss * len(idx)
+                run_correct += int((model.loss_layer.y.argmax(axis=1) == yb).sum())
+                run_count += len(idx)
+                if step in record_set:
+                    val = evaluate(model, X_val, y_val)
+                    reason = rec.record(
+                        step, step / steps_per_epoch, run_loss / run_count, run_correct / run_count, val, optimizer, start
+                    )
+                    run_loss, run_correct, run_count = 0.0, 0, 0
+                    if reason:
+                        break
+                    if callback and callback(rec.progress(step, total_steps)):
+                        stopped = True
+                        break
+            epoch += 1
+        diverged_at = None
+        if reason:
+            # the epoch in which it happened (1 = the first epoch of training; 0 = at initialization)
+            diverged_at = epoch if config.record_every == 0 else step / steps_per_epoch
+            rec.mark_diverged(diverged_at, step, start)
+    wall = time.perf_counter() - start
+    return rec.result(
+        data=data, weights=model.weights(), steps_per_epoch=steps_per_epoch, wall_s=wall,
+        diverged_at=diverged_at, diverge_reason=reason, stopped=stopped, integer_epochs=config.record_every == 0,
+    )
+
+
+class _Recorder:
+    """Accumulates history rows, per-layer statistics and histogram snapshots."""
+
+    def __init__(self, config, model, X_probe, y_probe, hist_at):
+        self.config, self.model = config, model
+        self.X_probe, self.y_probe = X_probe, y_probe
+        self.hist_at = hist_at
+        self.rows: list[dict] = []
+        self.stats: list[np.ndarray] = []
+        self.hist_epochs: list[float] = []
+        self.act_hists: list[np.ndarray] = []
+        self.delta_hists: list[np.ndarray] = []
+
+    def record(self, step, epoch, loss, acc, val, optimizer, start) -> str:
+        """Append one record; return a divergence reason, or "" when all is finite."""
+        val_loss, val_acc = val
+        if self.config.val_fraction > 0 and not math.isfinite(val_loss):
+            return f"the validation loss became {val_loss} at step {step}"
+        stats = None
+        if self.config.instrument:
+            with_hist = step in self.hist_at
+            _, stats, act_h, delta_h = probe(
+                self.model, self.X_probe, self.y_probe, optimizer.last_update[0] if optimizer.last_update else None, with_hist
+            )
+            if not np.isfinite(stats[:, :4]).all():
+                return f"a gradient on the probe set became inf or NaN at step {step}"
+            if with_hist:
+                self.hist_epochs.append(epoch)
+                self.act_hists.append(act_h)
+                self.delta_hists.append(delta_h)
+        self.rows.append(
+            {"epoch": epoch, "step": step, "loss": loss, "accuracy": acc, "val_loss": val_loss,
+             "val_accuracy": val_acc, "elapsed_s": time.perf_counter() - start, "diverged": False}
+        )
+        self.stats.append(stats)
+        return ""
+
+    def mark_diverged(self, epoch, step, start):
+        self.rows.append(
+            {"epoch": epoch, "step": step, "loss": math.nan, "accuracy": math.nan, "val_loss": math.nan,
+             "val_accuracy": math.nan, "elapsed_s": time.perf_counter() - start, "diverged": True}
+        )
+
+    def progress(self, step, total_steps) -> Progress:
+        return Progress(step, total_steps, self.rows[-1]["epoch"], self.rows, self.stats)
+
+    def result(self, integer_epochs, **kw) -> RunResult:
+        history = pd.DataFrame(self.rows, columns=list(HISTORY_COLUMNS))
+        L = self.model.depth
+        recorded = [(row, s) for row, s in zip(self.rows, self.stats) if s is not None]
+        if recorded:
+            epochs = np.repeat([r["epoch"] for r, _ in recorded], L)
+            steps = np.repeat([r["step"] for r, _ in recorded], L)
+            layer_idx = np.tile(np.arange(1, L + 1), len(recorded))
+            body = np.concatenate([s for _, s in recorded])
+            layers = pd.DataFrame(body, columns=list(STAT_COLUMNS))
+            layers.insert(0, "layer", layer_idx)
+            layers.insert(0, "step", steps)
+            layers.insert(0, "epoch", epochs)
+        else:
+            layers = pd.DataFrame(columns=list(LAYER_COLUMNS))
+        if integer_epochs:
+            history["epoch"] = history["epoch"].round().astype(np.int64)
+            if len(layers):
+                layers["epoch"] = layers["epoch"].round().astype(np.int64)
+        nb_act = len(act_edges(self.model)) - 1
+        return RunResult(
+            config=self.config, history=history, layers=layers,
+            hist_epochs=np.array(self.hist_epochs, dtype=float),
+            act_hist=np.array(self.act_hists).reshape(len(self.act_hists), L - 1, nb_act),
+            act_edges=act_edges(self.model),
+            delta_hist=np.array(self.delta_hists).reshape(len(self.delta_hists), L, len(DELTA_EDGES) - 1),
+            delta_edges=DELTA_EDGES, **kw,
+        )
