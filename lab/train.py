@@ -22,8 +22,8 @@ from .model import MLP, build_mlp
 from .optim import OPTIMIZERS
 from .probe import DELTA_EDGES, STAT_COLUMNS, act_edges, probe
 
-HISTORY_COLUMNS = ("epoch", "step", "loss", "accuracy", "val_loss", "val_accuracy", "elapsed_s", "diverged")
-LAYER_COLUMNS = ("epoch", "step", "layer", *STAT_COLUMNS)
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "elapsed_s", "step", "diverged")
+LAYER_COLUMNS = ("epoch", "layer", *STAT_COLUMNS, "step")
 HIST_RECORDS = 21  # histogram snapshots per run: evenly spaced record points, first and last included
 EVAL_CHUNK = 4096
 
@@ -235,8 +235,8 @@ class _Recorder:
             body = np.concatenate([s for _, s in recorded])
             layers = pd.DataFrame(body, columns=list(STAT_COLUMNS))
             layers.insert(0, "layer", layer_idx)
-            layers.insert(0, "step", steps)
             layers.insert(0, "epoch", epochs)
+            layers["step"] = steps
         else:
             layers = pd.DataFrame(columns=list(LAYER_COLUMNS))
         if integer_epochs:

@@ -1,0 +1,269 @@
+"""``python -m lab``: train, compare, gradcheck and gradients from the command line.
+
+Every subcommand reads the same run options into a RunConfig and calls the same
+engine the pages use.  Bad input ends with one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .config import ConfigError, RunConfig
+from .data import DATASETS, DataError
+from .export import write_run_dir
+from .gradcheck import PASS_THRESHOLD, gradient_check
+from .init import ALIASES, INITIALIZERS
+from .layers import LOSSES
+from .model import build_mlp
+from .optim import OPTIMIZERS
+from .train import make_dataset, train
+
+EXAMPLES = """examples:
+  python -m lab train --activation sigmoid --init xavier_normal --depth 10 --out runs/sigmoid
+  python -m lab train --dataset random --input-dim 100 --classes 10 --width 100 --epochs 0 --out runs/probe
+  python -m lab train --data my.csv --label species --epochs 50 --out runs/mine
+  python -m lab compare --init xavier_normal he_normal normal --activation relu --depth 20 --out runs/inits
+  python -m lab gradcheck --activation gelu --loss mse
+  python -m lab gradients --depth 3 --width 8 --out probe.npz
+"""
+
+# (flag, config field, type, help); compare accepts several values for any of them
+RUN_OPTIONS = [
+    ("--dataset", "dataset", str, f"built-in data: {', '.join(DATASETS)}"),
+    ("--samples", "samples", int, "number of examples generated (train + validation)"),
+    ("--input-dim", "input_dim", int, "input dimension of the blobs and random datasets"),
+    ("--classes", "classes", int, "classes of spirals (arms), blobs and random"),
+    ("--noise", "noise", float, "noise std of the generated data (default: the dataset's own)"),
+    ("--depth", "depth", int, "number of hidden layers"),
+    ("--width", "width", int, "units per hidden layer"),
+    ("--activation", "activation", str, ", ".join(ACTIVATIONS)),
+    ("--leaky-slope", "leaky_slope", float, "negative slope of leaky_relu (0.01)"),
+    ("--init", "init", str, ", ".join([*INITIALIZERS, *ALIASES])),
+    ("--gain", "gain", str, "multiplier on the init formula, or 'auto' (PyTorch's calculate_gain)"),
+    ("--init-scale", "init_scale", float, "std of 'normal', half-width of 'uniform' (absolute)"),
+    ("--bias-std", "bias_std", float, "std of the initial biases (0: zeros)"),
+    ("--loss", "loss", str, " or ".join(LOSSES)),
+    ("--optimizer", "optimizer", str, ", ".join(OPTIMIZERS)),
+    ("--lr", "lr", float, "learning rate"),
+    ("--epochs", "epochs", int, "epochs of training (0: only the record at initialization)"),
+    ("--batch-size", "batch_size", int, "mini-batch size"),
+    ("--record-every", "record_every", int, "record every K optimizer steps (default 0: once per epoch)"),
+    ("--val-fraction", "val_fraction", float, "fraction held out for validation (0 allowed)"),
+    ("--seed", "seed", int, "seed of data, weights and shuffling"),
+    ("--dtype", "dtype", str, "float64 or float32"),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and exit 2."""
+
+    def error(self, message):
+        raise _UsageError(f"{self.prog}: error: {message} (see --help)")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m lab",
+        description="Backprop Lab: train numpy MLPs and record the error signal at every layer.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    specs = {
+        "train": ("train one network; write config.json, history.csv, layers.csv", False),
+        "compare": ("train several networks that differ in one option (give it several values)", True),
+        "gradcheck": ("compare backprop with central differences, per layer (float64)", False),
+        "gradients": ("write the probe set's weights and gradients at initialization to .npz", False),
+    }
+    for name, (help_text, multi) in specs.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_run_options(p, multi)
+        if name in ("train", "compare"):
+            p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+            p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        if name == "gradcheck":
+            p.add_argument("--examples", type=int, default=8, help="examples in the check batch (8)")
+            p.set_defaults(depth=3, width=8)
+        if name == "gradients":
+            p.add_argument("--out", required=True, metavar="FILE.npz", help="output file")
+    return parser
+
+
+def _add_run_options(p, multi):
+    p.add_argument("--config", metavar="FILE", help="start from a config.json written by train")
+    p.add_argument("--data", metavar="FILE.csv", help="your own CSV: numeric features and one label column")
+    p.add_argument("--label", metavar="COLUMN", help="the label column of --data")
+    p.add_argument("--no-standardize", action="store_true", help="keep the features as they are")
+    for flag, field, typ, help_text in RUN_OPTIONS:
+        default = getattr(RunConfig(), field)
+        p.add_argument(flag, dest=field, type=typ, nargs="+" if multi else None, default=None,
+                       help=f"{help_text} (default {default})", metavar=field.upper())
+
+
+def _base_config(args) -> RunConfig:
+    if not args.config:
+        return RunConfig()
+    try:
+        doc = json.loads(Path(args.config).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {args.config}: {exc}") from None
+    cfg = doc.get("config") if isinstance(doc, dict) else None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{args.config} is not a single-run config.json written by 'train'")
+    return RunConfig.from_dict(cfg)
+
+
+def configs_from_args(args, multi: bool) -> dict[str, RunConfig]:
+    """Named configs: one for train, one per value of the varying option for compare."""
+    config = _base_config(args)
+    changes = {}
+    if args.data:
+        changes.update(dataset="csv", data_path=args.data, label=args.label)
+    elif args.label:
+        raise ConfigError("--label needs --data")
+    if args.no_standardize:
+        changes["standardize"] = False
+    varying = None
+    for _, field, _, _ in RUN_OPTIONS:
+        value = getattr(args, field, None)
+        if value is None:
+            continue
+        if multi:
+            if len(value) > 1:
+                if varying:
+                    raise ConfigError(f"only one option may take several values ({varying} and {field} do)")
+                varying = field
+            value = value if len(value) > 1 else value[0]
+        changes[field] = value
+    if multi and not varying:
+        raise ConfigError("compare needs one option with several values, e.g. --init xavier_normal he_normal")
+    values = changes.pop(varying) if varying else [None]
+    out = {}
+    for value in values:
+        c = dict(changes, **({varying: value} if varying else {}))
+        if c.get("gain") not in (None, "auto"):
+            c["gain"] = _number(c["gain"], "--gain")
+        name = f"{varying}={value}" if varying else "run"
+        if name in out:
+            raise ConfigError(f"{varying} is given the value {value} twice")
+        out[name] = config.replace(**c).validate()
+    return out
+
+
+def _number(text, flag):
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{flag} must be a number or 'auto', not {text!r}") from None
+
+
+class _ProgressPrinter:
+    """Progress on stderr once a run has taken more than two seconds."""
+
+    def __init__(self, label, quiet):
+        self.label, self.quiet = label, quiet
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, progress):
+        now = time.perf_counter() - self.start
+        if self.quiet or now < 2.0 or now - self.last < (0.25 if self.tty else 2.0):
+            return False
+        self.last = now
+        row = progress.history[-1]
+        msg = f"{self.label}epoch {row['epoch']:g}  loss {row['loss']:.4g}  {100 * progress.fraction:3.0f}%  {now:.0f} s"
+        print(("\r" + msg) if self.tty else msg, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+        return False
+
+    def done(self):
+        if self.tty and not self.quiet and self.last:
+            print(file=sys.stderr)
+
+
+def cmd_train(args, multi):
+    configs = configs_from_args(args, multi)
+    runs = {}
+    for name, config in configs.items():
+        printer = _ProgressPrinter(f"[{name}] " if multi else "", args.quiet)
+        result = train(config, callback=printer)
+        printer.done()
+        runs[name] = result
+        status = f"diverged at epoch {result.diverged_at:g}: {result.diverge_reason}" if result.diverged_at is not None \
+            else f"final loss {result.history['loss'].iloc[-1]:.4g}"
+        print(f"{name}: {len(result.history)} records in {result.wall_s:.2f} s, {status}")
+    paths = write_run_dir(args.out, runs, with_run=multi)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _probe_model(config, n_examples):
+    data = make_dataset(config)
+    X = data.X_train[:n_examples].astype(config.np_dtype)
+    y = data.y_train[:n_examples]
+    rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(3)[1])
+    return build_mlp(config, data.input_dim, data.classes, rng), X, y
+
+
+def cmd_gradcheck(args, multi):
+    (config,) = configs_from_args(args, False).values()
+    config = config.replace(dtype="float64")
+    if args.examples < 1:
+        raise ConfigError("--examples must be at least 1")
+    model, X, y = _probe_model(config, args.examples)
+    table = gradient_check(model, X, y)
+    print(f"gradient check: {config.activation}, {config.init}, depth {config.depth}, width {config.width}, "
+          f"{config.loss}, {len(X)} examples, float64, threshold {PASS_THRESHOLD:g}")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3e}"))
+    ok = bool(table["passed"].all())
+    speed = table["numerical_s"].sum() / max(table["backprop_s"].iloc[0], 1e-9)
+    print(f"{'PASS' if ok else 'FAIL'}: backprop was {speed:,.0f} times faster than central differences")
+    return 0 if ok else 1
+
+
+def cmd_gradients(args, multi):
+    (config,) = configs_from_args(args, False).values()
+    model, X, y = _probe_model(config, config.probe_size)
+    loss = model.loss_and_grads(X, y)
+    arrays = {"X": X, "y": y.astype(np.int64), "loss": np.array(loss)}
+    for l, a in enumerate(model.affines, start=1):
+        arrays.update({f"W{l}": a.params["W"], f"b{l}": a.params["b"], f"dW{l}": a.grads["W"], f"db{l}": a.grads["b"]})
+    out = Path(args.out)
+    if out.parent and not out.parent.exists():
+        out.parent.mkdir(parents=True)
+    np.savez(out, **arrays)
+    print(f"wrote {out}: {len(X)} probe examples, {model.depth} layers, loss {loss:.6g}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "compare": cmd_train, "gradcheck": cmd_gradcheck, "gradients": cmd_gradients}
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return COMMANDS[args.command](args, args.command == "compare")
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except (ConfigError, DataError) as exc:
+        print(f"python -m lab: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"python -m lab: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
