@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -37,10 +38,27 @@ class Progress:
     epoch: float
     history: list  # rows (dicts) recorded so far
     layer_stats: list  # one (L, len(STAT_COLUMNS)) array per record, aligned with history
+    snapshot: Callable[[], "RunResult"] | None = None  # what has been recorded, as a stopped RunResult
 
     @property
     def fraction(self) -> float:
         return self.step / self.total_steps if self.total_steps else 1.0
+
+    def history_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.history, columns=list(HISTORY_COLUMNS))
+
+    def layers_frame(self, records: int = 1) -> pd.DataFrame:
+        """The per-layer statistics of the last ``records`` records (and the first), tidy."""
+        picked = sorted({0, *range(max(0, len(self.history) - records), len(self.history))})
+        frames = []
+        for i in picked:
+            if self.layer_stats[i] is None:
+                continue
+            f = pd.DataFrame(self.layer_stats[i], columns=list(STAT_COLUMNS))
+            f.insert(0, "layer", np.arange(1, len(f) + 1))
+            f.insert(0, "epoch", self.history[i]["epoch"])
+            frames.append(f)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(LAYER_COLUMNS))
 
 
 @dataclass
@@ -136,7 +154,15 @@ def train(config: RunConfig, data: Dataset | None = None, callback=None) -> RunR
     with np.errstate(all="ignore"):  # overflow is detected and reported, not warned about
         loss0, acc0 = evaluate(model, X, y)
         reason = rec.record(0, 0, loss0, acc0, evaluate(model, X_val, y_val), optimizer, start)
-        stopped = bool(not reason and callback and callback(rec.progress(0, total_steps)))
+        def progress(at_step):
+            def snapshot():
+                return rec.result(
+                    data=data, weights=model.weights(), steps_per_epoch=steps_per_epoch,
+                    wall_s=time.perf_counter() - start, stopped=True, integer_epochs=config.record_every == 0,
+                )
+            return Progress(at_step, total_steps, rec.rows[-1]["epoch"], rec.rows, rec.stats, snapshot)
+
+        stopped = bool(not reason and callback and callback(progress(0)))
         while epoch < config.epochs and not (reason or stopped):
             order = shuffle_rng.permutation(n)
             for i in range(steps_per_epoch):
@@ -162,7 +188,7 @@ def train(config: RunConfig, data: Dataset | None = None, callback=None) -> RunR
                     run_loss, run_correct, run_count = 0.0, 0, 0
                     if reason:
                         break
-                    if callback and callback(rec.progress(step, total_steps)):
+                    if callback and callback(progress(step)):
                         stopped = True
                         break
             epoch += 1
@@ -220,9 +246,6 @@ class _Recorder:
             {"epoch": epoch, "step": step, "loss": math.nan, "accuracy": math.nan, "val_loss": math.nan,
              "val_accuracy": math.nan, "elapsed_s": time.perf_counter() - start, "diverged": True}
         )
-
-    def progress(self, step, total_steps) -> Progress:
-        return Progress(step, total_steps, self.rows[-1]["epoch"], self.rows, self.stats)
 
     def result(self, integer_epochs, **kw) -> RunResult:
         history = pd.DataFrame(self.rows, columns=list(HISTORY_COLUMNS))

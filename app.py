@@ -1,0 +1,13 @@
+"""Backprop Lab: the router.  Pages live in pages/; the engine in lab/."""
+import streamlit as st
+
+st.set_page_config(page_title="Backprop Lab", page_icon=":material/science:", layout="wide")
+
+st.session_state.setdefault("runs", {})  # every finished run of this session, by name
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/monitoring:"),
+    st.Page("pages/init_explorer.py", title="Init explorer", icon=":material/search:"),
+]
+st.navigation(pages).run()

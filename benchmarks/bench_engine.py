@@ -1,0 +1,737 @@
+#!/usr/bin/env python
+"""Speed of the Backprop Lab engine: a training step, a whole run, beside matmul and PyTorch.
+
+    python benchmarks/bench_engine.py              # everything, about 2-3 minutes on 2 cores
+    python benchmarks/bench_engine.py --quick      # fewer repeats, a 20-epoch whole run
+    python benchmarks/bench_engine.py --dtype float32
+
+Prints figures and the issue's targets beside them; it never fails on a time.  The one
+thing it does check is that float32 stays float32 through a training step: if it does
+not, it says so and exits with status 1 after printing everything else.
+
+A *training step* is what ``lab.train.train`` does per mini-batch: forward and backward
+of the mean cross-entropy (``model.loss_and_grads``) and one optimizer step on the flat
+parameter buffer, on one fixed batch (so no batch slicing is timed).  Times are the
+median over several repeats of blocks of steps, after warm-up steps, by
+``time.perf_counter``.  All numpy work is timed before PyTorch is imported, so the two
+libraries' thread pools never compete.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import glob
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from lab.config import RunConfig  # noqa: E402
+from lab.model import build_mlp  # noqa: E402
+from lab.optim import OPTIMIZERS  # noqa: E402
+from lab.train import train  # noqa: E402
+
+DTYPES = ("float64", "float32")
+LR = 1e-3
+SEED = 0
+INSTRUMENT_TARGET = 1.35
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    depth: int  # hidden layers
+    width: int
+    batch: int
+    n_inputs: int
+    n_classes: int
+    vs_torch: str  # "faster" or "no slower"
+    matmul_share: float | None  # least fraction of the 1024 matmul GFLOP/s, or None
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        sizes = [self.n_inputs] + [self.width] * self.depth + [self.n_classes]
+        return list(zip(sizes[:-1], sizes[1:]))
+
+    @property
+    def flops(self) -> int:
+        """Matmul FLOP per step: 2 forward + 2 (dW) + 2 (dx) per weight multiply-add and
+        example, less the dx of layer 1 (its input is data; engine and torch both skip it)."""
+        shapes = self.shapes
+        macs = sum(fi * fo for fi, fo in shapes)
+        return (6 * macs - 2 * shapes[0][0] * shapes[0][1]) * self.batch
+
+    @property
+    def label(self) -> str:
+        return f"({self.key}) depth {self.depth}, width {self.width}, batch {self.batch}, {self.n_inputs} in, {self.n_classes} out"
+
+
+CASES = {
+    "a": Case("a", 10, 64, 128, 2, 2, "faster", None),
+    "b": Case("b", 50, 128, 256, 2, 2, "no slower", 0.40),
+    "c": Case("c", 6, 1024, 512, 784, 10, "no slower", 0.75),
+}
+
+
+@dataclass
+class Settings:
+    warmup: int  # at least this many warm-up calls ...
+    warmup_s: float  # ... and at least this long
+    repeats: int
+    min_block_s: float
+    run_epochs: int
+    run_repeats: int
+
+
+FULL = Settings(warmup=3, warmup_s=0.3, repeats=5, min_block_s=0.2, run_epochs=200, run_repeats=3)
+QUICK = Settings(warmup=2, warmup_s=0.1, repeats=3, min_block_s=0.05, run_epochs=20, run_repeats=3)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- timing
+
+class OtherLoad:
+    """Share of the machine's CPU time that other processes used between start() and stop()
+    (from /proc/stat less this process's own CPU time); None where /proc/stat is missing."""
+
+    def __init__(self):
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.ncpu = os.cpu_count() or 1
+        self.start()
+
+    @staticmethod
+    def _busy_ticks():
+        try:
+            with open("/proc/stat") as fh:
+                f = [int(v) for v in fh.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        # user nice system idle iowait irq softirq steal (guest is inside user)
+        return f[0] + f[1] + f[2] + sum(f[5:8])
+
+    @staticmethod
+    def _own_cpu():
+        t = os.times()
+        return t.user + t.system
+
+    def start(self):
+        self.t0, self.busy0, self.own0 = time.perf_counter(), self._busy_ticks(), self._own_cpu()
+
+    def stop(self) -> float | None:
+        wall = time.perf_counter() - self.t0
+        busy = self._busy_ticks()
+        if busy is None or self.busy0 is None or wall <= 0:
+            return None
+        others = (busy - self.busy0) / self.tick - (self._own_cpu() - self.own0)
+        return min(1.0, max(0.0, others / (wall * self.ncpu)))
+
+
+LOAD = OtherLoad()
+
+
+def wait_for_idle(max_wait_s: float, quiet: float = 0.05, window_s: float = 2.0) -> float | None:
+    """Sleep until other processes use less than ``quiet`` of the CPUs over a window, or
+    until max_wait_s has passed; returns the last window's share."""
+    deadline = time.perf_counter() + max_wait_s
+    load = OtherLoad()
+    while True:
+        time.sleep(window_s)
+        share = load.stop()
+        if share is None or share < quiet or time.perf_counter() >= deadline:
+            return share
+        log(f"waiting for the machine to go idle: other processes use {100 * share:.0f}% of the CPUs")
+        load.start()
+
+
+@dataclass
+class Timing:
+    median: float  # seconds per call
+    low: float
+    high: float
+    per_block: int
+    repeats: int
+    others: float | None  # other processes' share of the CPUs while timing
+
+    @property
+    def spread(self) -> float:
+        return (self.high - self.low) / self.median if self.median > 0 else 0.0
+
+
+def time_calls(fn, settings: Settings) -> Timing:
+    """Seconds per call of fn: warm-up calls (settings.warmup, and for settings.warmup_s at
+    least), then the median of repeats of blocks of calls, each block long enough
+    (settings.min_block_s) for the timer's resolution not to matter."""
+    start = time.perf_counter()
+    n = 0
+    while n < settings.warmup or time.perf_counter() - start < settings.warmup_s:
+        fn()
+        n += 1
+    est = (time.perf_counter() - start) / n
+    k = max(1, math.ceil(settings.min_block_s / est)) if est > 0 else 100
+    samples = []
+    LOAD.start()
+    for _ in range(settings.repeats):
+        t0 = time.perf_counter()
+        for _ in range(k):
+            fn()
+        samples.append((time.perf_counter() - t0) / k)
+    return Timing(statistics.median(samples), min(samples), max(samples), k, settings.repeats, LOAD.stop())
+
+
+# ---------------------------------------------------------------------- environment
+
+def numpy_blas() -> tuple[int | None, str]:
+    """(threads, description) of the BLAS numpy calls; threads None when unknown."""
+    try:
+        from threadpoolctl import threadpool_info  # optional
+
+        for info in threadpool_info():
+            if info.get("user_api") == "blas":
+                return info.get("num_threads"), f"{info.get('internal_api')} {info.get('version')} {info.get('architecture') or ''}".strip()
+    except ImportError:
+        pass
+    libdir = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    for path in sorted(glob.glob(os.path.join(libdir, "*openblas*"))):
+        try:
+            lib = ctypes.CDLL(path)  # already loaded by numpy: the same handle
+        except OSError:
+            continue
+        threads, desc = None, "OpenBLAS"
+        for sym in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_", "openblas_get_num_threads"):
+            if hasattr(lib, sym):
+                fn = getattr(lib, sym)
+                fn.restype = ctypes.c_int
+                threads = fn()
+                break
+        for sym in ("scipy_openblas_get_config64_", "openblas_get_config64_", "openblas_get_config"):
+            if hasattr(lib, sym):
+                fn = getattr(lib, sym)
+                fn.restype = ctypes.c_char_p
+                desc = fn().decode(errors="replace")
+                break
+        return threads, desc
+    return None, "unknown BLAS (install threadpoolctl to see it)"
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+# ---------------------------------------------------------------------------- numpy
+
+def matmul_gflops(dtype: str, settings: Settings) -> Timing:
+    rng = np.random.default_rng(SEED)
+    A = rng.standard_normal((1024, 1024)).astype(dtype)
+    B = rng.standard_normal((1024, 1024)).astype(dtype)
+    out = np.empty((1024, 1024), dtype=dtype)
+    return time_calls(lambda: np.matmul(A, B, out=out), settings)
+
+
+def case_batch(case: Case, dtype: str):
+    rng = np.random.default_rng(SEED + 1)
+    X = rng.standard_normal((case.batch, case.n_inputs)).astype(dtype)
+    y = rng.integers(0, case.n_classes, size=case.batch)
+    return X, y
+
+
+def numpy_model(case: Case, dtype: str):
+    config = RunConfig(
+        dataset="random", input_dim=case.n_inputs, classes=case.n_classes, depth=case.depth,
+        width=case.width, batch_size=case.batch, activation="relu", init="he_normal",
+        loss="cross_entropy", optimizer="sgd", lr=LR, dtype=dtype,
+    ).validate()
+    return build_mlp(config, case.n_inputs, case.n_classes, np.random.default_rng(SEED))
+
+
+def numpy_step_fn(model, optimizer, X, y):
+    params, grads = [model.flat_params], [model.flat_grads]
+
+    def step():
+        loss = model.loss_and_grads(X, y)
+        optimizer.step(params, grads)
+        return loss
+
+    return step
+
+
+def float32_problems(model, optimizer) -> list[str]:
+    """What is not float32 after a float32 step: the flat buffers and the loss layer's
+    output must be float32 arrays; every other floating array the layers, the loss and
+    the optimizer hold must be float32 too."""
+    bad = []
+
+    def need(name, arr):
+        if not isinstance(arr, np.ndarray):
+            bad.append(f"{name} is a {type(arr).__name__}, not a float32 array")
+        elif arr.dtype != np.float32:
+            bad.append(f"{name} is {arr.dtype}")
+
+    def scan(obj, name):
+        for attr, val in getattr(obj, "__dict__", {}).items():
+            items = []
+            if isinstance(val, np.ndarray):
+                items = [(f"{name}.{attr}", val)]
+            elif isinstance(val, dict):
+                items = [(f"{name}.{attr}[{k!r}]", v) for k, v in val.items()]
+            elif isinstance(val, (list, tuple)):
+                items = [(f"{name}.{attr}[{i}]", v) for i, v in enumerate(val)]
+            for label, arr in items:
+                if isinstance(arr, np.ndarray) and arr.dtype.kind in "fc" and arr.dtype != np.float32:
+                    bad.append(f"{label} is {arr.dtype}")
+
+    need("model.flat_params", model.flat_params)
+    need("model.flat_grads", model.flat_grads)
+    loss_layer = model.loss_layer
+    need("loss_layer.y (softmax output)", getattr(loss_layer, "y", None))
+    if hasattr(loss_layer, "per_example"):
+        need("loss_layer.per_example", loss_layer.per_example)
+    for i, layer in enumerate(getattr(model, "affines", [])):
+        scan(layer, f"affines[{i}]")
+    for i, layer in enumerate(getattr(model, "acts", [])):
+        scan(layer, f"acts[{i}]")
+    scan(loss_layer, "loss_layer")
+    scan(optimizer, type(optimizer).__name__)
+    need("loss_layer.backward() (dL/dlogits)", loss_layer.backward())
+    return bad
+
+
+@dataclass
+class NumpyResult:
+    sgd: Timing
+    adam: Timing
+    f32_problems: list | None  # None: not a float32 case
+    finite: bool
+
+
+def bench_numpy_case(case: Case, dtype: str, settings: Settings) -> NumpyResult:
+    X, y = case_batch(case, dtype)
+    problems: list[str] = []
+    finite = True
+    timings = {}
+    for opt_name in ("sgd", "adam"):
+        model = numpy_model(case, dtype)
+        optimizer = OPTIMIZERS[opt_name](LR)
+        step = numpy_step_fn(model, optimizer, X, y)
+        log(f"  numpy {case.key} {dtype} {opt_name}")
+        with np.errstate(all="ignore"):
+            timings[opt_name] = time_calls(step, settings)
+            finite &= math.isfinite(step())
+        if dtype == "float32":
+            problems += [f"{opt_name}: {p}" for p in float32_problems(model, optimizer)]
+    return NumpyResult(timings["sgd"], timings["adam"], problems if dtype == "float32" else None, finite)
+
+
+def profile_case(case: Case, dtype: str, steps: int) -> None:
+    import cProfile
+    import pstats
+
+    X, y = case_batch(case, dtype)
+    model = numpy_model(case, dtype)
+    step = numpy_step_fn(model, OPTIMIZERS["sgd"](LR), X, y)
+    for _ in range(3):
+        step()
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(steps):
+        step()
+    prof.disable()
+    print(f"\ncProfile of {steps} numpy SGD steps, {case.label}, {dtype} (by own time)")
+    pstats.Stats(prof, stream=sys.stdout).strip_dirs().sort_stats("tottime").print_stats(14)
+
+
+@dataclass
+class RunTiming:
+    on: list
+    off: list
+    n_train: int
+    records: int
+    steps: int
+    others: float | None
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.on) / statistics.median(self.off)
+
+
+def bench_whole_run(dtype: str, settings: Settings) -> RunTiming:
+    """Case (a) trained by lab.train.train on 2000 examples, recorded every epoch."""
+    case = CASES["a"]
+    base = RunConfig(
+        dataset="spirals", samples=2500, val_fraction=0.2, depth=case.depth, width=case.width,
+        batch_size=case.batch, optimizer="sgd", lr=0.003, record_every=0, dtype=dtype, seed=SEED,
+    )
+    for flag in (True, False):  # warm-up: imports, pandas, first-call costs
+        train(base.replace(epochs=2, instrument=flag))
+    on, off = [], []
+    result = None
+    load = OtherLoad()
+    for r in range(settings.run_repeats):
+        for flag, bucket in ((True, on), (False, off)):
+            log(f"  whole run {dtype} instrument={flag} ({r + 1}/{settings.run_repeats})")
+            t0 = time.perf_counter()
+            result = train(base.replace(epochs=settings.run_epochs, instrument=flag))
+            bucket.append(time.perf_counter() - t0)
+            if result.diverged_at is not None:
+                log(f"  warning: the whole run diverged ({result.diverge_reason})")
+    return RunTiming(on, off, len(result.data.X_train), len(result.history), settings.run_epochs * result.steps_per_epoch, load.stop())
+
+
+# ---------------------------------------------------------------------------- torch
+
+def torch_net(torch, case: Case, dtype: str, weights=None):
+    nn = torch.nn
+    tdtype = getattr(torch, dtype)
+    layers = []
+    for i, (fi, fo) in enumerate(case.shapes):
+        lin = nn.Linear(fi, fo, dtype=tdtype)
+        if weights is not None:
+            W, b = weights[i]
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+                lin.bias.copy_(torch.from_numpy(b))
+        layers.append(lin)
+        if i < len(case.shapes) - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def torch_step_fn(torch, net, optimizer, X, y):
+    criterion = torch.nn.CrossEntropyLoss()
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = criterion(net(X), y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()  # the engine returns a Python float too
+
+    return step
+
+
+def torch_agreement(torch, case: Case, dtype: str) -> float:
+    """Largest gradient difference (relative to the largest gradient) between the engine
+    and torch on the same weights and batch: both time the same computation."""
+    X, y = case_batch(case, dtype)
+    model = numpy_model(case, dtype)
+    net = torch_net(torch, case, dtype, model.weights())
+    model.loss_and_grads(X, y)
+    loss = torch.nn.CrossEntropyLoss()(net(torch.from_numpy(X)), torch.from_numpy(y.astype(np.int64)))
+    loss.backward()
+    lins = [m for m in net if isinstance(m, torch.nn.Linear)]
+    tgrads = np.concatenate(
+        [np.concatenate([lin.weight.grad.numpy().T.ravel(), lin.bias.grad.numpy()]) for lin in lins]
+    )
+    scale = float(np.abs(tgrads).max()) or 1.0
+    return float(np.abs(tgrads.astype(np.float64) - model.flat_grads.astype(np.float64)).max()) / scale
+
+
+@dataclass
+class TorchResult:
+    sgd: Timing
+    adam: Timing
+    grad_diff: float
+
+
+def bench_torch_case(torch, case: Case, dtype: str, settings: Settings) -> TorchResult:
+    X, y = case_batch(case, dtype)
+    tX, ty = torch.from_numpy(X), torch.from_numpy(y.astype(np.int64))
+    diff = torch_agreement(torch, case, dtype)
+    timings = {}
+    for opt_name, cls in (("sgd", torch.optim.SGD), ("adam", torch.optim.Adam)):
+        torch.manual_seed(SEED)
+        net = torch_net(torch, case, dtype)
+        step = torch_step_fn(torch, net, cls(net.parameters(), lr=LR), tX, ty)
+        log(f"  torch {case.key} {dtype} {opt_name}")
+        timings[opt_name] = time_calls(step, settings)
+    return TorchResult(timings["sgd"], timings["adam"], diff)
+
+
+def torch_matmul(torch, dtype: str, settings: Settings) -> Timing:
+    g = torch.Generator().manual_seed(SEED)
+    A = torch.randn(1024, 1024, generator=g, dtype=getattr(torch, dtype))
+    B = torch.randn(1024, 1024, generator=g, dtype=getattr(torch, dtype))
+    out = torch.empty(1024, 1024, dtype=getattr(torch, dtype))
+    return time_calls(lambda: torch.matmul(A, B, out=out), settings)
+
+
+# ---------------------------------------------------------------------------- output
+
+def table(rows: list[list[str]], right: set[int] | None = None) -> str:
+    """Plain-text table; the first row is the header."""
+    right = right if right is not None else set(range(1, len(rows[0])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for j, r in enumerate(rows):
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def ms(t: Timing) -> str:
+    return f"{t.median * 1e3:.3f}" if t.median < 0.01 else f"{t.median * 1e3:.2f}" if t.median < 1 else f"{t.median * 1e3:.0f}"
+
+
+def gflops(flop: float, t: Timing) -> float:
+    return flop / t.median / 1e9
+
+
+def pct(x: float | None) -> str:
+    return "?" if x is None else f"{100 * x:.0f}%"
+
+
+def others(np_t: Timing, torch_t: Timing | None) -> str:
+    """Other processes' CPU share while numpy (and torch) were timed."""
+    return pct(np_t.others) + ("" if torch_t is None else f"/{pct(torch_t.others)}")
+
+
+def verdict(ok: bool, detail: str) -> str:
+    return f"{'MET' if ok else 'MISSED'} ({detail})"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and a 20-epoch whole run")
+    ap.add_argument("--dtype", choices=[*DTYPES, "both"], default="both", help="limit to one dtype")
+    ap.add_argument("--cases", default="abc", help="which of the cases a, b, c to time (default abc)")
+    ap.add_argument("--no-torch", action="store_true", help="skip PyTorch even when it is installed")
+    ap.add_argument("--no-run", action="store_true", help="skip the whole-run (instrumentation) timing")
+    ap.add_argument("--profile", action="store_true", help="also print a cProfile of numpy steps of each case")
+    ap.add_argument("--wait-idle", type=float, default=0.0, metavar="S",
+                    help="first wait up to S seconds for other processes to leave the CPUs (default 0)")
+    args = ap.parse_args(argv)
+
+    settings = QUICK if args.quick else FULL
+    if args.wait_idle > 0:
+        wait_for_idle(args.wait_idle)
+    dtypes = list(DTYPES) if args.dtype == "both" else [args.dtype]
+    bad_cases = sorted(set(args.cases) - set(CASES))
+    if bad_cases or not args.cases:
+        ap.error(f"--cases takes letters from abc, got {args.cases!r}")
+    cases = [CASES[k] for k in "abc" if k in args.cases]
+    total_start = time.perf_counter()
+    total_load = OtherLoad()
+
+    blas_threads, blas_desc = numpy_blas()
+
+    # ---- numpy, all of it before torch is imported
+    log("numpy: 1024x1024 matmul")
+    np_mm = {dt: matmul_gflops(dt, settings) for dt in dtypes}
+    log("numpy: training steps")
+    np_res = {(c.key, dt): bench_numpy_case(c, dt, settings) for c in cases for dt in dtypes}
+    run_res = {}
+    if not args.no_run:
+        run_dtype = dtypes[0]
+        log(f"numpy: whole run of (a), {settings.run_epochs} epochs, {run_dtype}")
+        run_res[run_dtype] = bench_whole_run(run_dtype, settings)
+
+    # ---- torch
+    torch = None if args.no_torch else import_torch()
+    torch_note = "skipped (--no-torch)" if args.no_torch else "torch not installed"
+    t_mm, t_res = {}, {}
+    if torch is not None:
+        default_threads = torch.get_num_threads()
+        if blas_threads and default_threads != blas_threads:
+            torch.set_num_threads(blas_threads)
+            thread_note = f"set to {blas_threads} to match numpy (default was {default_threads})"
+        else:
+            thread_note = "default, same as numpy" if blas_threads else "default (numpy's count unknown)"
+        torch_note = (
+            f"torch {torch.__version__}: {torch.get_num_threads()} intra-op threads ({thread_note}), "
+            f"{torch.get_num_interop_threads()} inter-op"
+        )
+        log("torch: 1024x1024 matmul")
+        t_mm = {dt: torch_matmul(torch, dt, settings) for dt in dtypes}
+        log("torch: training steps")
+        t_res = {(c.key, dt): bench_torch_case(torch, c, dt, settings) for c in cases for dt in dtypes}
+
+    # ---- report
+    out = []
+    out.append("Backprop Lab engine benchmark" + (" (--quick)" if args.quick else ""))
+    out.append(
+        f"machine: {cpu_name()}, {usable_cpus()} CPUs usable | python {platform.python_version()} | "
+        f"numpy {np.__version__}"
+    )
+    out.append(f"numpy BLAS: {blas_desc}, {blas_threads if blas_threads else '?'} threads")
+    out.append(torch_note)
+    out.append(
+        f"timing: time.perf_counter; >= {settings.warmup} warm-up calls lasting >= {settings.warmup_s:g} s, then the median\n"
+        f"of {settings.repeats} repeats of a block of calls lasting >= {settings.min_block_s:g} s. "
+        "'others' = CPU share other processes took while timing (from /proc/stat)."
+    )
+
+    out.append("\n1024x1024 matrix multiply (2 * 1024^3 FLOP per call)")
+    rows = [["dtype", "numpy ms", "numpy GFLOP/s", "torch ms", "torch GFLOP/s", "others"]]
+    mm_flop = 2 * 1024**3
+    for dt in dtypes:
+        rows.append([
+            dt, ms(np_mm[dt]), f"{gflops(mm_flop, np_mm[dt]):.1f}",
+            ms(t_mm[dt]) if dt in t_mm else "-", f"{gflops(mm_flop, t_mm[dt]):.1f}" if dt in t_mm else "-",
+            others(np_mm[dt], t_mm.get(dt)),
+        ])
+    out.append(table(rows))
+
+    out.append("\nTraining step: forward + backward of the mean cross-entropy + one optimizer step (lr 1e-3), one fixed batch")
+    out.append(
+        "FLOP per step = batch * (6 * sum_l fan_in_l * fan_out_l - 2 * fan_in_1 * fan_out_1): per weight multiply-add and\n"
+        "example 2 forward, 2 for dW and 2 for dx, less dx of layer 1 (its input is data; both the engine and torch skip it).\n"
+        "Only the matmuls are counted (not bias, ReLU, softmax or optimizer work), the same count for numpy and torch.\n"
+        "% matmul = step GFLOP/s / the same library's and dtype's 1024x1024 matmul GFLOP/s above.\n"
+        "numpy/torch = numpy ms / torch ms (below 1: numpy is faster)."
+    )
+    for c in cases:
+        out.append(f"  {c.label}: {len(c.shapes)} weight layers, {c.flops / 1e6:,.1f} MFLOP per step")
+    rows = [["case", "dtype", "numpy ms", "GFLOP/s", "% matmul", "spread", "torch ms", "GFLOP/s", "% matmul", "numpy/torch", "others"]]
+    for c in cases:
+        for dt in dtypes:
+            r = np_res[(c.key, dt)]
+            row = [f"({c.key})", dt, ms(r.sgd), f"{gflops(c.flops, r.sgd):.2f}",
+                   f"{100 * gflops(c.flops, r.sgd) / gflops(mm_flop, np_mm[dt]):.1f}", f"{100 * r.sgd.spread:.0f}%"]
+            tr = t_res.get((c.key, dt))
+            if tr:
+                row += [ms(tr.sgd), f"{gflops(c.flops, tr.sgd):.2f}",
+                        f"{100 * gflops(c.flops, tr.sgd) / gflops(mm_flop, t_mm[dt]):.1f}",
+                        f"{r.sgd.median / tr.sgd.median:.2f}"]
+            else:
+                row += ["-", "-", "-", "-"]
+            rows.append(row + [others(r.sgd, tr.sgd if tr else None)])
+    out.append("\nSGD (torch.optim.SGD, defaults; spread = (slowest - fastest repeat) / median, numpy; others: numpy/torch)")
+    out.append(table(rows, right=set(range(2, 11))))
+
+    rows = [["case", "dtype", "numpy ms", "torch ms", "numpy/torch", "numpy Adam - SGD ms", "others"]]
+    for c in cases:
+        for dt in dtypes:
+            r = np_res[(c.key, dt)]
+            tr = t_res.get((c.key, dt))
+            rows.append([
+                f"({c.key})", dt, ms(r.adam), ms(tr.adam) if tr else "-",
+                f"{r.adam.median / tr.adam.median:.2f}" if tr else "-",
+                f"{(r.adam.median - r.sgd.median) * 1e3:+.3f}", others(r.adam, tr.adam if tr else None),
+            ])
+    out.append("\nAdam (the engine's Adam vs torch.optim.Adam, defaults, lr 1e-3)")
+    out.append(table(rows, right=set(range(2, 7))))
+
+    if t_res:
+        out.append("\nSame computation check: engine vs torch gradients on the same weights and batch")
+        rows = [["case", "dtype", "max |grad diff| / max |grad|", "verdict"]]
+        for c in cases:
+            for dt in dtypes:
+                d = t_res[(c.key, dt)].grad_diff
+                tol = 1e-9 if dt == "float64" else 1e-3
+                rows.append([f"({c.key})", dt, f"{d:.1e}", "agree" if d <= tol else f"DIFFER (> {tol:g})"])
+        out.append(table(rows, right={2}))
+
+    not_finite = [f"({k}) {dt}" for (k, dt), r in np_res.items() if not r.finite]
+    if not_finite:
+        out.append(f"\nwarning: the numpy loss was not finite after timing {', '.join(not_finite)}")
+
+    for dt, rt in run_res.items():
+        on, off = statistics.median(rt.on), statistics.median(rt.off)
+        out.append(
+            f"\nWhole run of (a) with lab.train.train: spirals, {rt.n_train} training + 500 validation examples, "
+            f"{dt}, SGD lr 0.003,\n{settings.run_epochs} epochs = {rt.steps} steps, {rt.records} record points "
+            f"(every epoch, probe set 512), median of {settings.run_repeats} runs each, alternating; others {pct(rt.others)}"
+        )
+        rows = [["", "wall s", "runs (s)"],
+                ["instrument=True", f"{on:.2f}", ", ".join(f"{t:.2f}" for t in rt.on)],
+                ["instrument=False", f"{off:.2f}", ", ".join(f"{t:.2f}" for t in rt.off)]]
+        out.append(table(rows, right={1}))
+        out.append(
+            f"ratio instrumented / uninstrumented: {rt.ratio:.2f} (target <= {INSTRUMENT_TARGET}); "
+            f"probe cost {(on - off) / rt.records * 1e3:.2f} ms per record point; "
+            f"{off / rt.steps * 1e3:.3f} ms per step uninstrumented"
+        )
+
+    f32_lines = []
+    f32_failed = False
+    if "float32" in dtypes:
+        for c in cases:
+            probs = np_res[(c.key, "float32")].f32_problems
+            f32_failed |= bool(probs)
+            f32_lines.append(f"  ({c.key}): " + ("PASS" if not probs else "FAIL: " + "; ".join(probs[:6]) + (" ..." if len(probs) > 6 else "")))
+        out.append("\nfloat32 end to end (checked after float32 SGD and Adam steps: flat_params, flat_grads, the loss\n"
+                   "layer's softmax output, per-example loss and dL/dlogits, every cached array and optimizer state)")
+        out += f32_lines
+
+    # ---- targets
+    out.append("\nTargets (from the issue; times are figures, not tests)")
+    rows = [["target", *dtypes]]
+    for c in cases:
+        cells = []
+        for dt in dtypes:
+            tr = t_res.get((c.key, dt))
+            if not tr:
+                cells.append(f"n/a ({torch_note})")
+                continue
+            ratio = np_res[(c.key, dt)].sgd.median / tr.sgd.median
+            ok = ratio < 1.0 if c.vs_torch == "faster" else ratio <= 1.0
+            cells.append(verdict(ok, f"numpy/torch {ratio:.2f}"))
+        rows.append([f"({c.key}) numpy SGD step {c.vs_torch} than torch", *cells])
+        if c.matmul_share is not None:
+            cells = []
+            for dt in dtypes:
+                share = gflops(c.flops, np_res[(c.key, dt)].sgd) / gflops(mm_flop, np_mm[dt])
+                cells.append(verdict(share >= c.matmul_share, f"{100 * share:.0f}%"))
+            rows.append([f"({c.key}) >= {100 * c.matmul_share:.0f}% of numpy matmul GFLOP/s", *cells])
+    for dt in dtypes:
+        if dt in run_res:
+            r = run_res[dt].ratio
+            rows.append([f"instrumented run <= {INSTRUMENT_TARGET}x uninstrumented ({dt} run)",
+                         *[verdict(r <= INSTRUMENT_TARGET, f"{r:.2f}x") if d == dt else "-" for d in dtypes]])
+    if "float32" in dtypes:
+        rows.append(["float32 end to end (a real check)",
+                     *["FAIL" if f32_failed else "PASS" if d == "float32" else "-" for d in dtypes]])
+    out.append(table(rows, right=set()))
+    busy = total_load.stop()
+    out.append(f"\ntotal benchmark time {time.perf_counter() - total_start:.0f} s; other processes took {pct(busy)} of the CPUs meanwhile")
+    if busy is not None and busy > 0.05:
+        out.append("WARNING: the machine was not idle; figures (and ratios between numpy and torch) may be off. Rerun when it is.")
+    print("\n".join(out), flush=True)
+
+    if args.profile:
+        for c in cases:
+            profile_case(c, dtypes[0], steps=max(5, min(200, int(1.0 / np_res[(c.key, dtypes[0])].sgd.median))))
+
+    if f32_failed:
+        print("\nFAILED: float32 did not stay float32 through a training step (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Plotly figures built from a run's DataFrames and arrays: pure functions, no streamlit.
+
+Gradient magnitudes span many orders of magnitude, so every magnitude axis is
+logarithmic and says so; captions that say what to look for live in ``summaries.py``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .activations import get_activation
+from .model import mlp_from_weights
+from .train import RunResult
+
+# one colour per run, in the same order everywhere (Plotly's default qualitative set)
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+DELTA_COLOR, GRAD_COLOR, INIT_COLOR = "#1f77b4", "#ff7f0e", "#9aa0a6"
+LOSS_LABEL = {"cross_entropy": "cross-entropy loss (nats)", "mse": "squared-error loss"}
+
+
+def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+    fig.update_layout(
+        title=dict(text=title, x=0.0, xanchor="left"),
+        height=height,
+        margin=dict(l=70, r=30, t=50, b=100),
+        legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0.0),
+        template="plotly_white",
+    )
+    return fig
+
+
+def loss_figure(history: pd.DataFrame, loss_name: str = "cross_entropy", log_y: bool = False,
+                diverged_at: float | None = None) -> go.Figure:
+    """Loss and accuracy per epoch, training (solid) and validation (dashed), side by side."""
+    h = history[~history["diverged"]]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"), horizontal_spacing=0.12)
+    for col, (name, dash) in enumerate([("", "solid"), ("val_", "dash")]):
+        label = "validation" if name else "training"
+        fig.add_scatter(x=h["epoch"], y=h[f"{name}loss"], name=f"{label} loss", line=dict(dash=dash, color=PALETTE[col]),
+                        row=1, col=1)
+        fig.add_scatter(x=h["epoch"], y=h[f"{name}accuracy"], name=f"{label} accuracy",
+                        line=dict(dash=dash, color=PALETTE[col]), row=1, col=2, showlegend=False)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text=LOSS_LABEL.get(loss_name, "loss") + (" (log scale)" if log_y else ""),
+                     type="log" if log_y else "linear", row=1, col=1)
+    fig.update_yaxes(title_text="accuracy (fraction correct)", range=[0, 1.02], row=1, col=2)
+    if diverged_at is not None:
+        for c in (1, 2):
+            fig.add_vline(x=diverged_at, line=dict(color="#d62728", dash="dot"), row=1, col=c)
+        fig.add_annotation(x=diverged_at, y=1.0, yref="paper", text=f"diverged at epoch {diverged_at:g}",
+                           showarrow=False, font=dict(color="#d62728"), xanchor="right")
+    return _layout(fig, "Learning curves")
+
+
+def profile_figure(layers: pd.DataFrame, epoch, predicted: pd.DataFrame | None = None) -> go.Figure:
+    """delta_rms and grad_norm per layer at ``epoch`` (log y), with epoch 0 in grey for reference."""
+    fig = go.Figure()
+    at = layers[layers["epoch"] == epoch]
+    init = layers[layers["epoch"] == layers["epoch"].min()]
+    if epoch != init["epoch"].iloc[0]:
+        fig.add_scatter(x=init["layer"], y=init["delta_rms"], name="delta_rms at initialization",
+                        mode="lines+markers", line=dict(color=INIT_COLOR, width=1.5), marker=dict(size=5))
+    fig.add_scatter(x=at["layer"], y=at["delta_rms"], name=f"delta_rms (error signal dL/dz) at epoch {epoch:g}",
+                    mode="lines+markers", line=dict(color=DELTA_COLOR, width=3))
+    fig.add_scatter(x=at["layer"], y=at["grad_norm"], name=f"grad_norm (||dL/dW||) at epoch {epoch:g}",
+                    mode="lines+markers", line=dict(color=GRAD_COLOR, dash="dot"))
+    if predicted is not None and len(predicted):
+        fig.add_scatter(x=predicted["layer"], y=predicted["delta_rms"], name="predicted by mean-field theory",
+                        mode="lines", line=dict(color="#444", dash="dash"))
+    fig.update_xaxes(title_text="layer (1 = first hidden, last = output)", dtick=_dtick(at["layer"].max()))
+    fig.update_yaxes(title_text="magnitude (log scale)", type="log", exponentformat="power")
+    return _layout(fig, f"Gradient profile at epoch {epoch:g}")
+
+
+def heatmap_figure(layers: pd.DataFrame, column: str = "delta_rms") -> go.Figure:
+    """log10 of ``column`` by layer (y) and epoch (x): how the flow changes while the network learns."""
+    grid = layers.pivot_table(index="layer", columns="epoch", values=column, aggfunc="first")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log10(grid.to_numpy(dtype=float))
+    z[~np.isfinite(z)] = np.nan
+    label = {"delta_rms": "log10 delta_rms", "update_ratio": "log10 update_ratio",
+             "grad_norm": "log10 grad_norm"}.get(column, f"log10 {column}")
+    fig = go.Figure(go.Heatmap(
+        z=z, x=grid.columns, y=grid.index, colorscale="Viridis",
+        colorbar=dict(title=dict(text=label, side="right")),
+        hovertemplate="epoch %{x}<br>layer %{y}<br>" + label + " %{z:.2f}<extra></extra>",
+    ))
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text="layer", dtick=_dtick(grid.index.max()))
+    return _layout(fig, f"{column} by layer and epoch (colour: {label})", height=360)
+
+
+def pick_layers(n_hidden: int, at_most: int = 10) -> list[int]:
+    """Evenly spaced hidden layers (1-based) to show as small multiples, first and last included."""
+    if n_hidden <= at_most:
+        return list(range(1, n_hidden + 1))
+    return sorted({int(round(v)) for v in np.linspace(1, n_hidden, at_most)})
+
+
+def histogram_grid(result: RunResult, snapshot: int) -> go.Figure:
+    """Activation histograms of hidden layers: at initialization (grey) and at snapshot ``snapshot``."""
+    n_hidden = result.act_hist.shape[1]
+    shown = pick_layers(n_hidden)
+    cols = min(5, len(shown))
+    rows = math.ceil(len(shown) / cols)
+    stats = result.layers
+    titles = []
+    for l in shown:
+        row = stats[(stats["layer"] == l) & (stats["epoch"] == _epoch_of(result, snapshot))]
+        extra = []
+        if len(row) and not np.isnan(row["saturated_frac"].iloc[0]):
+            extra.append(f"sat {100 * row['saturated_frac'].iloc[0]:.0f}%")
+        if len(row):
+            extra.append(f"dead {100 * row['dead_frac'].iloc[0]:.0f}%")
+        titles.append(f"layer {l}" + (" · " + ", ".join(extra) if extra else ""))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True,
+                        horizontal_spacing=0.03, vertical_spacing=0.18)
+    edges = result.act_edges
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    width = edges[1] - edges[0]
+    for i, l in enumerate(shown):
+        r, c = i // cols + 1, i % cols + 1
+        snaps = [(0, INIT_COLOR, "at initialization")]
+        if snapshot != 0:
+            snaps.append((snapshot, DELTA_COLOR, f"epoch {result.hist_epochs[snapshot]:g}"))
+        for snap, color, name in snaps:
+            counts = result.act_hist[snap, l - 1]
+            frac = counts / max(counts.sum(), 1)
+            fig.add_bar(x=centres, y=frac, width=width, marker_color=color, opacity=0.6, name=name,
+                        showlegend=i == 0, row=r, col=c)
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title_text="activation", row=rows)
+    fig.update_yaxes(title_text="fraction", col=1)
+    lo, hi = edges[0], edges[-1]
+    title = f"Activations per layer (values outside [{lo:g}, {hi:g}] fall in the end bins)"
+    return _layout(fig, title, height=260 * rows + 80)
+
+
+def _epoch_of(result: RunResult, snapshot: int):
+    e = result.hist_epochs[snapshot]
+    return int(e) if float(e).is_integer() and result.layers["epoch"].dtype.kind == "i" else e
+
+
+def boundary_figure(result: RunResult, resolution: int = 120) -> go.Figure | None:
+    """Predicted class over the (standardized) input plane with the training points; None unless 2-D."""
+    data = result.data
+    if data.input_dim != 2:
+        return None
+    X = data.X_train
+    lo, hi = X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
+    xs = np.linspace(lo[0], hi[0], resolution)
+    ys = np.linspace(lo[1], hi[1], resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    grid = np.c_[gx.ravel(), gy.ravel()]
+    model = mlp_from_weights(result.weights, get_activation(result.config.activation, result.config.leaky_slope),
+                             result.config.loss)
+    with np.errstate(all="ignore"):
+        pred = model.predict(grid.astype(result.weights[0][0].dtype)).reshape(gx.shape)
+    k = data.classes
+    colors = [PALETTE[i % len(PALETTE)] for i in range(k)]
+    scale = [[i / max(k - 1, 1), c] for i, c in enumerate(colors)] if k > 1 else [[0, colors[0]], [1, colors[0]]]
+    fig = go.Figure(go.Heatmap(x=xs, y=ys, z=pred, colorscale=scale, zmin=0, zmax=k - 1, opacity=0.35,
+                               showscale=False, hoverinfo="skip"))
+    for c in range(k):
+        pts = X[data.y_train == c][:600]
+        fig.add_scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=f"class {data.class_names[c]}",
+                        marker=dict(color=colors[c], size=5, line=dict(width=0.5, color="white")))
+    fig.update_xaxes(title_text=f"{data.feature_names[0]} (standardized)", range=[lo[0], hi[0]])
+    fig.update_yaxes(title_text=f"{data.feature_names[1]} (standardized)", range=[lo[1], hi[1]],
+                     scaleanchor="x", scaleratio=1)
+    return _layout(fig, "Decision boundary (shaded: predicted class; points: training data)", height=420)
+
+
+def _dtick(n_layers) -> int:
+    n = int(n_layers) if n_layers == n_layers else 1
+    return 1 if n <= 12 else 2 if n <= 25 else 5 if n <= 60 else 10
+
+
+def profiles_overlay(profiles: dict[str, pd.DataFrame], title: str = "Error signal per layer at initialization") -> go.Figure:
+    """delta_rms per layer of several runs on one log axis; ``profiles`` maps name -> layers rows of one epoch."""
+    fig = go.Figure()
+    deepest = 1
+    for i, (name, rows) in enumerate(profiles.items()):
+        fig.add_scatter(x=rows["layer"], y=rows["delta_rms"], name=name, mode="lines+markers",
+                        line=dict(color=PALETTE[i % len(PALETTE)], width=3))
+        deepest = max(deepest, int(rows["layer"].max()))
+    fig.update_xaxes(title_text="layer (1 = first hidden, last = output)", dtick=_dtick(deepest))
+    fig.update_yaxes(title_text="delta_rms, error signal dL/dz (log scale)", type="log", exponentformat="power")
+    return _layout(fig, title)

@@ -1,0 +1,123 @@
+"""One-line captions computed from a run: what each chart shows for *this* run."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .train import RunResult
+
+
+def fmt(x: float) -> str:
+    """A magnitude in a compact form: 3e-06, 0.012, 1.4e+03."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if x == 0:
+        return "0"
+    return f"{x:.2g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.1e}"
+
+
+def signal_ratio(layers: pd.DataFrame, epoch) -> tuple[float, int, int] | None:
+    """delta_rms of layer 1 over that of the last hidden layer at ``epoch``: (ratio, 1, last)."""
+    at = layers[(layers["epoch"] == epoch)].set_index("layer")["delta_rms"]
+    hidden = at.index.max() - 1
+    if hidden < 2:
+        return None
+    return float(at.loc[1] / at.loc[hidden]), 1, int(hidden)
+
+
+def per_layer_factor(ratio: float, span: int) -> float:
+    """The geometric-mean change of delta_rms per layer over ``span`` layers."""
+    return ratio ** (1.0 / span) if ratio > 0 and span > 0 else math.nan
+
+
+def profile_caption(layers: pd.DataFrame, epoch) -> str:
+    got = signal_ratio(layers, epoch)
+    if got is None:
+        return "With fewer than two hidden layers there is no depth for the signal to vanish over."
+    ratio, first, last = got
+    factor = per_layer_factor(ratio, last - first)
+    if not math.isfinite(ratio) or ratio == 0:
+        return f"At epoch {epoch:g} layer {first} receives no error signal at all (every unit is dead or saturated)."
+    verdict = (
+        "vanishing: the first layers barely learn" if ratio < 1e-2
+        else "exploding: the first layers get the largest updates" if ratio > 1e2
+        else "roughly flat: every layer gets a usable signal"
+    )
+    return (
+        f"At epoch {epoch:g}, layer {first} receives {fmt(ratio)} of the error signal that layer {last} receives "
+        f"(a factor {factor:.3g} per layer): {verdict}."
+    )
+
+
+def loss_caption(result: RunResult) -> str:
+    h = result.history[~result.history["diverged"]]
+    first, last = h.iloc[0], h.iloc[-1]
+    text = f"Training loss went from {fmt(first['loss'])} at initialization to {fmt(last['loss'])} at epoch {last['epoch']:g}"
+    if not math.isnan(last["val_accuracy"]):
+        text += f"; validation accuracy {100 * last['val_accuracy']:.0f}%"
+    else:
+        text += f"; training accuracy {100 * last['accuracy']:.0f}%"
+    if result.diverged_at is not None:
+        text += f". Then it diverged at epoch {result.diverged_at:g} ({result.diverge_reason})"
+    elif result.stopped:
+        text += " (stopped early)"
+    chance = 1.0 / result.data.classes
+    if last["accuracy"] < chance + 0.05 and last["epoch"] > 0:
+        text += f". Still at chance level ({100 * chance:.0f}%): the network has not learned"
+    return text + "."
+
+
+def heatmap_caption(layers: pd.DataFrame, column: str = "delta_rms") -> str:
+    epochs = np.sort(layers["epoch"].unique())
+    if len(epochs) < 2:
+        return "Train for at least one epoch to see how the flow changes."
+    first = layers[(layers["layer"] == 1)].set_index("epoch")[column]
+    a, b = first.loc[epochs[0]] if column != "update_ratio" else first.loc[epochs[1]], first.loc[epochs[-1]]
+    start = epochs[0] if column != "update_ratio" else epochs[1]
+    return (
+        f"Layer 1's {column} went from {fmt(a)} at epoch {start:g} to {fmt(b)} at epoch {epochs[-1]:g}. "
+        "Dark rows are layers the error signal hardly reaches."
+    )
+
+
+def saturation_caption(layers: pd.DataFrame, epoch) -> str:
+    at = layers[(layers["epoch"] == epoch)]
+    hidden = at[at["layer"] < at["layer"].max()]
+    if hidden.empty:
+        return ""
+    parts = []
+    sat = hidden["saturated_frac"].mean()
+    if not math.isnan(sat):
+        parts.append(f"{100 * sat:.0f}% of hidden activations are saturated (derivative below 1% of its maximum)")
+    dead = hidden["dead_frac"].mean()
+    if dead > 0:
+        parts.append(f"{100 * dead:.0f}% of hidden units are dead (output 0 for every probe example)")
+    spread = hidden["act_std"]
+    parts.append(f"activation std runs from {fmt(spread.iloc[0])} in layer 1 to {fmt(spread.iloc[-1])} in layer {len(hidden)}")
+    return f"At epoch {epoch:g}: " + "; ".join(parts) + "."
+
+
+def preset_caption(result: RunResult) -> str:
+    """What a network shows at initialization, in one line of markdown."""
+    layers = result.layers
+    at0 = layers[layers["epoch"] == layers["epoch"].min()]
+    hidden = at0[at0["layer"] < at0["layer"].max()]
+    got = signal_ratio(layers, at0["epoch"].iloc[0])
+    parts = []
+    if got is not None:
+        ratio, first, last = got
+        if ratio == 0 or not math.isfinite(ratio):
+            parts.append(f"layer {first} gets **no** error signal")
+        else:
+            parts.append(f"layer {first} gets **{fmt(ratio)}×** layer {last}'s error signal "
+                         f"({per_layer_factor(ratio, last - first):.2f}× per layer)")
+    sat = hidden["saturated_frac"].mean()
+    if not math.isnan(sat) and sat > 0.01:
+        parts.append(f"{100 * sat:.0f}% of activations saturated")
+    if len(result.weights) > 2:
+        W = result.weights[1][0]
+        if W.size and float(W.std(axis=1).max()) == 0.0:
+            parts.append("all hidden units identical")
+    return "Measured: " + "; ".join(parts) + "." if parts else ""

@@ -1,0 +1,240 @@
+"""Streamlit helpers shared by the pages: settings widgets, cached runs, chart blocks.
+
+Widgets read into a RunConfig; runs go through ``run_with_progress``; drawing takes a
+RunResult.  No math here: statistics come from ``lab``.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+
+import streamlit as st
+
+from lab import ConfigError, DataError, RunConfig, RunResult, make_dataset, train
+from lab import charts, summaries
+from lab.activations import ACTIVATIONS
+from lab.data import DATASETS, read_csv_table
+from lab.init import INITIALIZERS
+from lab.optim import OPTIMIZERS
+
+SETTINGS_KEY = "train_settings"
+WIDTHS = [2, 4, 8, 16, 32, 64, 100, 128, 256, 512]
+LRS = [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
+BATCHES = [8, 16, 32, 64, 128, 256, 512]
+PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+LIVE_INTERVAL_S = 0.25  # redraw live charts at most four times a second
+
+
+def use_router() -> None:
+    """Make sure the page runs under app.py's st.navigation.
+
+    Streamlit keeps a v1 multipage mode for apps that have a ``pages/`` folder: until
+    app.py has run once in this server process, a first request for /train would run
+    pages/train.py on its own (no router, no wide layout, every file listed as a page).
+    Switch that mode off and rerun, so app.py routes the request.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a future Streamlit without the v1 mode
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def ui_defaults() -> RunConfig:
+    """The Train page's default run: small enough to finish in about a second."""
+    return RunConfig(samples=600, epochs=200, dtype="float32")
+
+
+def current_settings() -> RunConfig:
+    return st.session_state.get(SETTINGS_KEY) or ui_defaults()
+
+
+def set_settings(config: RunConfig) -> None:
+    """Make ``config`` the Train page's settings (the widgets pick them up on next render)."""
+    st.session_state[SETTINGS_KEY] = config
+    for key in [k for k in st.session_state if str(k).startswith("w_")]:
+        del st.session_state[key]
+
+
+def _init(key, value):
+    if key not in st.session_state:
+        st.session_state[key] = value
+    return key
+
+
+def _closest(options, value):
+    return min(options, key=lambda o: abs(o - value))
+
+
+def network_widgets(c: RunConfig, prefix: str = "w_") -> dict:
+    """Depth, width, activation, init, gain, scale, bias: the architecture at initialization."""
+    k = lambda name: f"{prefix}{name}"  # noqa: E731
+    out = {}
+    out["depth"] = st.slider("depth (hidden layers)", 1, 100, key=_init(k("depth"), c.depth))
+    out["width"] = st.select_slider("width (units per layer)", WIDTHS, key=_init(k("width"), _closest(WIDTHS, c.width)))
+    acts = list(ACTIVATIONS)
+    out["activation"] = st.selectbox("activation", acts, key=_init(k("activation"), c.activation))
+    inits = list(INITIALIZERS)
+    out["init"] = st.selectbox("weight init", inits, key=_init(k("init"), c.init),
+                               help="xavier = glorot, he = kaiming. normal/uniform use the absolute scale below.")
+    auto = st.checkbox("gain auto (PyTorch's calculate_gain)", key=_init(k("gain_auto"), c.gain == "auto"))
+    gain = st.number_input("gain (multiplier on the init's formula)", 0.0, 100.0, step=0.1, format="%.3f",
+                           key=_init(k("gain"), 1.0 if c.gain == "auto" else float(c.gain)), disabled=False)
+    out["gain"] = "auto" if auto else gain
+    out["init_scale"] = st.number_input("init scale (std of normal, half-width of uniform)", 0.0, 1000.0,
+                                        format="%.4f", step=0.01, key=_init(k("init_scale"), float(c.init_scale)))
+    out["bias_std"] = st.number_input("bias std (0 = zero biases)", 0.0, 100.0, format="%.3f", step=0.1,
+                                      key=_init(k("bias_std"), float(c.bias_std)))
+    return out
+
+
+def training_widgets(c: RunConfig, prefix: str = "w_") -> dict:
+    k = lambda name: f"{prefix}{name}"  # noqa: E731
+    out = {}
+    out["loss"] = st.selectbox("loss", ["cross_entropy", "mse"], key=_init(k("loss"), c.loss))
+    out["optimizer"] = st.selectbox("optimizer", list(OPTIMIZERS), key=_init(k("optimizer"), c.optimizer))
+    out["lr"] = st.select_slider("learning rate", LRS, key=_init(k("lr"), _closest(LRS, c.lr)),
+                                 format_func=lambda v: f"{v:g}")
+    out["epochs"] = st.number_input("epochs (0 = only the record at initialization)", 0, 5000,
+                                    key=_init(k("epochs"), c.epochs))
+    out["batch_size"] = st.select_slider("batch size", BATCHES, key=_init(k("batch_size"), _closest(BATCHES, c.batch_size)))
+    out["seed"] = st.number_input("seed", 0, 2**31 - 1, key=_init(k("seed"), c.seed))
+    out["record_every"] = st.number_input("record every k steps (0 = every epoch)", 0, 100_000,
+                                          key=_init(k("record_every"), c.record_every))
+    out["dtype"] = st.radio("precision", ["float32", "float64"], horizontal=True, key=_init(k("dtype"), c.dtype))
+    return out
+
+
+def data_widgets(c: RunConfig, csv_columns: list[str] | None, prefix: str = "w_") -> dict:
+    k = lambda name: f"{prefix}{name}"  # noqa: E731
+    out = {}
+    names = list(DATASETS) + (["csv"] if csv_columns else [])
+    default = c.dataset if c.dataset in names else "spirals"
+    out["dataset"] = st.selectbox("dataset", names, key=_init(k("dataset"), default),
+                                  format_func=lambda n: "uploaded CSV" if n == "csv" else n)
+    if csv_columns:
+        out["label"] = st.selectbox("label column of the CSV", csv_columns,
+                                    key=_init(k("label"), c.label if c.label in csv_columns else csv_columns[-1]))
+    out["samples"] = st.slider("samples (generated data)", 100, 5000, step=100, key=_init(k("samples"), c.samples))
+    out["classes"] = st.slider("classes (spirals, blobs, random)", 2, 10, key=_init(k("classes"), c.classes))
+    out["input_dim"] = st.slider("input dimension (blobs, random)", 2, 784, key=_init(k("input_dim"), c.input_dim))
+    out["val_fraction"] = st.slider("validation fraction", 0.0, 0.5, step=0.05, key=_init(k("val_fraction"), c.val_fraction))
+    return out
+
+
+def build_config(base: RunConfig, values: dict) -> tuple[RunConfig | None, str]:
+    """(config, "") or (None, a message for the user)."""
+    try:
+        return base.replace(**values).validate(), ""
+    except (ConfigError, TypeError) as exc:
+        return None, str(exc)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _finished_run(config: RunConfig, data_digest: str, _result: RunResult | None = None) -> RunResult:
+    """The cache of finished runs, keyed by config (and the uploaded data's digest).
+
+    Called without ``_result`` it only looks up (a miss raises LookupError, which
+    st.cache_data does not store); called with it, it stores.  Training itself runs
+    outside so that it can draw live progress.
+    """
+    if _result is None:
+        raise LookupError(config)
+    return _result
+
+
+def digest(data: bytes | None) -> str:
+    return hashlib.sha256(data).hexdigest() if data else ""
+
+
+def load_csv(data: bytes, config: RunConfig):
+    """Dataset from uploaded bytes, or (None, message)."""
+    try:
+        return make_dataset(config, csv_source=data), ""
+    except DataError as exc:
+        return None, f"Your CSV cannot be used: {exc}."
+
+
+def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: bool = True) -> RunResult | None:
+    """A finished run from the cache, or train now with a progress bar and live charts.
+
+    Returns None (after showing why) when the data cannot be loaded.  A run interrupted
+    by the user (any click reruns the page) is kept in session state as ``partial``.
+    """
+    key = digest(csv_bytes)
+    try:
+        return _finished_run(config, key)
+    except LookupError:
+        pass
+    data = None
+    if config.dataset == "csv":
+        data, message = load_csv(csv_bytes, config)
+        if data is None:
+            st.error(message)
+            return None
+    bar = st.progress(0.0, text="training…")
+    live_cols = st.columns(2) if live else None
+    slots = [c.empty() for c in live_cols] if live else []
+    state = {"last": 0.0, "n": 0}
+
+    def callback(progress):
+        st.session_state["partial"] = (config, progress)
+        now = time.perf_counter()
+        if now - state["last"] < LIVE_INTERVAL_S and progress.step < progress.total_steps:
+            return False
+        state["last"], state["n"] = now, state["n"] + 1
+        row = progress.history[-1]
+        bar.progress(min(progress.fraction, 1.0), text=f"epoch {row['epoch']:g} of {config.epochs}, loss {row['loss']:.4g}")
+        if live and progress.layer_stats[-1] is not None:
+            hist = progress.history_frame()
+            slots[0].plotly_chart(charts.loss_figure(hist, config.loss), key=f"live_loss_{state['n']}",
+                                  config=PLOT_CONFIG)
+            layers = progress.layers_frame()
+            slots[1].plotly_chart(charts.profile_figure(layers, layers["epoch"].max()), key=f"live_prof_{state['n']}",
+                                  config=PLOT_CONFIG)
+        return False
+
+    result = train(config, data=data, callback=callback)
+    st.session_state.pop("partial", None)
+    bar.empty()
+    for slot in slots:
+        slot.empty()
+    if not result.stopped:
+        _finished_run(config, key, _result=result)
+    return result
+
+
+def recover_partial() -> RunResult | None:
+    """The part of a run that a click interrupted, as a stopped RunResult (or None)."""
+    got = st.session_state.pop("partial", None)
+    if got is None:
+        return None
+    _, progress = got
+    return progress.snapshot() if progress.snapshot else None
+
+
+def chart(fig, key=None):
+    st.plotly_chart(fig, key=key, config=PLOT_CONFIG)
+
+
+def status_line(result: RunResult) -> None:
+    c = result.config
+    text = (f"**{c.activation}**, **{c.init}** init (gain {c.gain}), {c.depth} hidden layers of {c.width}, "
+            f"{c.optimizer} lr {c.lr:g}, {c.dataset}: {len(result.history) - 1} records in {result.wall_s:.2f} s")
+    if result.diverged_at is not None:
+        st.error(f"Diverged at epoch {result.diverged_at:g}: {result.diverge_reason}. "
+                 "Everything recorded before that is shown below.")
+    elif result.stopped:
+        st.warning(f"Stopped at epoch {result.history['epoch'].iloc[-1]:g}; what was recorded is shown below.")
+    st.markdown(text)
+
+
+def record_epochs(result: RunResult) -> list:
+    return sorted(result.layers["epoch"].unique().tolist())
+
+
+def show_profile(result: RunResult, epoch, key: str, predicted=None) -> None:
+    chart(charts.profile_figure(result.layers, epoch, predicted), key=key)
+    st.caption(summaries.profile_caption(result.layers, epoch))

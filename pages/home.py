@@ -1,0 +1,50 @@
+"""Home: what the lab shows, and the classic cases one click away."""
+import streamlit as st
+
+from lab import summaries
+from lab.presets import PRESETS
+from pages import common
+
+common.use_router()
+
+st.title("Backprop Lab")
+st.markdown(
+    """
+Backpropagation sends the error of a network's output back through its layers with the
+chain rule: every layer multiplies the signal by its weights and by its activation's
+derivative. Over many layers those factors compound. If they are below 1 the signal
+**vanishes** and the first layers stop learning; above 1 it **explodes**. Which way it goes
+is decided before training starts, by the weight initialization and the activation.
+
+Pick a classic case below: it opens the **Train** page with the settings filled in.
+The number under each card was measured on that very network at initialization.
+"""
+)
+
+
+@st.cache_data(show_spinner=False)
+def measured(name: str) -> str:
+    """What the preset's network shows at initialization (its epoch-0 record)."""
+    config = common.ui_defaults().replace(**{**PRESETS[name].changes, "epochs": 0})
+    result = common.train(config)
+    return summaries.preset_caption(result)
+
+
+cols = st.columns(4)
+for i, (name, preset) in enumerate(PRESETS.items()):
+    with cols[i % 4].container(border=True, height=300):
+        st.markdown(f"**{preset.title}**")
+        st.caption(preset.story)
+        st.markdown(measured(name))
+        if st.button("Open in Train", key=f"preset_{name}", width="stretch"):
+            common.set_settings(common.ui_defaults().replace(**preset.changes))
+            st.session_state.pop("result", None)
+            st.switch_page("pages/train.py")
+
+st.markdown(
+    """
+**Pages.** *Train*: train one network and read its learning curves, gradient profile,
+heat map of the flow over time, activation histograms and decision boundary.
+*Init explorer*: no training, two initializations side by side, instantly.
+"""
+)

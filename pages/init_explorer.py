@@ -1,0 +1,62 @@
+"""Init explorer: push random data through two untrained networks and compare, instantly."""
+import streamlit as st
+
+from lab import charts, summaries
+from pages import common
+
+common.use_router()
+
+st.title("Init explorer: two initializations side by side")
+st.markdown(
+    "No training: one batch of N(0, 1) random inputs goes forward through each untrained network, "
+    "and one backward pass measures the error signal at every layer. This is the classic "
+    "activation-histogram experiment of the initialization papers, made interactive."
+)
+
+SIDES = {
+    "A": common.ui_defaults().replace(activation="sigmoid", init="xavier_normal", width=100),
+    "B": common.ui_defaults().replace(activation="relu", init="he_normal", width=100),
+}
+
+with st.form("explore"):
+    input_dim = st.slider("input dimension", 2, 784, 100, key="x_input_dim")
+    cols = st.columns(2)
+    values = {}
+    for col, (side, base) in zip(cols, SIDES.items()):
+        with col:
+            st.subheader(f"Setting {side}")
+            values[side] = common.network_widgets(base, prefix=f"x{side}_")
+    st.form_submit_button("Compare", type="primary")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def probe_at_init(config):
+    return common.train(config)
+
+
+results, names = {}, {}
+for side, base in SIDES.items():
+    config, message = common.build_config(
+        base, dict(values[side], dataset="random", input_dim=input_dim, classes=10, samples=640,
+                   val_fraction=0.2, epochs=0, dtype="float64"))
+    if config is None:
+        st.error(f"Setting {side} cannot run: {message}.")
+        continue
+    results[side] = probe_at_init(config)
+    c = config
+    names[side] = f"{side}: {c.activation}, {c.init}" + (f" (scale {c.init_scale:g})" if c.init in ("normal", "uniform") else "") \
+        + f", {c.depth}×{c.width}"
+
+if results:
+    common.chart(charts.profiles_overlay({names[s]: r.layers for s, r in results.items()}), key="overlay")
+    for side, r in results.items():
+        st.caption(f"{names[side]}: " + summaries.profile_caption(r.layers, 0))
+    cols = st.columns(2)
+    for col, (side, r) in zip(cols, results.items()):
+        with col:
+            st.markdown(f"**{names[side]}**")
+            if r.diverged_at is not None:
+                st.error(f"The signal overflowed at initialization: {r.diverge_reason}.")
+                continue
+            common.chart(charts.histogram_grid(r, 0), key=f"hist_{side}")
+            st.caption(summaries.saturation_caption(r.layers, 0))

@@ -1,0 +1,102 @@
+"""Train: choose init, activation and depth, train, and watch the error signal at every layer."""
+import io
+
+import pandas as pd
+import streamlit as st
+
+from lab import charts, summaries
+from lab.data import MAX_CSV_BYTES
+from pages import common
+
+common.use_router()
+
+st.title("Train a network and watch its gradients")
+st.markdown(
+    "Pick the settings in the sidebar and press **Train**. The charts show how large the "
+    "back-propagated error signal is at every layer: where it dies, where it explodes, and what that does to learning."
+)
+
+settings = common.current_settings()
+
+with st.sidebar:
+    upload = st.file_uploader("your own data (CSV: numeric features + one label column)", type=["csv"],
+                              help=f"up to {MAX_CSV_BYTES // 2**20} MB; the label column may hold names or numbers")
+    csv_bytes, csv_columns = None, None
+    if upload is not None:
+        csv_bytes = upload.getvalue()
+        try:
+            csv_columns = list(pd.read_csv(io.BytesIO(csv_bytes), nrows=0).columns)
+        except Exception as exc:  # noqa: BLE001 - any unreadable header gets the same message
+            st.error(f"Your CSV cannot be used: the header could not be read ({type(exc).__name__}).")
+    with st.form("settings"):
+        submitted = st.form_submit_button("Train", type="primary", width="stretch")
+        st.subheader("Network")
+        values = common.network_widgets(settings)
+        st.subheader("Training")
+        values |= common.training_widgets(settings)
+        st.subheader("Data")
+        values |= common.data_widgets(settings, csv_columns)
+    if values.get("dataset") == "csv" and upload is not None:
+        values["data_path"] = upload.name
+
+if submitted:
+    config, message = common.build_config(settings, values)
+    if config is None:
+        st.error(f"These settings cannot run: {message}.")
+    else:
+        st.session_state[common.SETTINGS_KEY] = config
+        st.button("Stop", help="stop training and keep what has been recorded")
+        result = common.run_with_progress(config, csv_bytes)
+        if result is not None:
+            st.session_state["result"] = result
+else:
+    partial = common.recover_partial()
+    if partial is not None:
+        st.session_state["result"] = partial
+
+result = st.session_state.get("result")
+if result is None:
+    st.info("Press **Train** in the sidebar, or pick a classic case on the Home page.")
+    st.stop()
+
+common.status_line(result)
+epochs = common.record_epochs(result)
+
+st.subheader("1. Learning curves")
+log_y = st.toggle("log-scale loss", value=False)
+common.chart(charts.loss_figure(result.history, result.config.loss, log_y, result.diverged_at), key="loss")
+st.caption(summaries.loss_caption(result))
+
+st.subheader("2. The gradient profile: how much error signal reaches each layer")
+epoch = st.select_slider("epoch", epochs, value=epochs[0], key="profile_epoch",
+                         help="0 = at initialization, before any update") if len(epochs) > 1 else epochs[0]
+common.show_profile(result, epoch, key="profile")
+
+st.subheader("3. How the flow changes while the network learns")
+which = st.radio("colour by", ["delta_rms", "update_ratio", "grad_norm"], horizontal=True, key="heat_col",
+                 help="update_ratio: size of each step relative to the weights (around 1e-3 is healthy)")
+if len(epochs) > 1:
+    common.chart(charts.heatmap_figure(result.layers, which), key="heat")
+    st.caption(summaries.heatmap_caption(result.layers, which))
+else:
+    st.caption("Train for at least one epoch to see this chart.")
+
+st.subheader("4. Activations per layer")
+if result.act_hist.shape[0] and result.act_hist.shape[1]:
+    snaps = list(range(result.act_hist.shape[0]))
+    snap = st.select_slider("snapshot", snaps, value=snaps[-1], key="hist_snap",
+                            format_func=lambda i: f"epoch {result.hist_epochs[i]:g}")
+    common.chart(charts.histogram_grid(result, snap), key="hists")
+    snap_epoch = result.layers["epoch"].dtype.type(result.hist_epochs[snap])
+    st.caption(summaries.saturation_caption(result.layers, snap_epoch))
+
+boundary = charts.boundary_figure(result)
+if boundary is not None:
+    st.subheader("5. Decision boundary")
+    common.chart(boundary, key="boundary")
+
+st.subheader("Per-layer statistics")
+at = result.layers[result.layers["epoch"] == epoch].drop(columns=["epoch", "step"])
+st.dataframe(at, hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%.3e") for c in at.columns if c != "layer"})
+st.caption(f"At epoch {epoch:g}, the epoch chosen above. Column meanings are in the README's export section.")

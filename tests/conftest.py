@@ -1,0 +1,58 @@
+"""Shared helpers for the engine tests.
+
+The repository root goes on ``sys.path`` here, so that ``import lab`` works however
+pytest is started (``pytest``, ``python -m pytest``, from the root or from tests/).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def central_difference(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """d f() / d x by central differences, one entry at a time; x is perturbed in place and restored.
+
+    Written here, independently of ``lab.gradcheck``, so that the tests do not check
+    the engine against itself.
+    """
+    grad = np.zeros(x.shape, dtype=np.float64)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    assert np.shares_memory(flat, x), "central_difference needs a contiguous array"
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        up = float(f())
+        flat[i] = old - eps
+        down = float(f())
+        flat[i] = old
+        gflat[i] = (up - down) / (2.0 * eps)
+    return grad
+
+
+def rel_error(a, b) -> float:
+    """||a - b|| / max(||a|| + ||b||, tiny): the usual gradient-check measure."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    denom = np.linalg.norm(a) + np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / denom) if denom > 0 else 0.0
+
+
+@pytest.fixture
+def numgrad():
+    return central_difference
+
+
+@pytest.fixture
+def relerr():
+    return rel_error
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
