@@ -72,7 +72,7 @@ def profile_figure(layers: pd.DataFrame, epoch, predicted: pd.DataFrame | None =
         fig.add_scatter(x=predicted["layer"], y=predicted["delta_rms"], name="predicted by mean-field theory",
                         mode="lines", line=dict(color="#444", dash="dash"))
     fig.update_xaxes(title_text="layer (1 = first hidden, last = output)", dtick=_dtick(at["layer"].max()))
-    fig.update_yaxes(title_text="magnitude (log scale)", type="log", exponentformat="power")
+    _log_axis(fig, "magnitude (log scale)")
     return _layout(fig, f"Gradient profile at epoch {epoch:g}")
 
 
@@ -116,6 +116,9 @@ def histogram_grid(result: RunResult, snapshot: int) -> go.Figure:
             extra.append(f"sat {100 * row['saturated_frac'].iloc[0]:.0f}%")
         if len(row):
             extra.append(f"dead {100 * row['dead_frac'].iloc[0]:.0f}%")
+        zeros = result.act_zero_frac[snapshot, l - 1]
+        if zeros > 0.005:
+            extra.append(f"zeros {100 * zeros:.0f}%")
         titles.append(f"layer {l}" + (" · " + ", ".join(extra) if extra else ""))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True,
                         horizontal_spacing=0.03, vertical_spacing=0.18)
@@ -129,14 +132,15 @@ def histogram_grid(result: RunResult, snapshot: int) -> go.Figure:
             snaps.append((snapshot, DELTA_COLOR, f"epoch {result.hist_epochs[snapshot]:g}"))
         for snap, color, name in snaps:
             counts = result.act_hist[snap, l - 1]
-            frac = counts / max(counts.sum(), 1)
+            # fraction of all activations, so bars plus the exact zeros in the title add up to 1
+            frac = counts / max(counts.sum(), 1) * (1.0 - result.act_zero_frac[snap, l - 1])
             fig.add_bar(x=centres, y=frac, width=width, marker_color=color, opacity=0.6, name=name,
                         showlegend=i == 0, row=r, col=c)
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title_text="activation", row=rows)
     fig.update_yaxes(title_text="fraction", col=1)
     lo, hi = edges[0], edges[-1]
-    title = f"Activations per layer (values outside [{lo:g}, {hi:g}] fall in the end bins)"
+    title = f"Activations per layer (non-zero values; outside [{lo:g}, {hi:g}] they fall in the end bins)"
     return _layout(fig, title, height=260 * rows + 80)
 
 
@@ -175,6 +179,12 @@ def boundary_figure(result: RunResult, resolution: int = 120) -> go.Figure | Non
     return _layout(fig, "Decision boundary (shaded: predicted class; points: training data)", height=420)
 
 
+def _log_axis(fig: go.Figure, title: str, **where) -> None:
+    """A log y axis with a labelled tick every decade (or every few, over a wide range)."""
+    fig.update_yaxes(title_text=title, type="log", exponentformat="power", showexponent="all",
+                     minor=dict(showgrid=False), **where)
+
+
 def _dtick(n_layers) -> int:
     n = int(n_layers) if n_layers == n_layers else 1
     return 1 if n <= 12 else 2 if n <= 25 else 5 if n <= 60 else 10
@@ -189,5 +199,5 @@ def profiles_overlay(profiles: dict[str, pd.DataFrame], title: str = "Error sign
                         line=dict(color=PALETTE[i % len(PALETTE)], width=3))
         deepest = max(deepest, int(rows["layer"].max()))
     fig.update_xaxes(title_text="layer (1 = first hidden, last = output)", dtick=_dtick(deepest))
-    fig.update_yaxes(title_text="delta_rms, error signal dL/dz (log scale)", type="log", exponentformat="power")
+    _log_axis(fig, "delta_rms, error signal dL/dz (log scale)")
     return _layout(fig, title)

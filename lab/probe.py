@@ -48,7 +48,9 @@ def probe(model: MLP, X: np.ndarray, t: np.ndarray, last_update: np.ndarray | No
 
     last_update: the optimizer's last change of the flat parameter buffer (None before any step).
     Returns (loss, stats (L, len(STAT_COLUMNS)) float64, act_hist (L-1, ACT_BINS) or None,
-    delta_hist (L, len(DELTA_EDGES)-1) or None).
+    act_zero (L-1,) fraction of activations exactly 0 or None, delta_hist (L, len(DELTA_EDGES)-1) or None).
+    The activation histograms count only non-zero values, so that relu's spike of
+    exact zeros (reported in act_zero) does not flatten every other bar.
     """
     forward_keep: list = []
     deltas: list = []
@@ -61,6 +63,7 @@ def probe(model: MLP, X: np.ndarray, t: np.ndarray, last_update: np.ndarray | No
     stats = np.full((L, len(STAT_COLUMNS)), np.nan)
     fn = model.activation
     act_hist = np.zeros((L - 1, ACT_BINS), dtype=np.int64) if with_hist else None
+    act_zero = np.zeros(L - 1) if with_hist else None
     delta_hist = np.zeros((L, len(DELTA_EDGES) - 1), dtype=np.int64) if with_hist else None
     edges = act_edges(model)
     slices = model.layer_slices()
@@ -87,11 +90,13 @@ def probe(model: MLP, X: np.ndarray, t: np.ndarray, last_update: np.ndarray | No
                 row[_COL["saturated_frac"]] = np.mean(fn.df(z, h) < SATURATION_LEVEL * fn.max_deriv)
             row[_COL["dead_frac"]] = np.mean(np.count_nonzero(h, axis=0) == 0)
             if with_hist:
-                act_hist[l] = _hist(h, edges)
+                nonzero = h[h != 0]
+                act_hist[l] = _hist(nonzero, edges)
+                act_zero[l] = 1.0 - nonzero.size / h.size
         else:
             row[_COL["act_mean"]] = logits.mean()
             row[_COL["act_std"]] = logits.std()
         if with_hist:
             with np.errstate(divide="ignore"):
                 delta_hist[l] = _hist(np.log10(np.abs(d) * n), DELTA_EDGES)
-    return loss, stats, act_hist, delta_hist
+    return loss, stats, act_hist, act_zero, delta_hist

@@ -24,7 +24,9 @@ def signal_ratio(layers: pd.DataFrame, epoch) -> tuple[float, int, int] | None:
     hidden = at.index.max() - 1
     if hidden < 2:
         return None
-    return float(at.loc[1] / at.loc[hidden]), 1, int(hidden)
+    first, last = float(at.loc[1]), float(at.loc[hidden])
+    ratio = first / last if last > 0 else (0.0 if first == 0 else math.inf)
+    return ratio, 1, int(hidden)
 
 
 def per_layer_factor(ratio: float, span: int) -> float:

@@ -67,7 +67,8 @@ class RunResult:
     history: pd.DataFrame  # HISTORY_COLUMNS
     layers: pd.DataFrame  # LAYER_COLUMNS, tidy: one row per (record, layer)
     hist_epochs: np.ndarray  # (R,) epochs of the histogram snapshots
-    act_hist: np.ndarray  # (R, L-1, bins) counts of hidden activations
+    act_hist: np.ndarray  # (R, L-1, bins) counts of non-zero hidden activations
+    act_zero_frac: np.ndarray  # (R, L-1) fraction of hidden activations exactly 0
     act_edges: np.ndarray
     delta_hist: np.ndarray  # (R, L, bins) counts of log10 |per-example delta|
     delta_edges: np.ndarray
@@ -215,6 +216,7 @@ class _Recorder:
         self.stats: list[np.ndarray] = []
         self.hist_epochs: list[float] = []
         self.act_hists: list[np.ndarray] = []
+        self.act_zeros: list[np.ndarray] = []
         self.delta_hists: list[np.ndarray] = []
 
     def record(self, step, epoch, loss, acc, val, optimizer, start) -> str:
@@ -225,7 +227,7 @@ class _Recorder:
         stats = None
         if self.config.instrument:
             with_hist = step in self.hist_at
-            _, stats, act_h, delta_h = probe(
+            _, stats, act_h, act_z, delta_h = probe(
                 self.model, self.X_probe, self.y_probe, optimizer.last_update[0] if optimizer.last_update else None, with_hist
             )
             if not np.isfinite(stats[:, :4]).all():
@@ -233,6 +235,7 @@ class _Recorder:
             if with_hist:
                 self.hist_epochs.append(epoch)
                 self.act_hists.append(act_h)
+                self.act_zeros.append(act_z)
                 self.delta_hists.append(delta_h)
         self.rows.append(
             {"epoch": epoch, "step": step, "loss": loss, "accuracy": acc, "val_loss": val_loss,
@@ -271,6 +274,7 @@ class _Recorder:
             config=self.config, history=history, layers=layers,
             hist_epochs=np.array(self.hist_epochs, dtype=float),
             act_hist=np.array(self.act_hists).reshape(len(self.act_hists), L - 1, nb_act),
+            act_zero_frac=np.array(self.act_zeros).reshape(len(self.act_zeros), L - 1),
             act_edges=act_edges(self.model),
             delta_hist=np.array(self.delta_hists).reshape(len(self.delta_hists), L, len(DELTA_EDGES) - 1),
             delta_edges=DELTA_EDGES, **kw,

@@ -25,13 +25,15 @@ PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "
 LIVE_INTERVAL_S = 0.25  # redraw live charts at most four times a second
 
 
-def use_router() -> None:
+def use_router(rerun: bool = True) -> None:
     """Make sure the page runs under app.py's st.navigation.
 
     Streamlit keeps a v1 multipage mode for apps that have a ``pages/`` folder: until
     app.py has run once in this server process, a first request for /train would run
     pages/train.py on its own (no router, no wide layout, every file listed as a page).
-    Switch that mode off and rerun, so app.py routes the request.
+    app.py switches that mode off (``rerun=False``); a page that still finds it on was
+    reached without app.py, and reruns so that app.py routes the request, unless app.py
+    already ran in this session (then a rerun would only drop the click that got here).
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager
@@ -39,7 +41,8 @@ def use_router() -> None:
         return
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        if rerun and "runs" not in st.session_state:
+            st.rerun()
 
 
 def ui_defaults() -> RunConfig:

@@ -24,6 +24,9 @@ with st.sidebar:
     csv_bytes, csv_columns = None, None
     if upload is not None:
         csv_bytes = upload.getvalue()
+        if st.session_state.get("last_upload") != upload.file_id:
+            st.session_state["last_upload"] = upload.file_id
+            st.session_state["w_dataset"] = "csv"  # a new upload is what the user wants to train on
         try:
             csv_columns = list(pd.read_csv(io.BytesIO(csv_bytes), nrows=0).columns)
         except Exception as exc:  # noqa: BLE001 - any unreadable header gets the same message
@@ -68,7 +71,7 @@ common.chart(charts.loss_figure(result.history, result.config.loss, log_y, resul
 st.caption(summaries.loss_caption(result))
 
 st.subheader("2. The gradient profile: how much error signal reaches each layer")
-epoch = st.select_slider("epoch", epochs, value=epochs[0], key="profile_epoch",
+epoch = st.select_slider("epoch", epochs, value=epochs[-1], key="profile_epoch",
                          help="0 = at initialization, before any update") if len(epochs) > 1 else epochs[0]
 common.show_profile(result, epoch, key="profile")
 

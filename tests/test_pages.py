@@ -1,0 +1,133 @@
+"""The pages through Streamlit's AppTest: each runs, trains, and reports bad input on the page."""
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from lab import RunConfig  # noqa: E402
+from lab.presets import PRESETS  # noqa: E402
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+SMALL = RunConfig(samples=200, epochs=3, depth=3, width=8, dtype="float64")
+
+
+def app(page=None, settings=None):
+    at = AppTest.from_file(APP, default_timeout=60)
+    if settings is not None:
+        at.session_state["train_settings"] = settings
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at):
+    return at.get("plotly_chart")
+
+
+def test_home_lists_every_preset_with_a_measured_caption():
+    at = app()
+    labels = [b.key for b in at.button]
+    assert sorted(f"preset_{name}" for name in PRESETS) == sorted(labels)
+    measured = [m.value for m in at.markdown if m.value.startswith("Measured:")]
+    assert len(measured) == len(PRESETS)
+    sigmoid = next(m for m in measured if "1e-06" in m or "e-06" in m or "e-07" in m)
+    assert "layer 1 gets" in sigmoid
+
+
+def test_preset_fills_the_train_page():
+    at = app()
+    at.button(key="preset_sigmoid_small").click().run()
+    assert not at.exception
+    assert at.session_state["train_settings"].activation == "sigmoid"
+    assert at.session_state["train_settings"].init == "normal"
+    assert at.selectbox(key="w_activation").value == "sigmoid"
+    assert at.selectbox(key="w_init").value == "normal"
+    assert at.number_input(key="w_init_scale").value == pytest.approx(0.01)
+
+
+def test_train_default_page_waits_for_the_button():
+    at = app("pages/train.py")
+    assert any("Press **Train**" in i.value for i in at.info)
+    assert not charts(at)
+
+
+def test_training_draws_every_chart_and_keeps_the_result():
+    at = app("pages/train.py", SMALL)
+    at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    result = at.session_state["result"]
+    assert result.config.depth == 3 and len(result.history) == 4
+    # loss, profile, heatmap, histograms, decision boundary
+    assert len(charts(at)) == 5
+    captions = " ".join(c.value for c in at.caption)
+    assert "error signal that layer 3 receives" in captions
+    # another interaction reruns the page; the result stays on screen
+    at.toggle[0].set_value(True).run()
+    assert not at.exception and len(charts(at)) == 5
+
+
+def test_changed_settings_are_what_trains():
+    at = app("pages/train.py", SMALL)
+    at.slider(key="w_depth").set_value(5)
+    at.selectbox(key="w_activation").set_value("tanh")
+    at.selectbox(key="w_init").set_value("xavier_normal")
+    at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception
+    c = at.session_state["result"].config
+    assert (c.depth, c.activation, c.init) == (5, "tanh", "xavier_normal")
+    assert at.session_state["result"].layers["layer"].max() == 6
+
+
+def test_diverged_run_says_when_and_keeps_the_charts():
+    settings = SMALL.replace(depth=20, init="normal", init_scale=10.0, optimizer="sgd", lr=1.0, epochs=5)
+    at = app("pages/train.py", settings)
+    at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception
+    assert any("Diverged at epoch" in e.value for e in at.error)
+    assert charts(at)
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"a,b,label\n1,2,x\n3,oops,y\n4,5,x\n", "not numeric"),
+        (b"a,b,label\n1,2,x\n3,,y\n4,5,x\n", "missing values"),
+        (b"a,b,label\n1,2,x\n3,4,x\n", "single class"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00binary", "cannot be used"),
+    ],
+)
+def test_bad_upload_gets_a_clear_message(content, expected):
+    at = app("pages/train.py", SMALL)
+    at.sidebar.file_uploader[0].upload("data.csv", content, "text/csv").run()
+    assert not at.exception
+    if at.sidebar.form_submit_button:
+        at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception
+    messages = " ".join(e.value for e in at.error)
+    assert expected in messages
+
+
+def test_good_upload_trains():
+    rows = "\n".join(f"{i % 7},{(i * 3) % 5},{'cat' if i % 2 else 'dog'}" for i in range(60))
+    at = app("pages/train.py", SMALL)
+    at.sidebar.file_uploader[0].upload("pets.csv", ("x,y,kind\n" + rows).encode(), "text/csv").run()
+    assert at.selectbox(key="w_dataset").value == "csv"
+    assert at.selectbox(key="w_label").value == "kind"
+    at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception
+    result = at.session_state["result"]
+    assert result.config.dataset == "csv" and result.data.class_names == ("cat", "dog")
+
+
+def test_init_explorer_compares_two_settings():
+    at = app("pages/init_explorer.py")
+    assert len(charts(at)) == 3  # overlay + two histogram grids
+    at.selectbox(key="xA_activation").set_value("tanh")
+    at.slider(key="xA_depth").set_value(20)
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    assert any("tanh" in c.value for c in at.caption)
