@@ -29,6 +29,15 @@ DELTA_EDGES = np.linspace(-16.0, 8.0, 49)
 SATURATION_LEVEL = 0.01  # a unit is saturated where phi' < 1% of its maximum
 
 
+def _norm(a: np.ndarray) -> float:
+    """Euclidean norm of all entries, scaled first so that squares of finite values cannot overflow."""
+    m = float(np.max(np.abs(a))) if a.size else 0.0
+    if m == 0.0 or not np.isfinite(m):
+        return m
+    s = a / m
+    return m * float(np.sqrt(np.vdot(s, s)))
+
+
 def act_edges(model: MLP) -> np.ndarray:
     lo, hi = model.activation.hist_range
     return np.linspace(lo, hi, ACT_BINS + 1)
@@ -72,16 +81,16 @@ def probe(model: MLP, X: np.ndarray, t: np.ndarray, last_update: np.ndarray | No
         g = model.affines[l].grads["W"]
         d = deltas[l]
         row = stats[l]
-        row[_COL["grad_norm"]] = np.sqrt(np.vdot(g, g))
+        row[_COL["grad_norm"]] = _norm(g)
         row[_COL["grad_mean_abs"]] = np.abs(g).mean()
         # per-example error is n * d (d is the gradient of the *mean* loss), so
-        # sqrt(mean_n ||n d_n||^2) = sqrt(n * sum d^2)
-        row[_COL["delta_rms"]] = np.sqrt(n * np.vdot(d, d))
-        w_norm = np.sqrt(np.vdot(W, W))
+        # sqrt(mean_n ||n d_n||^2) = sqrt(n * sum d^2) = sqrt(n) * ||d||
+        row[_COL["delta_rms"]] = np.sqrt(n) * _norm(d)
+        w_norm = _norm(W)
         row[_COL["weight_norm"]] = w_norm
         if last_update is not None and w_norm > 0:
             upd = last_update[slices[l]]
-            row[_COL["update_ratio"]] = np.sqrt(np.vdot(upd, upd)) / w_norm
+            row[_COL["update_ratio"]] = _norm(upd) / w_norm
         if l < L - 1:
             z, h = forward_keep[l]
             row[_COL["act_mean"]] = h.mean()

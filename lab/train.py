@@ -147,7 +147,7 @@ def train(config: RunConfig, data: Dataset | None = None, callback=None) -> RunR
     X_probe, y_probe = X[:n_probe], y[:n_probe]
 
     record_set = frozenset(record_steps)
-    rec = _Recorder(config, model, X_probe, y_probe, hist_at)
+    rec = _Recorder(config, model, X_probe, y_probe, hist_at, has_val=len(X_val) > 0)
     start = time.perf_counter()
     step, epoch = 0, 0
     run_loss, run_correct, run_count = 0.0, 0, 0
@@ -208,8 +208,8 @@ def train(config: RunConfig, data: Dataset | None = None, callback=None) -> RunR
 class _Recorder:
     """Accumulates history rows, per-layer statistics and histogram snapshots."""
 
-    def __init__(self, config, model, X_probe, y_probe, hist_at):
-        self.config, self.model = config, model
+    def __init__(self, config, model, X_probe, y_probe, hist_at, has_val):
+        self.config, self.model, self.has_val = config, model, has_val
         self.X_probe, self.y_probe = X_probe, y_probe
         self.hist_at = hist_at
         self.rows: list[dict] = []
@@ -222,7 +222,9 @@ class _Recorder:
     def record(self, step, epoch, loss, acc, val, optimizer, start) -> str:
         """Append one record; return a divergence reason, or "" when all is finite."""
         val_loss, val_acc = val
-        if self.config.val_fraction > 0 and not math.isfinite(val_loss):
+        if not math.isfinite(loss):
+            return f"the training loss became {loss} at step {step}"
+        if self.has_val and not math.isfinite(val_loss):
             return f"the validation loss became {val_loss} at step {step}"
         stats = None
         if self.config.instrument:

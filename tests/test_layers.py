@@ -203,7 +203,7 @@ def test_mse_loss(label_form, rng, numgrad, relerr):
 
 
 def test_losses_registry():
-    assert LOSSES == {"cross_entropy": SoftmaxWithLoss, "mse": MSELoss}
+    assert LOSSES["cross_entropy"] is SoftmaxWithLoss and LOSSES["mse"] is MSELoss
 
 
 # ---------------------------------------------------------------- computational-graph nodes
