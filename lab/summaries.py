@@ -43,12 +43,12 @@ def profile_caption(layers: pd.DataFrame, epoch) -> str:
     if not math.isfinite(ratio) or ratio == 0:
         return f"At epoch {epoch:g} layer {first} receives no error signal at all (every unit is dead or saturated)."
     verdict = (
-        "vanishing: the first layers barely learn" if ratio < 1e-2
-        else "exploding: the first layers get the largest updates" if ratio > 1e2
-        else "roughly flat: every layer gets a usable signal"
+        "vanishing: the first layers barely learn" if ratio < 0.1
+        else "exploding: the first layers get far larger updates than the last" if ratio > 10
+        else "within a factor of 10 across the network: every layer gets a usable signal"
     )
     return (
-        f"At epoch {epoch:g}, layer {first} receives {fmt(ratio)} of the error signal that layer {last} receives "
+        f"At epoch {epoch:g}, layer {first} receives {fmt(ratio)}× the error signal that layer {last} receives "
         f"(a factor {factor:.3g} per layer): {verdict}."
     )
 

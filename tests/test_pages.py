@@ -64,7 +64,7 @@ def test_training_draws_every_chart_and_keeps_the_result():
     # loss, profile, heatmap, histograms, decision boundary
     assert len(charts(at)) == 5
     captions = " ".join(c.value for c in at.caption)
-    assert "error signal that layer 3 receives" in captions
+    assert "the error signal that layer 3 receives" in captions
     # another interaction reruns the page; the result stays on screen
     at.toggle[0].set_value(True).run()
     assert not at.exception and len(charts(at)) == 5

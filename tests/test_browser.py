@@ -1,0 +1,138 @@
+"""Every page in a real browser: streamlit run app.py, driven by Playwright in Debian's Chromium.
+
+Screenshots land in tests/screenshots/ (look at them).  Skips, saying why, when
+Playwright or Chromium is missing.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "tests" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    log = open(ROOT / "tests" / ".streamlit-browser.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start within 60 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1800})
+    yield pg
+    pg.close()
+
+
+def _open(page, url: str, heading: str):
+    page.goto(url)
+    page.get_by_role("heading", name=heading).first.wait_for(timeout=30_000)
+    _settle(page)
+
+
+def _settle(page, timeout_s: float = 60):
+    """Wait until Streamlit has finished running the script."""
+    deadline = time.time() + timeout_s
+    time.sleep(0.5)
+    while time.time() < deadline:
+        if page.locator("[data-testid=stStatusWidget]").count() == 0:
+            return
+        time.sleep(0.25)
+
+
+def _no_exception(page):
+    assert page.locator("[data-testid=stException]").count() == 0, page.locator("[data-testid=stException]").first.inner_text()
+
+
+def _shot(page, name: str):
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_home_page(server, page):
+    _open(page, server, "Backprop Lab")
+    sync_api.expect(page.get_by_role("button", name="Open in Train")).to_have_count(8, timeout=60_000)
+    sync_api.expect(page.get_by_text("Measured: layer 1 gets")).to_have_count(8, timeout=60_000)
+    _no_exception(page)
+    _shot(page, "home")
+
+
+def test_train_page_trains_and_draws_the_gradient_profile(server, page):
+    _open(page, server + "/train", "Train a network and watch its gradients")
+    page.get_by_role("button", name="Train").first.click()
+    page.get_by_role("heading", name="Per-layer statistics").wait_for(timeout=120_000)
+    page.get_by_text("Gradient profile at epoch 200").first.wait_for(timeout=30_000)
+    page.get_by_role("heading", name="Per-layer statistics").wait_for(timeout=30_000)
+    _settle(page)
+    _no_exception(page)
+    assert page.locator(".js-plotly-plot").count() >= 5
+    _shot(page, "train")
+
+
+def test_preset_opens_train_with_its_settings(server, page):
+    _open(page, server, "Backprop Lab")
+    page.get_by_role("button", name="Open in Train").first.click()
+    page.get_by_role("heading", name="Train a network and watch its gradients").wait_for(timeout=30_000)
+    activation = page.locator("[data-testid=stSidebar]").get_by_role("combobox", name="activation")
+    sync_api.expect(activation).to_match_aria_snapshot('- combobox "activation": sigmoid', timeout=30_000)
+    _no_exception(page)
+
+
+def test_init_explorer_page(server, page):
+    _open(page, server + "/init_explorer", "Init explorer: two initializations side by side")
+    page.get_by_text("Error signal per layer at initialization").first.wait_for(timeout=30_000)
+    _no_exception(page)
+    _shot(page, "init_explorer")
