@@ -79,7 +79,7 @@ class RunResult:
     delta_hist: np.ndarray  # (R, L, bins) counts of log10 |per-example delta|
     delta_edges: np.ndarray
     weights: list  # final (W_l, b_l)
-    data: Dataset
+    data: Dataset | None  # None for a run imported from its exported tables
     steps_per_epoch: int
     wall_s: float
     diverged_at: float | None = None
@@ -89,7 +89,22 @@ class RunResult:
 
     @property
     def depth(self) -> int:
-        return len(self.weights)
+        return int(self.layers["layer"].max()) if len(self.layers) else len(self.weights)
+
+    @classmethod
+    def from_tables(cls, config: RunConfig, history: pd.DataFrame, layers: pd.DataFrame, summary: dict) -> "RunResult":
+        """A run known only by its exported tables (no weights, data or histograms)."""
+        L = int(layers["layer"].max()) if len(layers) else config.depth + 1
+        bins = len(DELTA_EDGES) - 1
+        return cls(
+            config=config, history=history, layers=layers, hist_epochs=np.zeros(0),
+            act_hist=np.zeros((0, L - 1, 1), dtype=np.int64), act_zero_frac=np.zeros((0, L - 1)),
+            act_edges=np.zeros(2), delta_hist=np.zeros((0, L, bins), dtype=np.int64), delta_edges=DELTA_EDGES,
+            weights=[], data=None, steps_per_epoch=int(summary.get("steps_per_epoch") or 0),
+            wall_s=float(summary.get("wall_s") or 0.0), diverged_at=summary.get("diverged_at"),
+            diverge_reason=str(summary.get("diverge_reason") or ""), stopped=bool(summary.get("stopped")),
+            meta={"imported": True},
+        )
 
 
 def make_dataset(config: RunConfig, rng: np.random.Generator | None = None, csv_source=None) -> Dataset:

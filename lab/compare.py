@@ -1,0 +1,108 @@
+"""Comparisons: one setting varies, everything else (data, seed, ...) stays fixed.
+
+A ``CompareSpec`` names the base config, the varying field and its values, and how
+many seeds to run per value; ``summary_table`` and ``mean_band`` turn the finished
+runs into the page's table and its mean-with-band curves.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .config import RunConfig
+from .summaries import signal_ratio
+from .train import RunResult
+
+AXES = ("init", "activation", "depth", "width", "optimizer", "lr", "gain", "init_scale", "batch_size", "loss")
+INT_AXES = {"depth", "width", "batch_size"}
+FLOAT_AXES = {"lr", "init_scale"}
+
+
+@dataclass(frozen=True)
+class CompareSpec:
+    base: RunConfig
+    axis: str
+    values: tuple
+    seeds: int = 1
+
+    def setting_name(self, value) -> str:
+        return f"{self.axis}={value:g}" if isinstance(value, float) else f"{self.axis}={value}"
+
+    def configs(self) -> dict[str, tuple[str, RunConfig]]:
+        """run name -> (setting name, config); seeds base.seed, base.seed + 1, ..."""
+        out = {}
+        for value in self.values:
+            setting = self.setting_name(value)
+            for k in range(self.seeds):
+                name = setting if self.seeds == 1 else f"{setting} · seed {self.base.seed + k}"
+                out[name] = (setting, self.base.replace(**{self.axis: value, "seed": self.base.seed + k}).validate())
+        return out
+
+
+def parse_values(axis: str, values) -> tuple:
+    """Values of ``axis`` from strings (a link, a text box): typed, in order, duplicates dropped."""
+    if axis not in AXES:
+        raise ValueError(f"cannot vary {axis!r}; choose one of {', '.join(AXES)}")
+    out = []
+    for v in values:
+        v = str(v).strip()
+        if not v:
+            continue
+        if axis in INT_AXES:
+            v = int(v)
+        elif axis in FLOAT_AXES:
+            v = float(v)
+        elif axis == "gain" and v != "auto":
+            v = float(v)
+        if v not in out:
+            out.append(v)
+    return tuple(out)
+
+
+def epochs_to_threshold(history: pd.DataFrame, threshold: float) -> float:
+    """First epoch whose training loss is below ``threshold`` (NaN if never)."""
+    h = history[~history["diverged"] & (history["loss"] < threshold)]
+    return float(h["epoch"].iloc[0]) if len(h) else math.nan
+
+
+def summary_table(runs: dict[str, RunResult], threshold: float = 0.1) -> pd.DataFrame:
+    """One row per run: final loss and accuracy, epochs to ``threshold``, layer-1/last-hidden
+    delta_rms ratio at initialization and at the end, diverged at, wall time."""
+    rows = []
+    for name, r in runs.items():
+        h = r.history[~r.history["diverged"]]
+        last = h.iloc[-1]
+        epochs = sorted(r.layers["epoch"].unique()) if len(r.layers) else []
+        init_ratio = signal_ratio(r.layers, epochs[0]) if epochs else None
+        end_ratio = signal_ratio(r.layers, epochs[-1]) if epochs else None
+        rows.append({
+            "run": name,
+            "final_loss": last["loss"],
+            "final_accuracy": last["accuracy"],
+            "final_val_loss": last["val_loss"],
+            "final_val_accuracy": last["val_accuracy"],
+            f"epochs_to_loss_{threshold:g}": epochs_to_threshold(r.history, threshold),
+            "delta_ratio_init": init_ratio[0] if init_ratio else math.nan,
+            "delta_ratio_end": end_ratio[0] if end_ratio else math.nan,
+            "diverged_at": r.diverged_at if r.diverged_at is not None else math.nan,
+            "wall_s": r.wall_s,
+        })
+    return pd.DataFrame(rows)
+
+
+def mean_band(runs: dict[str, RunResult], settings: dict[str, str], column: str = "loss") -> pd.DataFrame:
+    """Per setting and epoch: mean, min and max of ``column`` over its seeds (records all runs share)."""
+    frames = []
+    for name, r in runs.items():
+        h = r.history[~r.history["diverged"]][["epoch", column]].copy()
+        h["setting"] = settings[name]
+        frames.append(h)
+    if not frames:
+        return pd.DataFrame(columns=["setting", "epoch", "mean", "low", "high", "n"])
+    tidy = pd.concat(frames, ignore_index=True)
+    grouped = tidy.groupby(["setting", "epoch"], sort=False)[column]
+    out = grouped.agg(mean="mean", low="min", high="max", n="count").reset_index()
+    return out.replace([np.inf, -np.inf], np.nan)
