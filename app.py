@@ -12,5 +12,6 @@ pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/monitoring:"),
     st.Page("pages/init_explorer.py", title="Init explorer", icon=":material/search:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
 ]
 st.navigation(pages).run()

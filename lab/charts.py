@@ -201,3 +201,77 @@ def profiles_overlay(profiles: dict[str, pd.DataFrame], title: str = "Error sign
     fig.update_xaxes(title_text="layer (1 = first hidden, last = output)", dtick=_dtick(deepest))
     _log_axis(fig, "delta_rms, error signal dL/dz (log scale)")
     return _layout(fig, title)
+
+
+def colour_map(names) -> dict[str, str]:
+    """One colour per name, in order, the same on every chart of a page."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(names))}
+
+
+def compare_loss_figure(histories: dict[str, pd.DataFrame], settings: dict[str, str], log_y: bool = True,
+                        band: pd.DataFrame | None = None, loss_name: str = "cross_entropy") -> go.Figure:
+    """Loss per epoch of several runs: training solid, validation dashed, one colour per setting.
+
+    With ``band`` (from compare.mean_band) each setting is drawn as its mean over seeds
+    with a shaded min-max band instead of one line per seed.
+    """
+    colours = colour_map(settings.values())
+    fig = go.Figure()
+    if band is not None and len(band):
+        for setting, rows in band.groupby("setting", sort=False):
+            c = colours[setting]
+            fig.add_scatter(x=rows["epoch"], y=rows["high"], mode="lines", line=dict(width=0, color=c),
+                            showlegend=False, hoverinfo="skip")
+            fig.add_scatter(x=rows["epoch"], y=rows["low"], mode="lines", line=dict(width=0, color=c), fill="tonexty",
+                            fillcolor=_rgba(c, 0.2), showlegend=False, hoverinfo="skip")
+            fig.add_scatter(x=rows["epoch"], y=rows["mean"], mode="lines", line=dict(color=c, width=2.5),
+                            name=f"{setting} (training, mean of {int(rows['n'].max())} seeds)")
+    else:
+        for name, h in histories.items():
+            h = h[~h["diverged"]]
+            c = colours[settings[name]]
+            fig.add_scatter(x=h["epoch"], y=h["loss"], mode="lines", line=dict(color=c, width=2.5), name=f"{name} training",
+                            legendgroup=name)
+            if h["val_loss"].notna().any():
+                fig.add_scatter(x=h["epoch"], y=h["val_loss"], mode="lines", line=dict(color=c, dash="dash"),
+                                name=f"{name} validation", legendgroup=name)
+    fig.update_xaxes(title_text="epoch")
+    if log_y:
+        _log_axis(fig, LOSS_LABEL.get(loss_name, "loss") + " (log scale)")
+    else:
+        fig.update_yaxes(title_text=LOSS_LABEL.get(loss_name, "loss"))
+    return _layout(fig, "Loss curves (solid: training, dashed: validation)", height=440)
+
+
+def profiles_grid(layers: dict[str, pd.DataFrame], settings: dict[str, str], epoch: str | float = "end") -> go.Figure:
+    """One small gradient profile per run on a shared log axis: delta_rms at initialization (grey)
+    and at ``epoch`` ("end" = each run's last record), so heights compare directly across runs."""
+    names = list(layers)
+    colours = colour_map(settings.values())
+    cols = min(len(names), 5)
+    rows = math.ceil(len(names) / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, shared_yaxes="all", shared_xaxes=False,
+                        horizontal_spacing=0.02, vertical_spacing=0.2)
+    for i, name in enumerate(names):
+        df = layers[name]
+        r, c = i // cols + 1, i % cols + 1
+        first = df[df["epoch"] == df["epoch"].min()]
+        at_epoch = df["epoch"].max() if epoch == "end" else epoch
+        chosen = df[df["epoch"] == at_epoch]
+        fig.add_scatter(x=first["layer"], y=first["delta_rms"], mode="lines+markers", marker=dict(size=4),
+                        line=dict(color=INIT_COLOR), name="at initialization", showlegend=i == 0, row=r, col=c)
+        if at_epoch != first["epoch"].iloc[0] and len(chosen):
+            fig.add_scatter(x=chosen["layer"], y=chosen["delta_rms"], mode="lines+markers", marker=dict(size=4),
+                            line=dict(color=colours[settings[name]], width=2.5), name=f"epoch {at_epoch:g}",
+                            showlegend=False, row=r, col=c)
+        fig.update_xaxes(title_text="layer", row=r, col=c)
+    _log_axis(fig, "delta_rms (log)", col=1)
+    fig.update_yaxes(type="log", exponentformat="power", minor=dict(showgrid=False))
+    title = "Gradient profiles on one log axis: grey at initialization, colour at " + (
+        "each run's last epoch" if epoch == "end" else f"epoch {epoch:g}")
+    return _layout(fig, title, height=300 * rows + 110)
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    return f"rgba({int(h[0:2], 16)}, {int(h[2:4], 16)}, {int(h[4:6], 16)}, {alpha})"

@@ -106,3 +106,18 @@ def mean_band(runs: dict[str, RunResult], settings: dict[str, str], column: str 
     grouped = tidy.groupby(["setting", "epoch"], sort=False)[column]
     out = grouped.agg(mean="mean", low="min", high="max", n="count").reset_index()
     return out.replace([np.inf, -np.inf], np.nan)
+
+
+def unique_name(name: str, taken) -> str:
+    """``name``, or ``name (2)``, ``name (3)``, ... whichever is not in ``taken``."""
+    if name not in taken:
+        return name
+    k = 2
+    while f"{name} ({k})" in taken:
+        k += 1
+    return f"{name} ({k})"
+
+
+def describe(config: RunConfig) -> str:
+    """A short name for a run: activation/init, depth x width."""
+    return f"{config.activation}/{config.init} {config.depth}×{config.width}"

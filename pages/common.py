@@ -11,7 +11,8 @@ import time
 import streamlit as st
 
 from lab import ConfigError, DataError, RunConfig, RunResult, make_dataset, train
-from lab import charts, summaries
+from lab import charts, export, summaries
+from lab.compare import describe, unique_name
 from lab.activations import ACTIVATIONS
 from lab.data import DATASETS, read_csv_table
 from lab.init import INITIALIZERS
@@ -218,8 +219,95 @@ def recover_partial() -> RunResult | None:
     return progress.snapshot() if progress.snapshot else None
 
 
-def chart(fig, key=None):
-    st.plotly_chart(fig, key=key, config=PLOT_CONFIG)
+def chart(fig, key=None, filename: str | None = None):
+    """A plotly chart; its camera button saves a PNG at 2x scale named ``filename``."""
+    config = PLOT_CONFIG
+    if filename:
+        config = {**PLOT_CONFIG, "toImageButtonOptions": {**PLOT_CONFIG["toImageButtonOptions"], "filename": filename}}
+    st.plotly_chart(fig, key=key, config=config)
+
+
+def remember_run(name: str, result: RunResult, source: str) -> str:
+    """Add a finished run to the session's run history under a unique name; return the name."""
+    runs = st.session_state.setdefault("runs", {})
+    for existing, r in runs.items():
+        if r is result:
+            return existing
+    name = unique_name(name, runs)
+    result.meta.setdefault("source", source)
+    runs[name] = result
+    return name
+
+
+def export_buttons(runs: dict, figures: dict, prefix: str) -> None:
+    """Downloads of the runs (CSV, JSON, ZIP) and of each figure (HTML); none of them reruns the page."""
+    cols = st.columns(4)
+    cols[0].download_button("loss curves (CSV)", export.history_table(runs, True, True).to_csv(index=False),
+                            f"{prefix}_history.csv", "text/csv", on_click="ignore", key=f"{prefix}_dl_hist")
+    cols[1].download_button("per-layer statistics (CSV)", export.layers_table(runs, True).to_csv(index=False),
+                            f"{prefix}_layers.csv", "text/csv", on_click="ignore", key=f"{prefix}_dl_layers")
+    cols[2].download_button("configs and histories (JSON)", export.runs_json(runs), f"{prefix}.json",
+                            "application/json", on_click="ignore", key=f"{prefix}_dl_json")
+    html = {name: fig.to_html(include_plotlyjs="cdn", full_html=True) for name, fig in figures.items()}
+    cols[3].download_button("everything (ZIP)", export.runs_zip(runs, html), f"{prefix}.zip", "application/zip",
+                            on_click="ignore", key=f"{prefix}_dl_zip")
+    fig_cols = st.columns(max(len(html), 1))
+    for col, (name, page) in zip(fig_cols, html.items()):
+        col.download_button(f"{name.replace('_', ' ')} (HTML)", page, f"{prefix}_{name}.html", "text/html",
+                            on_click="ignore", key=f"{prefix}_dl_{name}")
+
+
+def session_runs_panel() -> None:
+    """The session's run history: overlay, rename, delete, and import exported files."""
+    st.divider()
+    st.header("Runs of this session")
+    runs = st.session_state.setdefault("runs", {})
+    upload = st.file_uploader("load an exported JSON or ZIP", type=["json", "zip"], key="import_file")
+    if upload is not None and st.session_state.get("imported_id") != upload.file_id:
+        st.session_state["imported_id"] = upload.file_id
+        try:
+            loaded = export.load_runs(upload.getvalue())
+        except export.ImportFormatError as exc:
+            st.error(f"{upload.name} cannot be loaded: {exc}. Nothing in this session was changed.")
+        else:
+            added = [remember_run(name, r, source=f"imported from {upload.name}") for name, r in loaded.items()]
+            st.session_state["runs_overlay"] = added
+            st.success(f"Loaded {len(added)} run(s) from {upload.name}: {', '.join(added)}.")
+    if not runs:
+        st.caption("Runs from the Train and Compare pages, and loaded files, are listed here.")
+        return
+    table = [{"run": n, "source": r.meta.get("source", ""), "settings": describe(r.config),
+              "epochs": r.history["epoch"].iloc[-1], "final loss": r.history["loss"].dropna().iloc[-1]
+              if r.history["loss"].notna().any() else None,
+              "diverged at": r.diverged_at} for n, r in runs.items()]
+    st.dataframe(table, hide_index=True, width="stretch")
+    default = [n for n in st.session_state.get("runs_overlay", []) if n in runs] or list(runs)[-3:]
+    picked = st.multiselect("overlay these runs", list(runs), default=default, key="overlay_pick")
+    if picked:
+        chosen = {n: runs[n] for n in picked}
+        chart(charts.compare_loss_figure({n: r.history for n, r in chosen.items()}, {n: n for n in picked}),
+              key="overlay_loss", filename="session_runs_loss")
+        chart(charts.profiles_grid({n: r.layers for n, r in chosen.items()}, {n: n for n in picked}),
+              key="overlay_profiles", filename="session_runs_profiles")
+        export_buttons(chosen, {}, prefix="runs")
+    with st.expander("rename or delete runs"):
+        with st.form("rename"):
+            old = st.selectbox("run", list(runs), key="rename_old")
+            new = st.text_input("new name", key="rename_new")
+            if st.form_submit_button("Rename"):
+                new = new.strip()
+                if not new:
+                    st.error("Give the run a name.")
+                elif new in runs and new != old:
+                    st.error(f"There is already a run named {new!r}.")
+                else:
+                    st.session_state["runs"] = {new if n == old else n: r for n, r in runs.items()}
+                    st.rerun()
+        with st.form("delete"):
+            gone = st.multiselect("runs to delete", list(runs), key="delete_pick")
+            if st.form_submit_button("Delete") and gone:
+                st.session_state["runs"] = {n: r for n, r in runs.items() if n not in gone}
+                st.rerun()
 
 
 def status_line(result: RunResult) -> None:

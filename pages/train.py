@@ -6,6 +6,8 @@ import streamlit as st
 
 from lab import charts, summaries
 from lab.data import MAX_CSV_BYTES
+from lab.compare import describe
+from lab.share import config_to_params, params_to_config
 from pages import common
 
 common.use_router()
@@ -15,6 +17,15 @@ st.markdown(
     "Pick the settings in the sidebar and press **Train**. The charts show how large the "
     "back-propagated error signal is at every layer: where it dies, where it explodes, and what that does to learning."
 )
+
+# a shared link restores its settings once per distinct link
+link = {k: st.query_params.get_all(k)[-1] for k in st.query_params}
+if link and st.session_state.get("train_link_seen") != link:
+    st.session_state["train_link_seen"] = link
+    linked, notices = params_to_config(link, common.ui_defaults())
+    for n in notices:
+        st.warning(f"From the link: {n}.")
+    common.set_settings(linked)
 
 settings = common.current_settings()
 
@@ -52,6 +63,11 @@ if submitted:
         result = common.run_with_progress(config, csv_bytes)
         if result is not None:
             st.session_state["result"] = result
+            common.remember_run(describe(config), result, source="Train")
+            if config.dataset != "csv":
+                shared = config_to_params(config, common.ui_defaults())
+                st.session_state["train_link_seen"] = shared
+                st.query_params.from_dict(shared)
 else:
     partial = common.recover_partial()
     if partial is not None:
@@ -103,3 +119,9 @@ at = result.layers[result.layers["epoch"] == epoch].drop(columns=["epoch", "step
 st.dataframe(at, hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%.3e") for c in at.columns if c != "layer"})
 st.caption(f"At epoch {epoch:g}, the epoch chosen above. Column meanings are in the README's export section.")
+
+st.subheader("Take it with you")
+name = next((n for n, r in st.session_state.get("runs", {}).items() if r is result), "run")
+common.export_buttons({name: result}, {}, prefix="run")
+st.caption("This page's address carries the settings: share it and the link reproduces the run "
+           "(same seed, same numbers). Each chart's camera icon saves a PNG at 2x scale.")

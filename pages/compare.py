@@ -1,0 +1,136 @@
+"""Compare: vary one setting, keep everything else fixed, and see which networks learn and why."""
+import streamlit as st
+
+from lab import charts, summaries
+from lab.activations import ACTIVATIONS
+from lab.compare import AXES, CompareSpec, mean_band, parse_values, summary_table
+from lab.init import INITIALIZERS
+from lab.optim import OPTIMIZERS
+from lab.share import params_to_spec, spec_to_params
+from pages import common
+
+common.use_router()
+
+st.title("Compare initializations side by side")
+st.markdown(
+    "Vary **one** setting (the init scheme, the activation, the depth, ...) and keep everything else "
+    "fixed: same data, same seed, same optimizer. Every run is trained, then drawn in the same colour on every chart."
+)
+
+CHOICES = {"init": list(INITIALIZERS), "activation": list(ACTIVATIONS), "optimizer": list(OPTIMIZERS),
+           "loss": ["cross_entropy", "mse"]}
+DEFAULT = CompareSpec(common.ui_defaults().replace(depth=20, epochs=60, activation="relu"), "init",
+                      ("xavier_normal", "he_normal", "lecun_normal", "orthogonal", "normal"))
+
+# a shared link restores the comparison once per distinct link
+link = {k: st.query_params.get_all(k)[-1] for k in st.query_params}
+if link and st.session_state.get("compare_link_seen") != link:
+    st.session_state["compare_link_seen"] = link
+    spec, notices = params_to_spec(link, DEFAULT.base)
+    for n in notices:
+        st.warning(f"From the link: {n}.")
+    if spec is not None:
+        st.session_state["compare_spec"] = spec
+        st.session_state["compare_autorun"] = True
+        for key in [k for k in st.session_state if str(k).startswith("c_")]:
+            del st.session_state[key]
+
+spec0: CompareSpec = st.session_state.get("compare_spec", DEFAULT)
+
+with st.form("compare"):
+    left, right = st.columns([1, 2])
+    with left:
+        st.subheader("What varies")
+        axis = st.selectbox("setting to vary", AXES, index=AXES.index(spec0.axis), key="c_axis")
+        if axis in CHOICES:
+            default = [v for v in spec0.values if v in CHOICES[axis]] if axis == spec0.axis else CHOICES[axis][:3]
+            values = st.multiselect("values (one run each)", CHOICES[axis], default=default, key=f"c_values_{axis}")
+        else:
+            text = ", ".join(map(str, spec0.values)) if axis == spec0.axis else ""
+            values = st.text_input("values, comma-separated (e.g. 5, 10, 20)", value=text, key=f"c_text_{axis}").split(",")
+        seeds = st.slider("seeds per value (mean with a band)", 1, 5, spec0.seeds, key="c_seeds")
+        threshold = st.number_input("loss threshold for 'epochs to reach'", 0.0001, 10.0, 0.1, format="%.4f",
+                                    key="c_threshold")
+    with right:
+        st.subheader("Everything else (fixed)")
+        a, b = st.columns(2)
+        with a:
+            fixed = common.network_widgets(spec0.base, prefix="c_")
+        with b:
+            fixed |= common.training_widgets(spec0.base, prefix="c_")
+    run_clicked = st.form_submit_button("Run comparison", type="primary")
+
+if run_clicked or st.session_state.pop("compare_autorun", False):
+    base, message = common.build_config(spec0.base, fixed)
+    try:
+        typed = parse_values(axis, values)
+    except ValueError as exc:
+        typed, message = (), f"the values cannot be read: {exc}"
+    if base is None or not typed:
+        st.error(f"This comparison cannot run: {message or 'choose at least one value'}.")
+    else:
+        spec = CompareSpec(base, axis, typed, seeds)
+        try:
+            planned = spec.configs()
+        except Exception as exc:  # noqa: BLE001 - a ConfigError from one value, shown as a message
+            st.error(f"This comparison cannot run: {exc}.")
+            planned = None
+        if planned:
+            st.session_state["compare_spec"] = spec
+            runs = {}
+            status = st.empty()
+            for i, (name, (_, config)) in enumerate(planned.items(), start=1):
+                status.markdown(f"Run {i} of {len(planned)}: **{name}**")
+                result = common.run_with_progress(config, live=False)
+                runs[name] = result
+                common.remember_run(name, result, source="Compare")
+            status.empty()
+            st.session_state["comparison"] = {"spec": spec, "runs": list(runs)}
+            st.query_params.from_dict(spec_to_params(spec, DEFAULT.base))
+
+comparison = st.session_state.get("comparison")
+session_runs = st.session_state.get("runs", {})
+if comparison:
+    spec = comparison["spec"]
+    names = [n for n in comparison["runs"] if n in session_runs]
+    runs = {n: session_runs[n] for n in names}
+    settings = {n: spec.configs()[n][0] if n in spec.configs() else n for n in names}
+else:
+    runs, settings = {}, {}
+
+if not runs:
+    st.info("Press **Run comparison** (the defaults compare five init schemes on a 20-layer ReLU network), "
+            "or load an exported file below.")
+else:
+    st.subheader("Loss curves")
+    log_y = st.toggle("log-scale loss", value=True, key="cmp_log")
+    band = mean_band(runs, settings) if spec.seeds > 1 else None
+    loss_fig = charts.compare_loss_figure({n: r.history for n, r in runs.items()}, settings, log_y, band,
+                                          spec.base.loss)
+    common.chart(loss_fig, key="cmp_loss", filename="loss_curves")
+    table = summary_table(runs, threshold)
+    best = table.sort_values("final_loss").iloc[0]
+    st.caption(f"Lowest final training loss: **{best['run']}** ({summaries.fmt(best['final_loss'])}). "
+               "Curves that stay flat belong to networks whose first layers receive almost no error signal.")
+
+    st.subheader("Gradient profiles at initialization and later")
+    epochs = sorted(set.intersection(*(set(r.layers["epoch"].unique()) for r in runs.values())))
+    at = st.select_slider("epoch for the coloured profile", epochs, value=epochs[-1], key="cmp_epoch") \
+        if len(epochs) > 1 else epochs[0]
+    prof_fig = charts.profiles_grid({n: r.layers for n, r in runs.items()}, settings, at)
+    common.chart(prof_fig, key="cmp_profiles", filename="gradient_profiles")
+    worst = table.sort_values("delta_ratio_init").iloc[0]
+    st.caption("All panels share one log axis, so heights compare directly. At initialization layer 1 of "
+               f"**{worst['run']}** gets {summaries.fmt(worst['delta_ratio_init'])}× the error signal of its last "
+               "hidden layer, the smallest share of any run (column delta_ratio_init below).")
+
+    st.subheader("Summary")
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        c: st.column_config.NumberColumn(format="%.3g") for c in table.columns if c != "run"})
+
+    st.subheader("Take it with you")
+    common.export_buttons(runs, {"loss_curves": loss_fig, "gradient_profiles": prof_fig}, prefix="comparison")
+    st.caption("Share this comparison: the page's address now carries it (copy it from the browser's address bar). "
+               "PNG: the camera icon on each chart saves it at 2x scale.")
+
+common.session_runs_panel()
