@@ -131,3 +131,65 @@ def test_init_explorer_compares_two_settings():
     at.form_submit_button[0].click().run()
     assert not at.exception
     assert any("tanh" in c.value for c in at.caption)
+
+
+def _small_compare(at):
+    at.slider(key="c_depth").set_value(3)
+    at.select_slider(key="c_width").set_value(8)
+    at.number_input(key="c_epochs").set_value(3)
+    return at
+
+
+def test_compare_runs_every_value_and_shares_a_link():
+    at = _small_compare(app("pages/compare.py"))
+    at.multiselect(key="c_values_init").set_value(["xavier_normal", "he_normal", "zeros"])
+    at.form_submit_button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    comparison = at.session_state["comparison"]
+    assert comparison["runs"] == ["init=xavier_normal", "init=he_normal", "init=zeros"]
+    runs = at.session_state["runs"]
+    assert {runs[n].config.init for n in comparison["runs"]} == {"xavier_normal", "he_normal", "zeros"}
+    assert {runs[n].config.depth for n in comparison["runs"]} == {3}
+    assert len(charts(at)) >= 2
+    assert at.query_params["vary"] == "init" and at.query_params["values"] == "xavier_normal,he_normal,zeros"
+    downloads = at.get("download_button")
+    labels = {d.proto.label for d in downloads}
+    assert {"loss curves (CSV)", "everything (ZIP)", "loss curves (HTML)"} <= labels
+    assert all(d.proto.ignore_rerun for d in downloads)  # a download does not rerun the page
+
+
+def test_compare_link_restores_and_runs_the_comparison():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"vary": "activation", "values": "tanh,relu", "depth": "2", "width": "8",
+                            "epochs": "2", "colour": "red"})
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    assert at.session_state["comparison"]["runs"] == ["activation=tanh", "activation=relu"]
+    assert any("colour" in w.value for w in at.warning)
+
+
+def test_train_link_restores_settings_with_a_notice_for_bad_ones():
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"activation": "tanh", "depth": "7", "lr": "fast"})
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert at.selectbox(key="w_activation").value == "tanh"
+    assert at.slider(key="w_depth").value == 7
+    assert any("lr" in w.value for w in at.warning)
+
+
+def test_import_keeps_the_session_and_rejects_foreign_files():
+    from lab import train
+    from lab.export import runs_json
+
+    at = app("pages/compare.py")
+    good = runs_json({"mine": train(SMALL)}).encode()
+    at.file_uploader(key="import_file").upload("mine.json", good, "application/json").run()
+    assert not at.exception
+    assert "mine" in at.session_state["runs"]
+    at.file_uploader(key="import_file").set_value(("bad.json", b'{"hello": 1}', "application/json")).run()
+    assert not at.exception
+    assert any("cannot be loaded" in e.value for e in at.error)
+    assert "mine" in at.session_state["runs"]
