@@ -6,6 +6,8 @@ gradients, which the next training step recomputes anyway).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .model import MLP
@@ -30,12 +32,23 @@ SATURATION_LEVEL = 0.01  # a unit is saturated where phi' < 1% of its maximum
 
 
 def _norm(a: np.ndarray) -> float:
-    """Euclidean norm of all entries, scaled first so that squares of finite values cannot overflow."""
+    """Euclidean norm of all entries.  The fast sum of squares overflows for entries above
+    about 1e154 (1e19 in float32); then the entries are scaled by their maximum first."""
+    sq = float(np.vdot(a, a))
+    if math.isfinite(sq):
+        return math.sqrt(sq)
     m = float(np.max(np.abs(a))) if a.size else 0.0
-    if m == 0.0 or not np.isfinite(m):
+    if m == 0.0 or not math.isfinite(m):
         return m
     s = a / m
-    return m * float(np.sqrt(np.vdot(s, s)))
+    return m * math.sqrt(float(np.vdot(s, s)))
+
+
+def _mean_std(h: np.ndarray) -> tuple[float, float]:
+    """Mean and std of all entries, two-pass (a one-pass E[h^2] - E[h]^2 cancels for tiny spreads)."""
+    mean = float(h.sum(axis=0).sum()) / h.size
+    centred = h - mean
+    return mean, math.sqrt(float(np.vdot(centred, centred)) / h.size)
 
 
 def act_edges(model: MLP) -> np.ndarray:
@@ -82,7 +95,7 @@ def probe(model: MLP, X: np.ndarray, t: np.ndarray, last_update: np.ndarray | No
         d = deltas[l]
         row = stats[l]
         row[_COL["grad_norm"]] = _norm(g)
-        row[_COL["grad_mean_abs"]] = np.abs(g).mean()
+        row[_COL["grad_mean_abs"]] = float(np.abs(g).sum()) / g.size
         # per-example error is n * d (d is the gradient of the *mean* loss), so
         # sqrt(mean_n ||n d_n||^2) = sqrt(n * sum d^2) = sqrt(n) * ||d||
         row[_COL["delta_rms"]] = np.sqrt(n) * _norm(d)
@@ -93,18 +106,16 @@ def probe(model: MLP, X: np.ndarray, t: np.ndarray, last_update: np.ndarray | No
             row[_COL["update_ratio"]] = _norm(upd) / w_norm
         if l < L - 1:
             z, h = forward_keep[l]
-            row[_COL["act_mean"]] = h.mean()
-            row[_COL["act_std"]] = h.std()
+            row[_COL["act_mean"]], row[_COL["act_std"]] = _mean_std(h)
             if fn.saturating:
                 row[_COL["saturated_frac"]] = np.mean(fn.df(z, h) < SATURATION_LEVEL * fn.max_deriv)
-            row[_COL["dead_frac"]] = np.mean(np.count_nonzero(h, axis=0) == 0)
+            row[_COL["dead_frac"]] = 1.0 - float((h != 0).any(axis=0).mean())
             if with_hist:
                 nonzero = h[h != 0]
                 act_hist[l] = _hist(nonzero, edges)
                 act_zero[l] = 1.0 - nonzero.size / h.size
         else:
-            row[_COL["act_mean"]] = logits.mean()
-            row[_COL["act_std"]] = logits.std()
+            row[_COL["act_mean"]], row[_COL["act_std"]] = _mean_std(logits)
         if with_hist:
             with np.errstate(divide="ignore"):
                 delta_hist[l] = _hist(np.log10(np.abs(d) * n), DELTA_EDGES)

@@ -48,7 +48,7 @@ def use_router(rerun: bool = True) -> None:
 
 def ui_defaults() -> RunConfig:
     """The Train page's default run: small enough to finish in about a second."""
-    return RunConfig(samples=600, epochs=200, dtype="float32")
+    return RunConfig(samples=400, epochs=200, dtype="float32")
 
 
 def current_settings() -> RunConfig:
