@@ -136,3 +136,24 @@ def test_init_explorer_page(server, page):
     page.get_by_text("Error signal per layer at initialization").first.wait_for(timeout=30_000)
     _no_exception(page)
     _shot(page, "init_explorer")
+
+
+def test_compare_page_from_a_link_and_a_download(server, page, tmp_path):
+    link = "/compare?vary=init&values=xavier_normal,he_normal,normal&depth=6&epochs=8"
+    _open(page, server + link, "Compare initializations side by side")
+    page.get_by_role("heading", name="Take it with you").wait_for(timeout=120_000)
+    _settle(page)
+    _no_exception(page)
+    assert page.get_by_role("heading", name="Gradient profiles at initialization and later").count() == 1
+    sync_api.expect(page.locator(".js-plotly-plot")).not_to_have_count(0, timeout=30_000)
+    with page.expect_download(timeout=30_000) as info:
+        page.get_by_role("button", name="loss curves (CSV)").first.click()
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    import pandas as pd
+
+    table = pd.read_csv(path)
+    assert set(table["run"]) == {"init=xavier_normal", "init=he_normal", "init=normal"}
+    assert {"epoch", "loss", "val_loss", "init", "depth"} <= set(table.columns)
+    assert (table["depth"] == 6).all()
+    _shot(page, "compare")
