@@ -56,6 +56,17 @@ def loss_figure(history: pd.DataFrame, loss_name: str = "cross_entropy", log_y: 
     return _layout(fig, "Learning curves")
 
 
+def live_loss_figure(history: pd.DataFrame, loss_name: str = "cross_entropy") -> go.Figure:
+    """The training and validation loss so far: one light figure, redrawn while a run trains."""
+    fig = go.Figure()
+    fig.add_scatter(x=history["epoch"], y=history["loss"], name="training loss", line=dict(color=PALETTE[0]))
+    fig.add_scatter(x=history["epoch"], y=history["val_loss"], name="validation loss",
+                    line=dict(color=PALETTE[1], dash="dash"))
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(title_text=LOSS_LABEL.get(loss_name, "loss"))
+    return _layout(fig, "Loss so far")
+
+
 def profile_figure(layers: pd.DataFrame, epoch, predicted: pd.DataFrame | None = None) -> go.Figure:
     """delta_rms and grad_norm per layer at ``epoch`` (log y), with epoch 0 in grey for reference."""
     fig = go.Figure()
@@ -275,3 +286,81 @@ def profiles_grid(layers: dict[str, pd.DataFrame], settings: dict[str, str], epo
 def _rgba(hex_colour: str, alpha: float) -> str:
     h = hex_colour.lstrip("#")
     return f"rgba({int(h[0:2], 16)}, {int(h[2:4], 16)}, {int(h[4:6], 16)}, {alpha})"
+
+
+PASS_COLOR, FAIL_COLOR = "#2ca02c", "#d62728"
+REL_ERROR_FLOOR = 1e-17  # a relative error of exactly 0 cannot sit on a log axis; drawn here instead
+
+
+def gradcheck_figure(table: pd.DataFrame, threshold: float) -> go.Figure:
+    """Per layer: the two gradient norms (left) and their relative error against the threshold (right), log y."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14, subplot_titles=(
+        "gradient norm ||dL/dW, dL/db|| per layer", "relative error per layer (green: passed, red: failed)"))
+    fig.add_scatter(x=table["layer"], y=table["numerical_norm"], name="numerical (central differences)",
+                    mode="lines+markers", line=dict(color=GRAD_COLOR, width=3), marker=dict(size=9), row=1, col=1)
+    fig.add_scatter(x=table["layer"], y=table["backprop_norm"], name="back-propagated",
+                    mode="lines+markers", line=dict(color=DELTA_COLOR, dash="dot", width=2), marker=dict(size=6, symbol="x"),
+                    row=1, col=1)
+    colours = [PASS_COLOR if p else FAIL_COLOR for p in table["passed"]]
+    fig.add_bar(x=table["layer"], y=table["rel_error"].clip(lower=REL_ERROR_FLOOR), marker_color=colours,
+                name="relative error", showlegend=False, row=1, col=2,
+                customdata=np.c_[table["rel_error"], table["passed"].map({True: "passed", False: "FAILED"})],
+                hovertemplate="layer %{x}<br>relative error %{customdata[0]:.3g}<br>%{customdata[1]}<extra></extra>")
+    fig.add_hline(y=threshold, line=dict(color="#444", dash="dash"), row=1, col=2)
+    fig.add_annotation(x=1, xref="x2 domain", y=math.log10(threshold), yref="y2", text=f"threshold {threshold:g}",
+                       showarrow=False, xanchor="right", yanchor="bottom", font=dict(color="#444"))
+    fig.update_xaxes(title_text="layer (1 = first hidden, last = output)", dtick=1)
+    _log_axis(fig, "gradient norm (log scale)", row=1, col=1)
+    _log_axis(fig, "relative error (log scale)", row=1, col=2)
+    low = min(float(table["rel_error"].clip(lower=REL_ERROR_FLOOR).min()), threshold) / 10
+    high = max(float(table["rel_error"].max()), threshold) * 10
+    fig.update_yaxes(range=[math.log10(low), math.log10(high)], row=1, col=2)
+    fig.update_layout(bargap=0.4)
+    return _layout(fig, "Numerical and back-propagated gradients, layer by layer", height=400)
+
+
+def gradcheck_scatter(entries: pd.DataFrame, table: pd.DataFrame, max_points: int = 400) -> go.Figure:
+    """Every parameter's numerical (x) against back-propagated (y) gradient, one panel per layer.
+
+    Signed values on linear axes, because a sign error is exactly what a check must catch;
+    a correct layer lies on the grey diagonal y = x.
+    """
+    layers = table["layer"].tolist()
+    cols = min(len(layers), 4)
+    rows = math.ceil(len(layers) / cols)
+    verdict = dict(zip(table["layer"], table["passed"]))
+    titles = [f"layer {l}: {'passed' if verdict[l] else 'FAILED'}" for l in layers]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.22)
+    for i, l in enumerate(layers):
+        r, c = i // cols + 1, i % cols + 1
+        pts = entries[entries["layer"] == l]
+        if len(pts) > max_points:  # evenly thinned; the table's verdict uses every entry
+            pts = pts.iloc[np.linspace(0, len(pts) - 1, max_points).astype(int)]
+        span = float(np.abs(pts[["numerical", "backprop"]].to_numpy()).max()) or 1.0
+        fig.add_scatter(x=[-span, span], y=[-span, span], mode="lines", line=dict(color=INIT_COLOR, dash="dash"),
+                        name="y = x (backprop agrees)", showlegend=i == 0, hoverinfo="skip", row=r, col=c)
+        fig.add_scatter(x=pts["numerical"], y=pts["backprop"], mode="markers", name="one weight or bias",
+                        marker=dict(size=6, color=PASS_COLOR if verdict[l] else FAIL_COLOR, opacity=0.7),
+                        showlegend=i == 0, row=r, col=c,
+                        hovertemplate="numerical %{x:.4g}<br>backprop %{y:.4g}<extra></extra>")
+        fig.update_xaxes(title_text="numerical", row=r, col=c)
+        fig.update_yaxes(title_text="back-propagated" if c == 1 else None, row=r, col=c)
+    fig.update_traces(selector=dict(mode="markers"), legendgroup="entries")
+    return _layout(fig, "Each gradient entry: numerical (x) against back-propagated (y)", height=330 * rows + 110)
+
+
+def softmax_figure(table: pd.DataFrame) -> go.Figure:
+    """Per class: softmax output y, one-hot target t and the gradient y - t with respect to the logits.
+
+    ``table`` is ``softmax_steps(...).table``.  Linear axis: the gradient is signed and lies in [-1, 1].
+    """
+    classes = [f"class {c}" for c in table["class"]]
+    fig = go.Figure()
+    fig.add_bar(x=classes, y=table["softmax y"], name="softmax output y", marker_color=DELTA_COLOR)
+    fig.add_bar(x=classes, y=table["target t"], name="target t (one-hot)", marker_color=INIT_COLOR)
+    fig.add_bar(x=classes, y=table["dL/da fused (y - t)"], name="gradient dL/da = y - t", marker_color=GRAD_COLOR)
+    fig.add_hline(y=0, line=dict(color="#444", width=1))
+    fig.update_xaxes(title_text="class")
+    fig.update_yaxes(title_text="probability / gradient", range=[-1.05, 1.05])
+    fig.update_layout(barmode="group")
+    return _layout(fig, "Softmax output, target and gradient per class", height=360)

@@ -181,23 +181,25 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
     bar = st.progress(0.0, text="training…")
     live_cols = st.columns(2) if live else None
     slots = [c.empty() for c in live_cols] if live else []
-    state = {"last": 0.0, "n": 0}
+    state = {"next": 0.0, "n": 0}
 
     def callback(progress):
         st.session_state["partial"] = (config, progress)
-        now = time.perf_counter()
-        if now - state["last"] < LIVE_INTERVAL_S and progress.step < progress.total_steps:
+        start = time.perf_counter()
+        if start < state["next"] and progress.step < progress.total_steps:
             return False
-        state["last"], state["n"] = now, state["n"] + 1
+        state["n"] += 1
         row = progress.history[-1]
         bar.progress(min(progress.fraction, 1.0), text=f"epoch {row['epoch']:g} of {config.epochs}, loss {row['loss']:.4g}")
         if live and progress.layer_stats[-1] is not None:
-            hist = progress.history_frame()
-            slots[0].plotly_chart(charts.loss_figure(hist, config.loss), key=f"live_loss_{state['n']}",
-                                  config=PLOT_CONFIG)
+            slots[0].plotly_chart(charts.live_loss_figure(progress.history_frame(), config.loss),
+                                  key=f"live_loss_{state['n']}", config=PLOT_CONFIG)
             layers = progress.layers_frame()
             slots[1].plotly_chart(charts.profile_figure(layers, layers["epoch"].max()), key=f"live_prof_{state['n']}",
                                   config=PLOT_CONFIG)
+        # at most four redraws a second, and drawing takes at most a fifth of the run
+        done = time.perf_counter()
+        state["next"] = done + max(LIVE_INTERVAL_S, 4 * (done - start))
         return False
 
     result = train(config, data=data, callback=callback)
