@@ -22,6 +22,8 @@ from .init import ALIASES, INITIALIZERS
 from .layers import LOSSES
 from .model import build_mlp
 from .optim import OPTIMIZERS
+from .activations import get_activation
+from .theory import caveat, predict, regime, sigma_w
 from .train import make_dataset, train
 
 EXAMPLES = """examples:
@@ -31,6 +33,7 @@ EXAMPLES = """examples:
   python -m lab compare --init xavier_normal he_normal normal --activation relu --depth 20 --out runs/inits
   python -m lab gradcheck --activation gelu --loss mse
   python -m lab gradients --depth 3 --width 8 --out probe.npz
+  python -m lab theory --activation tanh --init lecun_normal --gain 1.5 --depth 20 --width 256
 """
 
 # (flag, config field, type, help); compare accepts several values for any of them
@@ -84,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compare": ("train several networks that differ in one option (give it several values)", True),
         "gradcheck": ("compare backprop with central differences, per layer (float64)", False),
         "gradients": ("write the probe set's weights and gradients at initialization to .npz", False),
+        "theory": ("print (or write) the mean-field prediction per layer: layer, q, chi, predicted_delta_ratio", False),
     }
     for name, (help_text, multi) in specs.items():
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
@@ -97,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.set_defaults(depth=3, width=8)
         if name == "gradients":
             p.add_argument("--out", required=True, metavar="FILE.npz", help="output file")
+        if name == "theory":
+            p.add_argument("--out", metavar="FILE.csv", help="write the CSV here instead of printing it")
     return parser
 
 
@@ -247,7 +253,30 @@ def cmd_gradients(args, multi):
     return 0
 
 
-COMMANDS = {"train": cmd_train, "compare": cmd_train, "gradcheck": cmd_gradcheck, "gradients": cmd_gradients}
+def cmd_theory(args, multi):
+    (config,) = configs_from_args(args, False).values()
+    data = make_dataset(config.replace(samples=min(config.samples, 2000)))
+    mean_square = float(np.mean(data.X_train**2))
+    table = predict(config, data.input_dim, data.classes, mean_square)
+    note = caveat(config)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)
+        print(f"wrote {args.out}: {len(table)} hidden layers")
+    else:
+        print(table.to_csv(index=False), end="")
+    act = get_activation(config.activation, config.leaky_slope)
+    r = regime(act, sigma_w(config), config.bias_std)
+    summary = f"sigma_w {sigma_w(config):.4g}, sigma_b {config.bias_std:g}"
+    if r.chi_star is not None:
+        summary += f"; fixed point q* {r.q_star:.4g}, chi* {r.chi_star:.4g}"
+        if r.depth_scale is not None:
+            summary += f", the squared signal changes by e every {abs(r.depth_scale):.3g} layers"
+    print(summary + (f". {note}" if note else ""), file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "compare": cmd_train, "gradcheck": cmd_gradcheck, "gradients": cmd_gradients, "theory": cmd_theory}
 
 
 def main(argv=None) -> int:
