@@ -201,13 +201,19 @@ def _dtick(n_layers) -> int:
     return 1 if n <= 12 else 2 if n <= 25 else 5 if n <= 60 else 10
 
 
-def profiles_overlay(profiles: dict[str, pd.DataFrame], title: str = "Error signal per layer at initialization") -> go.Figure:
-    """delta_rms per layer of several runs on one log axis; ``profiles`` maps name -> layers rows of one epoch."""
+def profiles_overlay(profiles: dict[str, pd.DataFrame], title: str = "Error signal per layer at initialization",
+                     predicted: dict[str, pd.DataFrame] | None = None) -> go.Figure:
+    """delta_rms per layer of several runs on one log axis; ``profiles`` maps name -> layers rows of one epoch;
+    ``predicted`` maps some of the names to a mean-field profile (layer, delta_rms), drawn dashed."""
     fig = go.Figure()
     deepest = 1
     for i, (name, rows) in enumerate(profiles.items()):
+        colour = PALETTE[i % len(PALETTE)]
         fig.add_scatter(x=rows["layer"], y=rows["delta_rms"], name=name, mode="lines+markers",
-                        line=dict(color=PALETTE[i % len(PALETTE)], width=3))
+                        line=dict(color=colour, width=3))
+        if predicted and name in predicted and len(predicted[name]):
+            fig.add_scatter(x=predicted[name]["layer"], y=predicted[name]["delta_rms"], name=f"{name}: theory",
+                            mode="lines", line=dict(color=colour, dash="dash", width=1.5))
         deepest = max(deepest, int(rows["layer"].max()))
     fig.update_xaxes(title_text="layer (1 = first hidden, last = output)", dtick=_dtick(deepest))
     _log_axis(fig, "delta_rms, error signal dL/dz (log scale)")
@@ -315,8 +321,8 @@ def gradcheck_figure(table: pd.DataFrame, threshold: float) -> go.Figure:
     low = min(float(table["rel_error"].clip(lower=REL_ERROR_FLOOR).min()), threshold) / 10
     high = max(float(table["rel_error"].max()), threshold) * 10
     fig.update_yaxes(range=[math.log10(low), math.log10(high)], row=1, col=2)
-    fig.update_layout(bargap=0.4)
-    return _layout(fig, "Numerical and back-propagated gradients, layer by layer", height=400)
+    fig = _layout(fig, "Numerical and back-propagated gradients, layer by layer", height=420)
+    return fig.update_layout(bargap=0.4, margin=dict(t=90))
 
 
 def gradcheck_scatter(entries: pd.DataFrame, table: pd.DataFrame, max_points: int = 400) -> go.Figure:
@@ -346,7 +352,8 @@ def gradcheck_scatter(entries: pd.DataFrame, table: pd.DataFrame, max_points: in
         fig.update_xaxes(title_text="numerical", row=r, col=c)
         fig.update_yaxes(title_text="back-propagated" if c == 1 else None, row=r, col=c)
     fig.update_traces(selector=dict(mode="markers"), legendgroup="entries")
-    return _layout(fig, "Each gradient entry: numerical (x) against back-propagated (y)", height=330 * rows + 110)
+    fig = _layout(fig, "Each gradient entry: numerical (x) against back-propagated (y)", height=330 * rows + 130)
+    return fig.update_layout(margin=dict(t=90))
 
 
 def softmax_figure(table: pd.DataFrame) -> go.Figure:

@@ -6,12 +6,17 @@ which is why nobody trains that way, and exactly why it makes a good referee.
 """
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .model import MLP
+from .activations import Activation
+from .config import RunConfig
+from .layers import ActivationLayer
+from .model import MLP, build_mlp
 
 PASS_THRESHOLD = 1e-6
 # Central differences carry a rounding error of about 1e-16 * |L| / eps = 1e-10; a layer whose
@@ -70,3 +75,139 @@ def gradient_check(model: MLP, X: np.ndarray, t: np.ndarray, eps: float = 1e-6,
             "backprop_s": backprop_s, "numerical_s": elapsed,
         })
     return pd.DataFrame(rows)
+
+
+# --- the Gradient check page: a planted bug, every entry side by side, honest timings ---------
+
+BUG_KINDS = {
+    "halved": "the derivative multiplied by 0.5, as if a factor had been dropped",
+    "sign": "the derivative with its sign flipped",
+    "forgotten": "the derivative left out (taken as 1, as if the activation were linear)",
+}
+
+
+class WrongDerivative(Activation):
+    """An activation whose forward is right and whose derivative is wrong in the way ``kind`` names."""
+
+    def __init__(self, inner: Activation, kind: str):
+        if kind not in BUG_KINDS:
+            raise KeyError(f"unknown bug {kind!r}; choose one of {', '.join(BUG_KINDS)}")
+        self.inner, self.kind = inner, kind
+        self.name, self.max_deriv, self.kinks = inner.name, inner.max_deriv, inner.kinks
+        self.saturating, self.hist_range = inner.saturating, inner.hist_range
+
+    def f(self, x):
+        return self.inner.f(x)
+
+    def df(self, x, y):
+        if self.kind == "forgotten":
+            return np.ones_like(x)
+        d = self.inner.df(x, y)
+        return 0.5 * d if self.kind == "halved" else -d
+
+    def __repr__(self):
+        return f"WrongDerivative({self.inner!r}, {self.kind!r})"
+
+
+def planted_bug(model: MLP, layer_index: int, kind: str = "halved") -> MLP:
+    """Give hidden layer ``layer_index`` (1-based) a wrong activation derivative; changes ``model`` and returns it.
+
+    The forward pass is untouched, so the loss and the numerical gradient stay right; only
+    back-propagation through that layer goes wrong, and with it the gradients of every
+    layer below it (1 .. layer_index).  Layers above it still pass the check.
+    """
+    if not 1 <= layer_index <= len(model.acts):
+        raise ValueError(f"layer_index must be a hidden layer, 1 to {len(model.acts)}; got {layer_index}")
+    model.acts[layer_index - 1] = ActivationLayer(WrongDerivative(model.activation, kind))
+    return model
+
+
+def check_problem(config: RunConfig, n_inputs: int = 4, n_classes: int = 3, n_samples: int = 8):
+    """A network drawn from ``config`` and a small random batch: (model, X (N, D), t (N,)), seeded by config.seed."""
+    rng = np.random.default_rng(config.seed)
+    model = build_mlp(config.replace(dtype="float64"), n_inputs, n_classes, rng)
+    X = rng.standard_normal((n_samples, n_inputs))
+    t = rng.integers(0, n_classes, size=n_samples)
+    return model, X, t
+
+
+def n_parameters(model: MLP) -> int:
+    return int(model.flat_params.size)
+
+
+def time_pass(fn, repeats: int = 21) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls, in seconds (one call is too noisy to quote)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+@dataclass(frozen=True)
+class GradientComparison:
+    """Backprop against central differences, entry by entry.
+
+    table: one row per layer: layer, n_params, numerical_norm, backprop_norm, rel_error_W,
+    rel_error_b, rel_error, max_abs_diff, passed, numerical_s (that layer's central differences).
+    entries: one row per parameter: layer, param ("W" or "b"), numerical, backprop.
+    backprop_s: median time of one forward + backward pass (all layers at once).
+    numerical_s: total time of the central differences (2 forward passes per parameter).
+    """
+
+    table: pd.DataFrame
+    entries: pd.DataFrame
+    backprop_s: float
+    numerical_s: float
+    threshold: float
+
+    @property
+    def speedup(self) -> float:
+        return self.numerical_s / self.backprop_s if self.backprop_s > 0 else math.inf
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.table["passed"].all())
+
+
+def compare_gradients(model: MLP, X: np.ndarray, t: np.ndarray, eps: float = 1e-6,
+                      threshold: float = PASS_THRESHOLD, repeats: int = 21) -> GradientComparison:
+    """``gradient_check``'s verdict (same criterion), keeping both gradients and timing backprop by its median."""
+    backprop_s = time_pass(lambda: model.loss_and_grads(X, t), repeats)
+    model.loss_and_grads(X, t)
+    analytic = [(a.grads["W"].copy(), a.grads["b"].copy()) for a in model.affines]
+
+    def f():
+        return model.loss(X, t)
+
+    rows, entries = [], []
+    for l, affine in enumerate(model.affines):
+        start = time.perf_counter()
+        num = (numerical_gradient(f, affine.params["W"], eps), numerical_gradient(f, affine.params["b"], eps))
+        elapsed = time.perf_counter() - start
+        errs = [relative_error(n, a) for n, a in zip(num, analytic[l])]
+        abs_diff = max(float(np.abs(n - a).max()) for n, a in zip(num, analytic[l]))
+        rows.append({
+            "layer": l + 1, "n_params": int(num[0].size + num[1].size),
+            "numerical_norm": float(np.sqrt(sum((n * n).sum() for n in num))),
+            "backprop_norm": float(np.sqrt(sum((a * a).sum() for a in analytic[l]))),
+            "rel_error_W": errs[0], "rel_error_b": errs[1], "rel_error": max(errs), "max_abs_diff": abs_diff,
+            "passed": max(errs) < threshold or abs_diff < ABS_FLOOR, "numerical_s": elapsed,
+        })
+        for name, n, a in zip("Wb", num, analytic[l]):
+            entries.append(pd.DataFrame({"layer": l + 1, "param": name, "numerical": n.ravel(), "backprop": a.ravel()}))
+    table = pd.DataFrame(rows)
+    return GradientComparison(table, pd.concat(entries, ignore_index=True), backprop_s,
+                              float(table["numerical_s"].sum()), threshold)
+
+
+def estimate_numerical_seconds(model: MLP, X: np.ndarray, t: np.ndarray) -> float:
+    """What central differences would cost: two forward passes per parameter, at the measured forward time."""
+    return 2 * n_parameters(model) * time_pass(lambda: model.loss(X, t), 7)
+
+
+def parameter_count(config: RunConfig, n_inputs: int = 4, n_classes: int = 3) -> int:
+    """Weights and biases of the network ``config`` describes, without drawing them."""
+    sizes = [n_inputs] + [config.width] * config.depth + [n_classes]
+    return sum(fi * fo + fo for fi, fo in zip(sizes[:-1], sizes[1:]))

@@ -1,4 +1,4 @@
-"""The fruit-shop computational graph of the source text, built from ``MulLayer`` and ``AddLayer``.
+r"""The fruit-shop computational graph of the source text, built from ``MulLayer`` and ``AddLayer``.
 
 Two apples at 100 and three oranges at 150, plus 10% tax:
 
@@ -26,15 +26,15 @@ TEXT_INPUTS = {"apple_price": 100, "apple_count": 2, "orange_price": 150, "orang
 
 # edge name -> (label, what its gradient means), in the order the table lists them
 EDGES = {
-    "apple_price": ("apple price", "one more unit of money per apple"),
-    "apple_count": ("apple count", "one more apple"),
-    "orange_price": ("orange price", "one more unit of money per orange"),
-    "orange_count": ("orange count", "one more orange"),
-    "tax": ("tax factor", "the tax factor up by 1 (i.e. +100 percentage points)"),
-    "apples_total": ("apples total", "one more unit spent on apples before tax"),
-    "oranges_total": ("oranges total", "one more unit spent on oranges before tax"),
-    "subtotal": ("subtotal (before tax)", "one more unit in the pre-tax sum"),
-    "price": ("price", "the output itself: dprice/dprice = 1"),
+    "apple_price": ("apple price", "price rise per +1 on each apple's price"),
+    "apple_count": ("apple count", "price rise per extra apple"),
+    "orange_price": ("orange price", "price rise per +1 on each orange's price"),
+    "orange_count": ("orange count", "price rise per extra orange"),
+    "tax": ("tax factor", "price rise per +1 on the factor (i.e. +100 tax points)"),
+    "apples_total": ("apples total", "price rise per +1 spent on apples before tax"),
+    "oranges_total": ("oranges total", "price rise per +1 spent on oranges before tax"),
+    "subtotal": ("subtotal (before tax)", "price rise per +1 on the pre-tax sum"),
+    "price": ("price", "where backward starts: d price / d price = 1"),
 }
 INPUTS = ("apple_price", "apple_count", "orange_price", "orange_count", "tax")
 
@@ -101,7 +101,8 @@ def rounding_story(subtotal: float, tax: float) -> dict:
 
     Keys: tax_stored (exact decimal of the tax as stored), exact_product (the product of the
     two stored values, with every digit), result (the float the multiplication returns, every
-    digit), shown (its repr), tax_is_exact (whether the typed tax has an exact binary form).
+    digit), shown (its repr), tax_is_exact (whether the typed tax has an exact binary form),
+    product_is_exact (whether the multiplication itself needed no rounding).
     """
     result = float(subtotal) * float(tax)
     with localcontext() as ctx:
@@ -113,13 +114,15 @@ def rounding_story(subtotal: float, tax: float) -> dict:
         "result": exact_decimal(result),
         "shown": show_number(result),
         "tax_is_exact": Fraction(str(tax)) == Fraction(float(tax)),
+        "product_is_exact": Decimal(result) == exact,
     }
 
 
 def _edge_label(value, grad) -> str:
-    # HTML-like DOT label: forward value on top, gradient in red below it
-    return (f'<<FONT POINT-SIZE="13">{show_number(value)}</FONT><BR/>'
-            f'<FONT POINT-SIZE="12" COLOR="#d62728">{show_number(grad)}</FONT>>')
+    # HTML-like DOT label: forward value on top, gradient in red below it.  Streamlit's stylesheet sets
+    # every text in the chart to about 10 px, so the DOT sizes match it and the layout stays compact.
+    return (f'<<FONT POINT-SIZE="10">{show_number(value)}</FONT><BR/>'
+            f'<FONT POINT-SIZE="10" COLOR="#d62728">{show_number(grad)}</FONT>>')
 
 
 def fruit_shop_dot(table: pd.DataFrame) -> str:
@@ -128,19 +131,21 @@ def fruit_shop_dot(table: pd.DataFrame) -> str:
     v, g = row["value"].to_dict(), row["grad"].to_dict()
     lines = [
         "digraph fruit_shop {",
-        '  rankdir=LR; bgcolor="transparent"; nodesep=0.35; ranksep=0.9;',
-        '  node [fontname="Helvetica", fontsize=13];',
+        '  rankdir=LR; bgcolor="transparent"; nodesep=0.3; ranksep=0.35;',
+        '  node [fontname="Helvetica", fontsize=10];',
         '  edge [fontname="Helvetica", color="#555555", arrowsize=0.7];',
     ]
     for name in INPUTS:
         lines.append(f'  {name} [shape=plaintext, label="{EDGES[name][0]}"];')
     lines += [
-        '  mul_apple [shape=circle, label="×", fixedsize=true, width=0.5];',
-        '  mul_orange [shape=circle, label="×", fixedsize=true, width=0.5];',
-        '  add_fruit [shape=circle, label="+", fixedsize=true, width=0.5];',
-        '  mul_tax [shape=circle, label="×", fixedsize=true, width=0.5];',
+        '  mul_apple [shape=circle, label="×", fixedsize=true, width=0.3];',
+        '  mul_orange [shape=circle, label="×", fixedsize=true, width=0.3];',
+        '  add_fruit [shape=circle, label="+", fixedsize=true, width=0.3];',
+        '  mul_tax [shape=circle, label="×", fixedsize=true, width=0.3];',
         '  price [shape=plaintext, label="price"];',
         '  { rank=same; apple_price; apple_count; orange_price; orange_count; }',
+        # invisible edges within the rank keep the inputs in the text's order, top to bottom
+        '  apple_price -> apple_count -> orange_price -> orange_count [style=invis];',
     ]
     wiring = [
         ("apple_price", "mul_apple", "apple_price"), ("apple_count", "mul_apple", "apple_count"),

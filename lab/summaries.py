@@ -123,3 +123,18 @@ def preset_caption(result: RunResult) -> str:
         if W.size and float(W.std(axis=1).max()) == 0.0:
             parts.append("all hidden units identical")
     return "Measured: " + "; ".join(parts) + "." if parts else ""
+
+
+def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str = "") -> str:
+    """Measured against predicted per-layer factor of the squared error signal, at initialization."""
+    if predicted.empty or measured_chi.empty:
+        return note
+    pred = predicted.set_index("layer")["chi"].reindex(measured_chi.index)
+    ok = (pred > 0) & (measured_chi > 0)
+    if not ok.any():
+        return note or "Theory and measurement: no error signal to compare."
+    geo = lambda s: float(np.exp(np.log(s[ok]).mean()))  # noqa: E731
+    p, m = geo(pred), geo(measured_chi)
+    text = (f"Theory (dashed) predicts that going back one layer multiplies the squared error signal by "
+            f"{p:.3g} on average; measured at initialization: {m:.3g} ({100 * (m / p - 1):+.1f}%).")
+    return text + (f" {note}" if note else "")

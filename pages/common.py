@@ -8,13 +8,13 @@ from __future__ import annotations
 import hashlib
 import time
 
+import numpy as np
 import streamlit as st
 
-from lab import ConfigError, DataError, RunConfig, RunResult, make_dataset, train
-from lab import charts, export, summaries
-from lab.compare import describe, unique_name
+from lab import ConfigError, DataError, RunConfig, RunResult, charts, export, make_dataset, summaries, theory, train
 from lab.activations import ACTIVATIONS
-from lab.data import DATASETS, read_csv_table
+from lab.compare import describe, unique_name
+from lab.data import DATASETS
 from lab.init import INITIALIZERS
 from lab.optim import OPTIMIZERS
 
@@ -328,6 +328,21 @@ def record_epochs(result: RunResult) -> list:
     return sorted(result.layers["epoch"].unique().tolist())
 
 
-def show_profile(result: RunResult, epoch, key: str, predicted=None) -> None:
-    chart(charts.profile_figure(result.layers, epoch, predicted), key=key)
+def show_profile(result: RunResult, epoch, key: str) -> None:
+    """The gradient profile at ``epoch`` with the mean-field prediction at initialization (dashed)."""
+    predicted, theory_text = None, ""
+    if result.data is not None and result.config.depth >= 2:
+        mean_square = float(np.mean(result.data.X_train**2))
+        note = theory.caveat(result.config)
+        if not note.startswith("Theory does not apply"):
+            predicted = theory.overlay_frame(result.config, result.layers, result.data.input_dim,
+                                             result.data.classes, mean_square)
+            table = theory.predict(result.config, result.data.input_dim, result.data.classes, mean_square)
+            theory_text = summaries.theory_caption(table, theory.measured_factor(result.layers,
+                                                                                result.layers["epoch"].min()), note)
+        else:
+            theory_text = note
+    chart(charts.profile_figure(result.layers, epoch, predicted), key=key, filename="gradient_profile")
     st.caption(summaries.profile_caption(result.layers, epoch))
+    if theory_text:
+        st.caption(theory_text)

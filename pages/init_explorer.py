@@ -1,7 +1,8 @@
 """Init explorer: push random data through two untrained networks and compare, instantly."""
+import numpy as np
 import streamlit as st
 
-from lab import charts, summaries
+from lab import charts, summaries, theory
 from pages import common
 
 common.use_router()
@@ -48,9 +49,21 @@ for side, base in SIDES.items():
         + f", {c.depth}×{c.width}"
 
 if results:
-    common.chart(charts.profiles_overlay({names[s]: r.layers for s, r in results.items()}), key="overlay")
+    predicted = {}
+    for side, r in results.items():
+        note = theory.caveat(r.config)
+        if r.config.depth >= 2 and not note.startswith("Theory does not apply"):
+            predicted[names[side]] = theory.overlay_frame(r.config, r.layers, r.data.input_dim, r.data.classes,
+                                                          float(np.mean(r.data.X_train**2)))
+    common.chart(charts.profiles_overlay({names[s]: r.layers for s, r in results.items()}, predicted=predicted),
+                 key="overlay", filename="init_profiles")
     for side, r in results.items():
         st.caption(f"{names[side]}: " + summaries.profile_caption(r.layers, 0))
+        if r.config.depth >= 2:
+            table = theory.predict(r.config, r.data.input_dim, r.data.classes, float(np.mean(r.data.X_train**2)))
+            note = theory.caveat(r.config)
+            st.caption(f"{names[side]}: " + (note if note.startswith("Theory does not apply") else
+                       summaries.theory_caption(table, theory.measured_factor(r.layers, 0), note)))
     cols = st.columns(2)
     for col, (side, r) in zip(cols, results.items()):
         with col:
