@@ -305,7 +305,8 @@ def gradcheck_figure(table: pd.DataFrame, threshold: float) -> go.Figure:
     fig.add_scatter(x=table["layer"], y=table["numerical_norm"], name="numerical (central differences)",
                     mode="lines+markers", line=dict(color=GRAD_COLOR, width=3), marker=dict(size=9), row=1, col=1)
     fig.add_scatter(x=table["layer"], y=table["backprop_norm"], name="back-propagated",
-                    mode="lines+markers", line=dict(color=DELTA_COLOR, dash="dot", width=2), marker=dict(size=6, symbol="x"),
+                    mode="lines+markers", line=dict(color=DELTA_COLOR, dash="dot", width=2),
+                    marker=dict(size=6, symbol="x"),
                     row=1, col=1)
     colours = [PASS_COLOR if p else FAIL_COLOR for p in table["passed"]]
     fig.add_bar(x=table["layer"], y=table["rel_error"].clip(lower=REL_ERROR_FLOOR), marker_color=colours,
