@@ -157,3 +157,14 @@ def test_compare_page_from_a_link_and_a_download(server, page, tmp_path):
     assert {"epoch", "loss", "val_loss", "init", "depth"} <= set(table.columns)
     assert (table["depth"] == 6).all()
     _shot(page, "compare")
+
+
+@pytest.mark.parametrize("path, heading", [
+    ("chain_rule", "Chain rule: the fruit shop"),
+    ("softmax_loss", "Softmax with loss"),
+    ("gradient_check", "Gradient check"),
+])
+def test_textbook_pages(server, page, path, heading):
+    _open(page, f"{server}/{path}", heading)
+    _no_exception(page)
+    _shot(page, path)
