@@ -372,3 +372,24 @@ def softmax_figure(table: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(title_text="probability / gradient", range=[-1.05, 1.05])
     fig.update_layout(barmode="group")
     return _layout(fig, "Softmax output, target and gradient per class", height=360)
+
+
+def phase_figure(table: pd.DataFrame, critical_sigma_w: float | None = None) -> go.Figure:
+    """Heatmap of log10(delta_rms first / last hidden) by sigma_w (x) and depth (y), blue below 0,
+    red above, with the predicted edge of chaos (chi = 1) as a dashed vertical line."""
+    grid = table.pivot(index="depth", columns="sigma_w", values="log10_ratio")
+    z = grid.to_numpy(dtype=float)
+    finite = np.abs(z[np.isfinite(z)])
+    bound = float(min(max(finite.max() if finite.size else 1.0, 1.0), 20.0))
+    fig = go.Figure(go.Heatmap(
+        z=z, x=grid.columns, y=grid.index, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound,
+        colorbar=dict(title=dict(text="log10 delta_rms<br>first / last hidden", side="right")),
+        hovertemplate="σ_w %{x:.2f}<br>depth %{y}<br>log10 ratio %{z:.2f}<extra></extra>",
+    ))
+    if critical_sigma_w is not None:
+        fig.add_vline(x=critical_sigma_w, line=dict(color="black", dash="dash", width=2))
+        fig.add_annotation(x=critical_sigma_w, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
+                           text=f"theory: χ = 1 at σ_w = {critical_sigma_w:.3g}")
+    fig.update_xaxes(title_text="σ_w (weight std × √fan_in)")
+    fig.update_yaxes(title_text="depth (hidden layers)")
+    return _layout(fig, "Error signal ratio across the network, measured at initialization", height=520)

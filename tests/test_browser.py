@@ -168,3 +168,12 @@ def test_textbook_pages(server, page, path, heading):
     _open(page, f"{server}/{path}", heading)
     _no_exception(page)
     _shot(page, path)
+
+
+def test_phase_diagram_page(server, page):
+    _open(page, f"{server}/phase_diagram", "Phase diagram: depth against weight scale")
+    page.get_by_role("button", name="Run the sweep").click()
+    page.get_by_text("networks of width").first.wait_for(timeout=120_000)
+    _settle(page)
+    _no_exception(page)
+    _shot(page, "phase_diagram")

@@ -193,3 +193,15 @@ def test_import_keeps_the_session_and_rejects_foreign_files():
     assert not at.exception
     assert any("cannot be loaded" in e.value for e in at.error)
     assert "mine" in at.session_state["runs"]
+
+
+def test_phase_diagram_sweeps_and_marks_the_edge_of_chaos():
+    at = app("pages/phase_diagram.py")
+    assert not charts(at)
+    at.slider(key="p_cells").set_value(5)
+    at.slider(key="p_depth").set_value(10)
+    at.select_slider(key="p_width").set_value(32)
+    at.form_submit_button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(charts(at)) == 1
+    assert "edge of chaos at σ_w = 1" in " ".join(c.value for c in at.caption)
