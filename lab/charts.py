@@ -381,6 +381,7 @@ def phase_figure(table: pd.DataFrame, critical_sigma_w: float | None = None) -> 
     z = grid.to_numpy(dtype=float)
     finite = np.abs(z[np.isfinite(z)])
     bound = float(min(max(finite.max() if finite.size else 1.0, 1.0), 20.0))
+    z = np.where(np.isneginf(z), -bound, z)  # underflowed to zero: as vanished as it gets
     fig = go.Figure(go.Heatmap(
         z=z, x=grid.columns, y=grid.index, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound,
         colorbar=dict(title=dict(text="log10 delta_rms<br>first / last hidden", side="right")),

@@ -27,7 +27,8 @@ CLASSES = 10
 
 def sweep_row(activation: str, sigma_w: float, sigma_b: float, depths: list[int], width: int, n_probe: int,
               seed: int) -> list[float]:
-    """log10(delta_rms_1 / delta_rms_last_hidden) for each depth at one sigma_w (NaN where it overflowed)."""
+    """log10(delta_rms_1 / delta_rms_last_hidden) for each depth at one sigma_w: -inf where the signal
+    underflowed to zero on its way down, NaN where it overflowed."""
     out = []
     with blas_threads(width), np.errstate(all="ignore"):
         for depth in depths:
@@ -40,8 +41,12 @@ def sweep_row(activation: str, sigma_w: float, sigma_b: float, depths: list[int]
             y = rng.integers(0, CLASSES, size=n_probe)
             _, stats, *_ = probe(model, X, y, None, with_hist=False)
             first, last = stats[0, DELTA], stats[depth - 1, DELTA]
-            ok = math.isfinite(first) and math.isfinite(last) and first > 0 and last > 0
-            out.append(math.log10(first / last) if ok else math.nan)
+            if not (math.isfinite(first) and math.isfinite(last)) or last == 0:
+                out.append(math.nan)  # overflowed, or no signal reached even the last layer
+            elif first == 0:
+                out.append(-math.inf)  # the signal underflowed to exactly 0 before layer 1
+            else:
+                out.append(math.log10(first / last))
     return out
 
 

@@ -57,6 +57,9 @@ fig = charts.phase_figure(phase["table"], critical)
 common.chart(fig, key="phase", filename="phase_diagram")
 act = get_activation(phase["activation"])
 summary = (f"{len(phase['table'])} networks of width {phase['width']} measured in {phase['seconds']:.1f} s. ")
+underflow = int(np.isneginf(phase["table"]["log10_ratio"]).sum())
+if underflow:
+    summary += f"In {underflow} of them the signal underflowed to exactly zero (drawn darkest blue). "
 if critical is None:
     summary += (f"For {phase['activation']} with σ_b = {phase['sigma_b']:g}, χ never crosses 1 in this range: "
                 "theory predicts no edge of chaos here.")
