@@ -177,3 +177,14 @@ def test_phase_diagram_page(server, page):
     _settle(page)
     _no_exception(page)
     _shot(page, "phase_diagram")
+
+
+def test_stop_keeps_what_was_recorded(server, page):
+    _open(page, f"{server}/train?epochs=5000&samples=2000", "Train a network and watch its gradients")
+    page.get_by_role("button", name="Train").first.click()
+    page.get_by_text("of 5000, loss").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped at epoch").first.wait_for(timeout=60_000)
+    _settle(page)
+    _no_exception(page)
+    assert page.get_by_role("heading", name="2. The gradient profile: how much error signal reaches each layer").count() == 1

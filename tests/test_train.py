@@ -502,3 +502,23 @@ def test_sigmoid_normal_saturates_but_keeps_its_gradient(seed):
     # ... yet the error signal barely shrinks: measured layer 1 / layer 10 0.60 .. 0.88, max/min <= 1.66
     assert d[0] / d[-1] > 0.3
     assert d.max() / d.min() < 2.5
+
+
+def test_progress_snapshot_is_a_stopped_result_with_the_records_so_far():
+    from lab import RunConfig, train
+
+    seen = []
+
+    def callback(progress):
+        if progress.history[-1]["epoch"] == 3:
+            seen.append(progress.snapshot())
+        return False
+
+    full = train(RunConfig(samples=200, epochs=6, depth=3, width=8), callback=callback)
+    (partial,) = seen
+    assert partial.stopped and list(partial.history["epoch"]) == [0, 1, 2, 3]
+    assert partial.layers["epoch"].max() == 3 and len(partial.layers) == 4 * 4
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(partial.history.drop(columns="elapsed_s"),
+                                  full.history.drop(columns="elapsed_s").iloc[:4])
