@@ -1,0 +1,122 @@
+"""python -m lab: files, columns, exit statuses and one-line errors."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lab.probe import STAT_COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def lab(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_help_shows_examples():
+    proc = lab("--help")
+    assert proc.returncode == 0 and "examples:" in proc.stdout and "python -m lab compare --init" in proc.stdout
+    assert "--record-every" in lab("train", "--help").stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--depth", "abc", "--out", "x"],
+    ["train", "--lr", "-1", "--out", "x"],
+    ["train", "--activation", "swish", "--out", "x"],
+    ["train", "--data", "/no/such.csv", "--label", "y", "--out", "x"],
+    ["compare", "--init", "he_normal", "--out", "x"],
+    ["compare", "--init", "he_normal", "xavier_normal", "--depth", "2", "3", "--out", "x"],
+    ["bogus"],
+])
+def test_bad_arguments_get_one_line_and_status_2(args):
+    proc = lab(*args)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_train_writes_config_history_and_layers(tmp_path):
+    proc = lab("train", "--depth", "3", "--width", "8", "--epochs", "4", "--samples", "200", "--activation", "tanh",
+               "--init", "glorot_uniform", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert list(history.columns[:6]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "elapsed_s"]
+    assert list(history["epoch"]) == [0, 1, 2, 3, 4] and not history["diverged"].any()
+    layers = pd.read_csv(tmp_path / "layers.csv")
+    assert list(layers.columns[:2]) == ["epoch", "layer"] and set(STAT_COLUMNS) <= set(layers.columns)
+    assert len(layers) == 5 * 4
+    doc = json.loads((tmp_path / "config.json").read_text())
+    assert doc["config"]["init"] == "xavier_uniform" and doc["config"]["activation"] == "tanh"
+    # config.json is enough to rerun: the same numbers come back
+    again = tmp_path / "again"
+    assert lab("train", "--config", str(tmp_path / "config.json"), "--out", str(again)).returncode == 0
+    pd.testing.assert_frame_equal(pd.read_csv(again / "history.csv").drop(columns="elapsed_s"),
+                                  history.drop(columns="elapsed_s"))
+
+
+def test_epochs_zero_records_only_the_initialization(tmp_path):
+    assert lab("train", "--epochs", "0", "--depth", "2", "--width", "4", "--out", str(tmp_path)).returncode == 0
+    assert list(pd.read_csv(tmp_path / "history.csv")["epoch"]) == [0]
+
+
+def test_compare_adds_a_run_column(tmp_path):
+    proc = lab("compare", "--init", "xavier_normal", "he_normal", "normal", "--depth", "3", "--width", "8",
+               "--epochs", "2", "--samples", "200", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert history.columns[0] == "run"
+    assert list(dict.fromkeys(history["run"])) == ["init=xavier_normal", "init=he_normal", "init=normal"]
+    assert pd.read_csv(tmp_path / "layers.csv").columns[0] == "run"
+    assert [r["config"]["init"] for r in json.loads((tmp_path / "config.json").read_text())["runs"]] == \
+        ["xavier_normal", "he_normal", "normal"]
+
+
+def test_diverging_run_is_reported_not_raised(tmp_path):
+    proc = lab("train", "--optimizer", "sgd", "--lr", "10000", "--depth", "10", "--width", "16", "--epochs", "5",
+               "--samples", "200", "--out", str(tmp_path))
+    assert proc.returncode == 0 and "diverged at epoch 1" in proc.stdout
+    assert "Warning" not in proc.stderr
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert history["diverged"].iloc[-1] and np.isfinite(history["loss"].iloc[:-1]).all()
+
+
+def test_gradcheck_passes_and_reports_per_layer():
+    proc = lab("gradcheck", "--activation", "gelu", "--loss", "mse")
+    assert proc.returncode == 0 and "PASS" in proc.stdout
+    assert sum(line.strip().startswith(tuple("1234")) for line in proc.stdout.splitlines()) == 4
+
+
+def test_gradients_npz_matches_an_independent_numpy_computation(tmp_path):
+    out = tmp_path / "g.npz"
+    assert lab("gradients", "--depth", "2", "--width", "6", "--activation", "tanh", "--samples", "100",
+               "--out", str(out)).returncode == 0
+    d = np.load(out, allow_pickle=False)
+    X, y = d["X"], d["y"]
+    assert y.dtype.kind == "i" and {f"W{l}" for l in (1, 2, 3)} <= set(d.files)
+
+    def loss(Ws, bs):
+        h = X
+        for W, b in zip(Ws[:-1], bs[:-1]):
+            h = np.tanh(h @ W + b)
+        z = h @ Ws[-1] + bs[-1]
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return -logp[np.arange(len(y)), y].mean()
+
+    Ws = [d[f"W{l}"].copy() for l in (1, 2, 3)]
+    bs = [d[f"b{l}"].copy() for l in (1, 2, 3)]
+    assert loss(Ws, bs) == pytest.approx(float(d["loss"]), rel=1e-12)
+    eps = 1e-6
+    for l in range(3):
+        for idx in [(0, 0), (1, 1), (Ws[l].shape[0] - 1, Ws[l].shape[1] - 1)]:
+            Ws[l][idx] += eps
+            up = loss(Ws, bs)
+            Ws[l][idx] -= 2 * eps
+            down = loss(Ws, bs)
+            Ws[l][idx] += eps
+            assert (up - down) / (2 * eps) == pytest.approx(d[f"dW{l + 1}"][idx], rel=1e-5, abs=1e-10)
