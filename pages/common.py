@@ -242,21 +242,24 @@ def remember_run(name: str, result: RunResult, source: str) -> str:
 
 
 def export_buttons(runs: dict, figures: dict, prefix: str) -> None:
-    """Downloads of the runs (CSV, JSON, ZIP) and of each figure (HTML); none of them reruns the page."""
+    """Downloads of the runs (CSV, JSON, ZIP) and of each figure (HTML).  The files are made only
+    when a button is pressed (callables), and pressing one does not rerun the page."""
+    runs = dict(runs)
+    html = lambda fig: fig.to_html(include_plotlyjs="cdn", full_html=True)  # noqa: E731
+    files = [
+        ("loss curves (CSV)", lambda: export.history_table(runs, True, True).to_csv(index=False),
+         f"{prefix}_history.csv", "text/csv"),
+        ("per-layer statistics (CSV)", lambda: export.layers_table(runs, True).to_csv(index=False),
+         f"{prefix}_layers.csv", "text/csv"),
+        ("configs and histories (JSON)", lambda: export.runs_json(runs), f"{prefix}.json", "application/json"),
+        ("everything (ZIP)", lambda: export.runs_zip(runs, {n: html(f) for n, f in figures.items()}),
+         f"{prefix}.zip", "application/zip"),
+    ]
+    files += [(f"{name.replace('_', ' ')} (HTML)", (lambda f=fig: html(f)), f"{prefix}_{name}.html", "text/html")
+              for name, fig in figures.items()]
     cols = st.columns(4)
-    cols[0].download_button("loss curves (CSV)", export.history_table(runs, True, True).to_csv(index=False),
-                            f"{prefix}_history.csv", "text/csv", on_click="ignore", key=f"{prefix}_dl_hist")
-    cols[1].download_button("per-layer statistics (CSV)", export.layers_table(runs, True).to_csv(index=False),
-                            f"{prefix}_layers.csv", "text/csv", on_click="ignore", key=f"{prefix}_dl_layers")
-    cols[2].download_button("configs and histories (JSON)", export.runs_json(runs), f"{prefix}.json",
-                            "application/json", on_click="ignore", key=f"{prefix}_dl_json")
-    html = {name: fig.to_html(include_plotlyjs="cdn", full_html=True) for name, fig in figures.items()}
-    cols[3].download_button("everything (ZIP)", export.runs_zip(runs, html), f"{prefix}.zip", "application/zip",
-                            on_click="ignore", key=f"{prefix}_dl_zip")
-    fig_cols = st.columns(max(len(html), 1))
-    for col, (name, page) in zip(fig_cols, html.items()):
-        col.download_button(f"{name.replace('_', ' ')} (HTML)", page, f"{prefix}_{name}.html", "text/html",
-                            on_click="ignore", key=f"{prefix}_dl_{name}")
+    for i, (label, make, file_name, mime) in enumerate(files):
+        cols[i % 4].download_button(label, make, file_name, mime, on_click="ignore", key=f"{prefix}_dl_{i}")
 
 
 def session_runs_panel() -> None:
