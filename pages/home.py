@@ -16,7 +16,7 @@ derivative. Over many layers those factors compound. If they are below 1 the sig
 **vanishes** and the first layers stop learning; above 1 it **explodes**. Which way it goes
 is decided before training starts, by the weight initialization and the activation.
 
-Pick a classic case below: it opens the **Train** page with the settings filled in.
+Pick a classic case below: it opens the **Train** page with the settings filled in and trains at once.
 The number under each card was measured on that very network at initialization.
 """
 )
@@ -39,6 +39,7 @@ for i, (name, preset) in enumerate(PRESETS.items()):
         if st.button("Open in Train", key=f"preset_{name}", width="stretch"):
             common.set_settings(common.ui_defaults().replace(**preset.changes))
             st.session_state.pop("result", None)
+            st.session_state["train_autorun"] = True  # the preset trains as soon as the page opens
             st.switch_page("pages/train.py")
 
 st.markdown(

@@ -53,7 +53,7 @@ with st.sidebar:
     if values.get("dataset") == "csv" and upload is not None:
         values["data_path"] = upload.name
 
-if submitted:
+if submitted or st.session_state.pop("train_autorun", False):
     config, message = common.build_config(settings, values)
     if config is None:
         st.error(f"These settings cannot run: {message}.")
@@ -83,7 +83,8 @@ epochs = common.record_epochs(result)
 
 st.subheader("1. Learning curves")
 log_y = st.toggle("log-scale loss", value=False)
-common.chart(charts.loss_figure(result.history, result.config.loss, log_y, result.diverged_at), key="loss")
+common.chart(charts.loss_figure(result.history, result.config.loss, log_y, result.diverged_at), key="loss",
+             filename="learning_curves")
 st.caption(summaries.loss_caption(result))
 
 st.subheader("2. The gradient profile: how much error signal reaches each layer")
@@ -95,7 +96,7 @@ st.subheader("3. How the flow changes while the network learns")
 which = st.radio("colour by", ["delta_rms", "update_ratio", "grad_norm"], horizontal=True, key="heat_col",
                  help="update_ratio: size of each step relative to the weights (around 1e-3 is healthy)")
 if len(epochs) > 1:
-    common.chart(charts.heatmap_figure(result.layers, which), key="heat")
+    common.chart(charts.heatmap_figure(result.layers, which), key="heat", filename=f"heatmap_{which}")
     st.caption(summaries.heatmap_caption(result.layers, which))
 else:
     st.caption("Train for at least one epoch to see this chart.")
@@ -105,14 +106,14 @@ if result.act_hist.shape[0] and result.act_hist.shape[1]:
     snaps = list(range(result.act_hist.shape[0]))
     snap = st.select_slider("snapshot", snaps, value=snaps[-1], key="hist_snap",
                             format_func=lambda i: f"epoch {result.hist_epochs[i]:g}")
-    common.chart(charts.histogram_grid(result, snap), key="hists")
+    common.chart(charts.histogram_grid(result, snap), key="hists", filename="activation_histograms")
     snap_epoch = result.layers["epoch"].dtype.type(result.hist_epochs[snap])
     st.caption(summaries.saturation_caption(result.layers, snap_epoch))
 
 boundary = charts.boundary_figure(result)
 if boundary is not None:
     st.subheader("5. Decision boundary")
-    common.chart(boundary, key="boundary")
+    common.chart(boundary, key="boundary", filename="decision_boundary")
 
 st.subheader("Per-layer statistics")
 at = result.layers[result.layers["epoch"] == epoch].drop(columns=["epoch", "step"])

@@ -128,7 +128,11 @@ def test_preset_opens_train_with_its_settings(server, page):
     page.get_by_role("heading", name="Train a network and watch its gradients").wait_for(timeout=30_000)
     activation = page.locator("[data-testid=stSidebar]").get_by_role("combobox", name="activation")
     sync_api.expect(activation).to_match_aria_snapshot('- combobox "activation": sigmoid', timeout=30_000)
+    page.get_by_role("heading", name="Per-layer statistics").wait_for(timeout=120_000)  # it trained at once
+    _settle(page)
     _no_exception(page)
+    assert page.get_by_text("vanishing: the first layers barely learn").count() >= 1
+    _shot(page, "preset_sigmoid_xavier")
 
 
 def test_init_explorer_page(server, page):

@@ -47,6 +47,10 @@ def test_preset_fills_the_train_page():
     assert at.selectbox(key="w_activation").value == "sigmoid"
     assert at.selectbox(key="w_init").value == "normal"
     assert at.number_input(key="w_init_scale").value == pytest.approx(0.01)
+    # and it has trained already: the vanishing signal is on screen
+    result = at.session_state["result"]
+    assert result.config.activation == "sigmoid" and result.config.init_scale == pytest.approx(0.01)
+    assert any("vanishing" in c.value for c in at.caption)
 
 
 def test_train_default_page_waits_for_the_button():
