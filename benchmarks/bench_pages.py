@@ -20,9 +20,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PAGES = {"Home": "", "Train": "train", "Init explorer": "init_explorer", "Compare": "compare",
-         "Chain rule": "chain_rule", "Softmax with loss": "softmax_loss", "Gradient check": "gradient_check",
-         "Phase diagram": "phase_diagram"}
+# page -> (path, what is on screen when the page has painted completely: selector, count)
+PAGES = {
+    "Home": ("", ("text=Measured: layer 1 gets", 8)),
+    "Train": ("train", ("text=Press Train in the sidebar", 1)),
+    "Init explorer": ("init_explorer", (".js-plotly-plot", 3)),
+    "Compare": ("compare", ("text=Press Run comparison", 1)),
+    "Phase diagram": ("phase_diagram", ("text=Press Run the sweep", 1)),
+    "Chain rule": ("chain_rule", ("[data-testid=stGraphVizChart] svg", 1)),
+    "Softmax with loss": ("softmax_loss", (".js-plotly-plot", 1)),
+    "Gradient check": ("gradient_check", (".js-plotly-plot", 2)),
+}
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 
@@ -42,6 +50,13 @@ def start_server():
         except OSError:
             time.sleep(0.2)
     raise SystemExit("streamlit did not start")
+
+
+def painted(page, selector: str, count: int, timeout=60.0) -> None:
+    """Until ``count`` elements match ``selector`` (the page's last piece is drawn)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and page.locator(selector).count() < count:
+        time.sleep(0.02)
 
 
 def settle(page, timeout=120.0) -> None:
@@ -70,21 +85,19 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-            print(f"{'page':<20}{'cold load (s)':>15}{'warm load (s)':>15}")
-            for name, path in PAGES.items():
-                times = []
+            print(f"{'page':<20}{'title (s)':>12}{'cold load (s)':>15}{'warm load (s)':>15}")
+            for name, (path, (selector, count)) in PAGES.items():
+                times, title = [], 0.0
                 for _ in range(2):
                     page = browser.new_page(viewport={"width": 1400, "height": 1000})
                     start = time.perf_counter()
                     page.goto(f"{url}/{path}")
-                    settle(page)
-                    times.append(time.perf_counter() - start - 0.3)
-                    missing = page.get_by_text("Page not found").count()
+                    page.locator("h1").first.wait_for(timeout=60_000)
+                    title = time.perf_counter() - start
+                    painted(page, selector, count)
+                    times.append(time.perf_counter() - start)
                     page.close()
-                if missing:
-                    print(f"{name:<20}{'(no such page)':>15}")
-                    continue
-                print(f"{name:<20}{times[0]:>15.2f}{times[1]:>15.2f}")
+                print(f"{name:<20}{title:>12.2f}{times[0]:>15.2f}{times[1]:>15.2f}")
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/train")
             settle(page)
