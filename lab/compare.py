@@ -51,12 +51,14 @@ def parse_values(axis: str, values) -> tuple:
         v = str(v).strip()
         if not v:
             continue
-        if axis in INT_AXES:
-            v = int(v)
-        elif axis in FLOAT_AXES:
-            v = float(v)
-        elif axis == "gain" and v != "auto":
-            v = float(v)
+        try:
+            if axis in INT_AXES:
+                v = int(v)
+            elif axis in FLOAT_AXES or (axis == "gain" and v != "auto"):
+                v = float(v)
+        except ValueError:
+            kind = "a whole number" if axis in INT_AXES else "a number"
+            raise ValueError(f"{axis} value {v!r} is not {kind}") from None
         if v not in out:
             out.append(v)
     return tuple(out)
