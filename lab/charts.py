@@ -116,8 +116,6 @@ def histogram_grid(result: RunResult, snapshot: int) -> go.Figure:
     """Activation histograms of hidden layers: at initialization (grey) and at snapshot ``snapshot``."""
     n_hidden = result.act_hist.shape[1]
     shown = pick_layers(n_hidden)
-    cols = min(5, len(shown))
-    rows = math.ceil(len(shown) / cols)
     stats = result.layers
     titles = []
     for l in shown:
@@ -131,27 +129,45 @@ def histogram_grid(result: RunResult, snapshot: int) -> go.Figure:
         if zeros > 0.005:
             extra.append(f"zeros {100 * zeros:.0f}%")
         titles.append(f"layer {l}" + (" · " + ", ".join(extra) if extra else ""))
+    # fractions of all activations, so the bars plus the exact zeros in the title add up to 1
+    scale = 1.0 - result.act_zero_frac
+    lo, hi = result.act_edges[0], result.act_edges[-1]
+    return _hist_grid(result.act_hist, scale, result.act_edges, shown, titles, snapshot, result.hist_epochs,
+                      "activation", f"Activations per layer (non-zero values; outside [{lo:g}, {hi:g}] they fall in the end bins)")
+
+
+def delta_histogram_grid(result: RunResult, snapshot: int) -> go.Figure:
+    """Histograms of log10 |per-example error dL/dz| per layer, at initialization (grey) and at ``snapshot``:
+    a vanishing signal shows as the histograms sliding left, layer after layer."""
+    n_layers = result.delta_hist.shape[1]
+    shown = pick_layers(n_layers)
+    titles = [f"layer {l}" + (" (output)" if l == n_layers else "") for l in shown]
+    return _hist_grid(result.delta_hist, np.ones(result.delta_hist.shape[:2]), result.delta_edges, shown, titles,
+                      snapshot, result.hist_epochs, "log10 |dL/dz| per example",
+                      "Back-propagated error per layer (values below 1e-16, and exact zeros, in the first bin)")
+
+
+def _hist_grid(counts, scale, edges, shown, titles, snapshot, epochs, xlabel, title) -> go.Figure:
+    """Small multiples of histograms ``counts`` (R, layers, bins) on fixed ``edges``."""
+    cols = min(5, len(shown))
+    rows = math.ceil(len(shown) / cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True,
                         horizontal_spacing=0.03, vertical_spacing=0.18)
-    edges = result.act_edges
     centres = 0.5 * (edges[:-1] + edges[1:])
     width = edges[1] - edges[0]
+    snaps = [(0, INIT_COLOR, "at initialization")]
+    if snapshot != 0:
+        snaps.append((snapshot, DELTA_COLOR, f"epoch {epochs[snapshot]:g}"))
     for i, l in enumerate(shown):
         r, c = i // cols + 1, i % cols + 1
-        snaps = [(0, INIT_COLOR, "at initialization")]
-        if snapshot != 0:
-            snaps.append((snapshot, DELTA_COLOR, f"epoch {result.hist_epochs[snapshot]:g}"))
         for snap, color, name in snaps:
-            counts = result.act_hist[snap, l - 1]
-            # fraction of all activations, so bars plus the exact zeros in the title add up to 1
-            frac = counts / max(counts.sum(), 1) * (1.0 - result.act_zero_frac[snap, l - 1])
+            row = counts[snap, l - 1]
+            frac = row / max(row.sum(), 1) * scale[snap, l - 1]
             fig.add_bar(x=centres, y=frac, width=width, marker_color=color, opacity=0.6, name=name,
                         showlegend=i == 0, row=r, col=c)
     fig.update_layout(barmode="overlay")
-    fig.update_xaxes(title_text="activation", row=rows)
+    fig.update_xaxes(title_text=xlabel, row=rows)
     fig.update_yaxes(title_text="fraction", col=1)
-    lo, hi = edges[0], edges[-1]
-    title = f"Activations per layer (non-zero values; outside [{lo:g}, {hi:g}] they fall in the end bins)"
     return _layout(fig, title, height=260 * rows + 80)
 
 

@@ -103,7 +103,7 @@ if len(epochs) > 1:
 else:
     st.caption("Train for at least one epoch to see this chart.")
 
-st.subheader("4. Activations per layer")
+st.subheader("4. Activations and errors per layer")
 if result.act_hist.shape[0] and result.act_hist.shape[1]:
     snaps = list(range(result.act_hist.shape[0]))
     snap = st.select_slider("snapshot", snaps, value=snaps[-1], key="hist_snap",
@@ -111,6 +111,9 @@ if result.act_hist.shape[0] and result.act_hist.shape[1]:
     common.chart(charts.histogram_grid(result, snap), key="hists", filename="activation_histograms")
     snap_epoch = result.layers["epoch"].dtype.type(result.hist_epochs[snap])
     st.caption(summaries.saturation_caption(result.layers, snap_epoch))
+    common.chart(charts.delta_histogram_grid(result, snap), key="delta_hists", filename="error_histograms")
+    st.caption("The error each example sends back to each layer, on a log scale: where the histograms slide left "
+               "from the output towards layer 1, the signal is vanishing; where they slide right, it explodes.")
 
 boundary = charts.boundary_figure(result)
 if boundary is not None:

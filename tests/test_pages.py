@@ -65,13 +65,13 @@ def test_training_draws_every_chart_and_keeps_the_result():
     assert not at.exception, [e.value for e in at.exception]
     result = at.session_state["result"]
     assert result.config.depth == 3 and len(result.history) == 4
-    # loss, profile, heatmap, histograms, decision boundary
-    assert len(charts(at)) == 5
+    # loss, profile, heatmap, activation and error histograms, decision boundary
+    assert len(charts(at)) == 6
     captions = " ".join(c.value for c in at.caption)
     assert "the error signal that layer 3 receives" in captions
     # another interaction reruns the page; the result stays on screen
     at.toggle[0].set_value(True).run()
-    assert not at.exception and len(charts(at)) == 5
+    assert not at.exception and len(charts(at)) == 6
 
 
 def test_changed_settings_are_what_trains():
@@ -209,3 +209,18 @@ def test_phase_diagram_sweeps_and_marks_the_edge_of_chaos():
     assert not at.exception, [e.value for e in at.exception]
     assert len(charts(at)) == 1
     assert "edge of chaos at σ_w = 1" in " ".join(c.value for c in at.caption)
+
+
+def test_session_runs_can_be_renamed_and_deleted():
+    at = app("pages/train.py", SMALL)
+    at.sidebar.form_submit_button[0].click().run()
+    at.switch_page("pages/compare.py").run()
+    (name,) = list(at.session_state["runs"])
+    at.selectbox(key="rename_old").set_value(name)
+    at.text_input(key="rename_new").set_value("my first run")
+    next(b for b in at.form_submit_button if b.label == "Rename").click().run()
+    assert not at.exception
+    assert list(at.session_state["runs"]) == ["my first run"]
+    at.multiselect(key="delete_pick").set_value(["my first run"])
+    next(b for b in at.form_submit_button if b.label == "Delete").click().run()
+    assert not at.exception and at.session_state["runs"] == {}
