@@ -200,7 +200,7 @@ def boundary_figure(result: RunResult, resolution: int = 120) -> go.Figure | Non
         pts = X[data.y_train == c][:600]
         fig.add_scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=f"class {data.class_names[c]}",
                         marker=dict(color=colors[c], size=5, line=dict(width=0.5, color="white")))
-    fig.update_xaxes(title_text=f"{data.feature_names[0]} (standardized)", range=[lo[0], hi[0]])
+    fig.update_xaxes(title_text=f"{data.feature_names[0]} (standardized)", range=[lo[0], hi[0]], constrain="domain")
     fig.update_yaxes(title_text=f"{data.feature_names[1]} (standardized)", range=[lo[1], hi[1]],
                      scaleanchor="x", scaleratio=1)
     return _layout(fig, "Decision boundary (shaded: predicted class; points: training data)", height=420)
