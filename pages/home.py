@@ -45,7 +45,10 @@ for i, (name, preset) in enumerate(PRESETS.items()):
 st.markdown(
     """
 **Pages.** *Train*: train one network and read its learning curves, gradient profile,
-heat map of the flow over time, activation histograms and decision boundary.
-*Init explorer*: no training, two initializations side by side, instantly.
+heat map of the flow over time, histograms and decision boundary. *Init explorer*: no
+training, two initializations side by side, instantly. *Compare*: vary one setting over
+several values and keep the runs. *Phase diagram*: where theory puts the edge of chaos,
+and what the networks measure. *Chain rule*, *Softmax with loss* and *Gradient check*:
+the worked examples of backpropagation, with numbers you can change.
 """
 )

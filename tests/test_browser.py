@@ -84,13 +84,18 @@ def _open(page, url: str, heading: str):
 
 
 def _settle(page, timeout_s: float = 60):
-    """Wait until Streamlit has finished running the script."""
+    """Wait until Streamlit has finished: no running script, no loading skeleton, and the number
+    of elements on the page unchanged for a second."""
     deadline = time.time() + timeout_s
-    time.sleep(0.5)
+    last, stable_since = -1, time.time()
     while time.time() < deadline:
-        if page.locator("[data-testid=stStatusWidget]").count() == 0:
+        busy = page.locator("[data-testid=stStatusWidget]").count() + page.locator("[data-testid=stSkeleton]").count()
+        count = page.locator("[data-testid=stElementContainer]").count()
+        if busy or count != last:
+            last, stable_since = count, time.time()
+        elif time.time() - stable_since > 1.0:
             return
-        time.sleep(0.25)
+        time.sleep(0.1)
 
 
 def _no_exception(page):
@@ -170,6 +175,9 @@ def test_compare_page_from_a_link_and_a_download(server, page, tmp_path):
 ])
 def test_textbook_pages(server, page, path, heading):
     _open(page, f"{server}/{path}", heading)
+    if path != "chain_rule":
+        sync_api.expect(page.locator(".js-plotly-plot")).not_to_have_count(0, timeout=30_000)
+    _settle(page)
     _no_exception(page)
     _shot(page, path)
 
