@@ -72,7 +72,7 @@ def profile_figure(layers: pd.DataFrame, epoch, predicted: pd.DataFrame | None =
     fig = go.Figure()
     at = layers[layers["epoch"] == epoch]
     init = layers[layers["epoch"] == layers["epoch"].min()]
-    if epoch != init["epoch"].iloc[0]:
+    if len(init) and epoch != init["epoch"].iloc[0]:
         fig.add_scatter(x=init["layer"], y=init["delta_rms"], name="delta_rms at initialization",
                         mode="lines+markers", line=dict(color=INIT_COLOR, width=1.5), marker=dict(size=5))
     fig.add_scatter(x=at["layer"], y=at["delta_rms"], name=f"delta_rms (error signal dL/dz) at epoch {epoch:g}",
@@ -224,6 +224,8 @@ def profiles_overlay(profiles: dict[str, pd.DataFrame], title: str = "Error sign
     fig = go.Figure()
     deepest = 1
     for i, (name, rows) in enumerate(profiles.items()):
+        if rows.empty:  # a run that overflowed at initialization recorded no profile
+            continue
         colour = PALETTE[i % len(PALETTE)]
         fig.add_scatter(x=rows["layer"], y=rows["delta_rms"], name=name, mode="lines+markers",
                         line=dict(color=colour, width=3))
@@ -279,8 +281,10 @@ def compare_loss_figure(histories: dict[str, pd.DataFrame], settings: dict[str, 
 def profiles_grid(layers: dict[str, pd.DataFrame], settings: dict[str, str], epoch: str | float = "end") -> go.Figure:
     """One small gradient profile per run on a shared log axis: delta_rms at initialization (grey)
     and at ``epoch`` ("end" = each run's last record), so heights compare directly across runs."""
-    names = list(layers)
     colours = colour_map(settings.values())
+    names = [n for n in layers if not layers[n].empty]  # runs that overflowed at initialization have none
+    if not names:
+        return _layout(go.Figure(), "No gradient profile: every run overflowed at initialization")
     cols = min(len(names), 5)
     rows = math.ceil(len(names) / cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, shared_yaxes="all", shared_xaxes=False,

@@ -76,7 +76,7 @@ def summary_table(runs: dict[str, RunResult], threshold: float = 0.1) -> pd.Data
     rows = []
     for name, r in runs.items():
         h = r.history[~r.history["diverged"]]
-        last = h.iloc[-1]
+        last = h.iloc[-1] if len(h) else pd.Series(math.nan, index=h.columns)
         epochs = sorted(r.layers["epoch"].unique()) if len(r.layers) else []
         init_ratio = signal_ratio(r.layers, epochs[0]) if epochs else None
         end_ratio = signal_ratio(r.layers, epochs[-1]) if epochs else None

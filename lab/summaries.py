@@ -21,6 +21,8 @@ def fmt(x: float) -> str:
 def signal_ratio(layers: pd.DataFrame, epoch) -> tuple[float, int, int] | None:
     """delta_rms of layer 1 over that of the last hidden layer at ``epoch``: (ratio, 1, last)."""
     at = layers[(layers["epoch"] == epoch)].set_index("layer")["delta_rms"]
+    if at.empty:
+        return None
     hidden = at.index.max() - 1
     if hidden < 2:
         return None
@@ -55,6 +57,8 @@ def profile_caption(layers: pd.DataFrame, epoch) -> str:
 
 def loss_caption(result: RunResult) -> str:
     h = result.history[~result.history["diverged"]]
+    if h.empty:
+        return f"Nothing to plot: the run diverged at initialization ({result.diverge_reason})."
     first, last = h.iloc[0], h.iloc[-1]
     text = f"Training loss went from {fmt(first['loss'])} at initialization to {fmt(last['loss'])} at epoch {last['epoch']:g}"
     if not math.isnan(last["val_accuracy"]):
@@ -65,7 +69,7 @@ def loss_caption(result: RunResult) -> str:
         text += f". Then it diverged at epoch {result.diverged_at:g} ({result.diverge_reason})"
     elif result.stopped:
         text += " (stopped early)"
-    chance = 1.0 / result.data.classes
+    chance = 1.0 / result.data.classes if result.data is not None else 0.0
     if last["accuracy"] < chance + 0.05 and last["epoch"] > 0:
         text += f". Still at chance level ({100 * chance:.0f}%): the network has not learned"
     return text + "."

@@ -169,7 +169,9 @@ def measured_factor(layers: pd.DataFrame, epoch=0) -> pd.Series:
     at = layers[layers["epoch"] == epoch].set_index("layer")["delta_rms"]
     hidden = int(at.index.max()) - 1
     idx = range(1, hidden)
-    return pd.Series([(at.loc[l] / at.loc[l + 1]) ** 2 for l in idx], index=list(idx), name="measured_chi")
+    with np.errstate(all="ignore"):  # a signal that underflowed to 0 gives NaN, not a warning
+        return pd.Series([(at.loc[l] / at.loc[l + 1]) ** 2 for l in idx], index=list(idx), name="measured_chi",
+                         dtype=float)
 
 
 def overlay_frame(config: RunConfig, layers: pd.DataFrame, input_dim: int, n_classes: int,

@@ -206,7 +206,7 @@ def _train(config: RunConfig, data: Dataset | None, callback) -> RunResult:
                 loss = model.loss_and_grads(xb, yb)
                 if not math.isfinite(loss):
                     reason = f"the training loss became {loss} at step {step + 1}"
-                elif not np.isfinite(model.flat_grads.sum()):
+                elif not np.isfinite(model.flat_grads.sum(dtype=np.float64)):  # a float32 sum could overflow
                     reason = f"the gradient became inf or NaN at step {step + 1}"
                 if reason:
                     break

@@ -37,11 +37,12 @@ if link and st.session_state.get("compare_link_seen") != link:
 
 spec0: CompareSpec = st.session_state.get("compare_spec", DEFAULT)
 
+# outside the form, so that choosing another setting shows the right kind of values box at once
+axis = st.selectbox("setting to vary", AXES, index=AXES.index(spec0.axis), key="c_axis")
 with st.form("compare"):
     left, right = st.columns([1, 2])
     with left:
-        st.subheader("What varies")
-        axis = st.selectbox("setting to vary", AXES, index=AXES.index(spec0.axis), key="c_axis")
+        st.subheader(f"Values of {axis}")
         if axis in CHOICES:
             default = [v for v in spec0.values if v in CHOICES[axis]] if axis == spec0.axis else CHOICES[axis][:3]
             values = st.multiselect("values (one run each)", CHOICES[axis], default=default, key=f"c_values_{axis}")
@@ -114,7 +115,8 @@ else:
                "Curves that stay flat belong to networks whose first layers receive almost no error signal.")
 
     st.subheader("Gradient profiles at initialization and later")
-    epochs = sorted(set.intersection(*(set(r.layers["epoch"].unique()) for r in runs.values())))
+    recorded = [set(r.layers["epoch"].unique()) for r in runs.values() if not r.layers.empty]
+    epochs = sorted(set.intersection(*recorded)) if recorded else [0]
     at = st.select_slider("epoch for the coloured profile", epochs, value=epochs[-1], key="cmp_epoch") \
         if len(epochs) > 1 else epochs[0]
     prof_fig = charts.profiles_grid({n: r.layers for n, r in runs.items()}, settings, at)

@@ -48,6 +48,11 @@ for side, base in SIDES.items():
     names[side] = f"{side}: {c.activation}, {c.init}" + (f" (scale {c.init_scale:g})" if c.init in ("normal", "uniform") else "") \
         + f", {c.depth}×{c.width}"
 
+for side, r in list(results.items()):
+    if r.layers.empty:
+        st.error(f"{names[side]}: the signal overflowed at initialization ({r.diverge_reason}); nothing to draw.")
+        del results[side]
+
 if results:
     predicted = {}
     for side, r in results.items():

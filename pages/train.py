@@ -42,7 +42,7 @@ with st.sidebar:
             csv_columns = list(pd.read_csv(io.BytesIO(csv_bytes), nrows=0).columns)
         except Exception as exc:  # noqa: BLE001 - any unreadable header gets the same message
             st.error(f"Your CSV cannot be used: the header could not be read ({type(exc).__name__}).")
-    if upload is None and st.session_state.get("w_dataset") == "csv":
+    if csv_columns is None and st.session_state.get("w_dataset") == "csv":
         st.session_state["w_dataset"] = "spirals"  # the file was removed: back to a built-in set
     with st.form("settings"):
         submitted = st.form_submit_button("Train", type="primary", width="stretch")
@@ -81,6 +81,8 @@ if result is None:
     st.stop()
 
 common.status_line(result)
+if result.layers.empty:
+    st.stop()  # it overflowed at initialization: the message above is all there is
 epochs = common.record_epochs(result)
 
 st.subheader("1. Learning curves")

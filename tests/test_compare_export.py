@@ -184,3 +184,10 @@ def test_parse_values_types_and_dedups():
 def test_unique_name():
     assert unique_name("a", {"b"}) == "a"
     assert unique_name("a", {"a", "a (2)"}) == "a (3)"
+
+
+def test_summary_of_a_run_that_overflowed_at_initialization():
+    r = train(RunConfig(samples=200, epochs=3, depth=30, width=64, init="normal", init_scale=100.0, dtype="float32"))
+    assert r.diverged_at == 0 and r.layers.empty
+    row = summary_table({"boom": r}).iloc[0]
+    assert math.isnan(row["final_loss"]) and row["diverged_at"] == 0

@@ -224,3 +224,42 @@ def test_session_runs_can_be_renamed_and_deleted():
     at.multiselect(key="delete_pick").set_value(["my first run"])
     next(b for b in at.form_submit_button if b.label == "Delete").click().run()
     assert not at.exception and at.session_state["runs"] == {}
+
+
+OVERFLOW_AT_INIT = RunConfig(samples=200, epochs=3, depth=30, width=64, init="normal", init_scale=100.0,
+                             dtype="float32")
+
+
+def test_a_run_that_overflows_at_initialization_is_explained_everywhere():
+    at = app("pages/train.py", OVERFLOW_AT_INIT)
+    at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["result"].diverged_at == 0
+    assert any("Diverged at epoch 0" in e.value for e in at.error)
+    at.switch_page("pages/compare.py").run()  # the session panel overlays it
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_comparison_with_a_value_that_overflows_at_initialization():
+    at = _small_compare(app("pages/compare.py"))
+    at.selectbox(key="c_axis").set_value("init_scale").run()
+    _small_compare(at)
+    at.selectbox(key="c_init").set_value("normal")
+    at.slider(key="c_depth").set_value(30)
+    at.select_slider(key="c_width").set_value(64)
+    at.text_input(key="c_text_init_scale").set_value("0.1, 100")
+    at.form_submit_button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.session_state["comparison"]["runs"]) == 2
+
+
+def test_init_explorer_side_that_overflows_gets_a_message():
+    at = app("pages/init_explorer.py")
+    at.selectbox(key="xA_activation").set_value("relu")
+    at.selectbox(key="xA_init").set_value("normal")
+    at.number_input(key="xA_init_scale").set_value(1000.0)
+    at.slider(key="xA_depth").set_value(100)
+    at.select_slider(key="xA_width").set_value(512)
+    at.form_submit_button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("overflowed at initialization" in e.value for e in at.error)
