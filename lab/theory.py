@@ -23,6 +23,7 @@ import pandas as pd
 from .activations import Activation, get_activation
 from .config import RunConfig
 from .init import canonical_init, resolve_gain
+from .summaries import theory_caption
 
 # Gaussian expectations: Gauss-Hermite for smooth functions; for a kink, Gauss-Legendre on
 # each side of it over |z| <= Z_MAX (the tails beyond weigh less than 1e-32)
@@ -184,3 +185,19 @@ def overlay_frame(config: RunConfig, layers: pd.DataFrame, input_dim: int, n_cla
         return pd.DataFrame(columns=["layer", "delta_rms"])
     anchor = at0.loc[config.depth]
     return pd.DataFrame({"layer": pred["layer"], "delta_rms": pred["predicted_delta_ratio"] * anchor})
+
+
+def against_measurement(result) -> tuple[pd.DataFrame | None, str]:
+    """For a finished run: the predicted profile to draw over its measurement at initialization
+    (None where theory does not apply), and one sentence comparing the per-layer factors."""
+    config, data = result.config, result.data
+    if data is None or config.depth < 2 or result.layers.empty:
+        return None, ""
+    note = caveat(config)
+    if note.startswith("Theory does not apply"):
+        return None, note
+    mean_square = float(np.mean(data.X_train**2))
+    overlay = overlay_frame(config, result.layers, data.input_dim, data.classes, mean_square)
+    table = predict(config, data.input_dim, data.classes, mean_square)
+    measured = measured_factor(result.layers, result.layers["epoch"].min())
+    return overlay, theory_caption(table, measured, note)

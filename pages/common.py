@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import time
 
-import numpy as np
 import streamlit as st
 
 from lab import ConfigError, DataError, RunConfig, RunResult, charts, export, make_dataset, summaries, theory, train
@@ -327,24 +326,23 @@ def status_line(result: RunResult) -> None:
     st.markdown(text)
 
 
+def new_link(seen_key: str) -> dict | None:
+    """The page's query parameters if they differ from the link already applied (remembered
+    under ``seen_key``), so that a shared link is restored once and not on every rerun."""
+    link = {k: st.query_params.get_all(k)[-1] for k in st.query_params}
+    if not link or st.session_state.get(seen_key) == link:
+        return None
+    st.session_state[seen_key] = link
+    return link
+
+
 def record_epochs(result: RunResult) -> list:
     return sorted(result.layers["epoch"].unique().tolist())
 
 
 def show_profile(result: RunResult, epoch, key: str) -> None:
     """The gradient profile at ``epoch`` with the mean-field prediction at initialization (dashed)."""
-    predicted, theory_text = None, ""
-    if result.data is not None and result.config.depth >= 2:
-        mean_square = float(np.mean(result.data.X_train**2))
-        note = theory.caveat(result.config)
-        if not note.startswith("Theory does not apply"):
-            predicted = theory.overlay_frame(result.config, result.layers, result.data.input_dim,
-                                             result.data.classes, mean_square)
-            table = theory.predict(result.config, result.data.input_dim, result.data.classes, mean_square)
-            theory_text = summaries.theory_caption(table, theory.measured_factor(result.layers,
-                                                                                result.layers["epoch"].min()), note)
-        else:
-            theory_text = note
+    predicted, theory_text = theory.against_measurement(result)
     chart(charts.profile_figure(result.layers, epoch, predicted), key=key, filename="gradient_profile")
     st.caption(summaries.profile_caption(result.layers, epoch))
     if theory_text:

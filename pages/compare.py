@@ -23,9 +23,8 @@ DEFAULT = CompareSpec(common.ui_defaults().replace(depth=20, epochs=60, activati
                       ("xavier_normal", "he_normal", "lecun_normal", "orthogonal", "normal"))
 
 # a shared link restores the comparison once per distinct link
-link = {k: st.query_params.get_all(k)[-1] for k in st.query_params}
-if link and st.session_state.get("compare_link_seen") != link:
-    st.session_state["compare_link_seen"] = link
+link = common.new_link("compare_link_seen")
+if link:
     spec, notices = params_to_spec(link, DEFAULT.base)
     for n in notices:
         st.warning(f"From the link: {n}.")

@@ -1,5 +1,4 @@
 """Init explorer: push random data through two untrained networks and compare, instantly."""
-import numpy as np
 import streamlit as st
 
 from lab import charts, summaries, theory
@@ -54,27 +53,17 @@ for side, r in list(results.items()):
         del results[side]
 
 if results:
-    predicted = {}
-    for side, r in results.items():
-        note = theory.caveat(r.config)
-        if r.config.depth >= 2 and not note.startswith("Theory does not apply"):
-            predicted[names[side]] = theory.overlay_frame(r.config, r.layers, r.data.input_dim, r.data.classes,
-                                                          float(np.mean(r.data.X_train**2)))
+    against = {side: theory.against_measurement(r) for side, r in results.items()}
+    predicted = {names[side]: overlay for side, (overlay, _) in against.items() if overlay is not None}
     common.chart(charts.profiles_overlay({names[s]: r.layers for s, r in results.items()}, predicted=predicted),
                  key="overlay", filename="init_profiles")
     for side, r in results.items():
         st.caption(f"{names[side]}: " + summaries.profile_caption(r.layers, 0))
-        if r.config.depth >= 2:
-            table = theory.predict(r.config, r.data.input_dim, r.data.classes, float(np.mean(r.data.X_train**2)))
-            note = theory.caveat(r.config)
-            st.caption(f"{names[side]}: " + (note if note.startswith("Theory does not apply") else
-                       summaries.theory_caption(table, theory.measured_factor(r.layers, 0), note)))
+        if against[side][1]:
+            st.caption(f"{names[side]}: {against[side][1]}")
     cols = st.columns(2)
     for col, (side, r) in zip(cols, results.items()):
         with col:
             st.markdown(f"**{names[side]}**")
-            if r.diverged_at is not None:
-                st.error(f"The signal overflowed at initialization: {r.diverge_reason}.")
-                continue
             common.chart(charts.histogram_grid(r, 0), key=f"hist_{side}")
             st.caption(summaries.saturation_caption(r.layers, 0))

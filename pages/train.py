@@ -19,9 +19,8 @@ st.markdown(
 )
 
 # a shared link restores its settings once per distinct link
-link = {k: st.query_params.get_all(k)[-1] for k in st.query_params}
-if link and st.session_state.get("train_link_seen") != link:
-    st.session_state["train_link_seen"] = link
+link = common.new_link("train_link_seen")
+if link:
     linked, notices = params_to_config(link, common.ui_defaults())
     for n in notices:
         st.warning(f"From the link: {n}.")

@@ -95,3 +95,17 @@ def test_phase_sweep_orders_and_chaos():
     assert cell[(0.5, 12)] < -2  # ordered: the signal is lost with depth
     assert cell[(2.5, 12)] > 1  # chaotic: it grows
     assert abs(cell[(0.5, 12)]) > abs(cell[(0.5, 2)])
+
+
+def test_against_measurement_overlays_where_theory_applies():
+    from lab.theory import against_measurement
+
+    run = train(RunConfig(dataset="random", input_dim=100, classes=10, width=100, depth=6, activation="sigmoid",
+                          init="xavier_normal", epochs=0, samples=400))
+    overlay, text = against_measurement(run)
+    assert list(overlay["layer"]) == [1, 2, 3, 4, 5, 6]
+    last = run.layers.set_index("layer")["delta_rms"].loc[6]
+    assert overlay["delta_rms"].iloc[-1] == pytest.approx(last)  # anchored at the last hidden layer
+    assert text.startswith("Theory (dashed) predicts")
+    overlay, text = against_measurement(train(RunConfig(init="zeros", depth=3, width=8, epochs=0, samples=100)))
+    assert overlay is None and text.startswith("Theory does not apply")
