@@ -128,7 +128,7 @@ def histogram_grid(result: RunResult, snapshot: int) -> go.Figure:
         zeros = result.act_zero_frac[snapshot, l - 1]
         if zeros > 0.005:
             extra.append(f"zeros {100 * zeros:.0f}%")
-        titles.append(f"layer {l}" + (" · " + ", ".join(extra) if extra else ""))
+        titles.append(f"layer {l}" + (": " + ", ".join(extra) if extra else ""))
     # fractions of all activations, so the bars plus the exact zeros in the title add up to 1
     scale = 1.0 - result.act_zero_frac
     lo, hi = result.act_edges[0], result.act_edges[-1]
@@ -166,6 +166,7 @@ def _hist_grid(counts, scale, edges, shown, titles, snapshot, epochs, xlabel, ti
             fig.add_bar(x=centres, y=frac, width=width, marker_color=color, opacity=0.6, name=name,
                         showlegend=i == 0, row=r, col=c)
     fig.update_layout(barmode="overlay")
+    fig.update_annotations(font_size=11)  # five subplot titles side by side must not run into each other
     fig.update_xaxes(title_text=xlabel, row=rows)
     fig.update_yaxes(title_text="fraction", col=1)
     return _layout(fig, title, height=260 * rows + 80)
