@@ -5,6 +5,8 @@ Every generator is ``fn(n, rng, classes, input_dim, noise) -> (X (n, D) float64,
 from __future__ import annotations
 
 import io
+import os
+import stat
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +15,9 @@ import pandas as pd
 MAX_CSV_BYTES = 50 * 2**20
 MAX_CSV_ROWS = 200_000
 MAX_CLASSES = 100
+# Standardizing squares (x - mean); beyond about 1e154 that overflows float64, and long before
+# it the mean of a column loses every digit of its spread.  No real measurement comes near this.
+MAX_FEATURE_ABS = 1e100
 
 
 class DataError(ValueError):
@@ -107,8 +112,6 @@ def read_csv_table(source, label: str) -> tuple[np.ndarray, np.ndarray, tuple, t
     that names the problem (and the column or row) for every bad input.
     """
     raw = _read_bytes(source)
-    if len(raw) > MAX_CSV_BYTES:
-        raise DataError(f"the file is {len(raw) / 2**20:.0f} MB; the limit is {MAX_CSV_BYTES // 2**20} MB")
     if not raw.strip():
         raise DataError("the file is empty")
     if b"\x00" in raw[:4096]:
@@ -140,11 +143,14 @@ def read_csv_table(source, label: str) -> tuple[np.ndarray, np.ndarray, tuple, t
             f"{df.columns[col]!r} at row {row + 2} of the file"
         )
     X = features.to_numpy(dtype=np.float64)
-    if not np.isfinite(X).all():
-        raise DataError("the features contain inf values")
+    _check_magnitudes(X, features.columns)
     codes, uniques = pd.factorize(df[label], sort=True)
     if len(uniques) < 2:
-        raise DataError(f"the label column {label!r} has a single class ({uniques[0]!r}); at least 2 are needed")
+        rows = "only one row" if len(df) == 1 else f"{len(df):,} rows, all"
+        raise DataError(
+            f"the label column {label!r} has a single class ({rows} labelled {_plain(uniques[0])!r}); "
+            "at least 2 classes are needed"
+        )
     if len(uniques) > MAX_CLASSES:
         raise DataError(
             f"the label column {label!r} has {len(uniques)} distinct values; the lab classifies "
@@ -153,17 +159,59 @@ def read_csv_table(source, label: str) -> tuple[np.ndarray, np.ndarray, tuple, t
     return X, codes.astype(np.int64), tuple(map(str, features.columns)), tuple(map(str, uniques))
 
 
+def _plain(value):
+    """A numpy scalar as the Python value it holds (so that messages print 0, not np.int64(0))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_magnitudes(X: np.ndarray, columns) -> None:
+    """Non-finite values, and values too large to standardize safely, name their column and row."""
+    bad = ~np.isfinite(X)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(f"column {str(columns[col])!r} holds {X[row, col]} at row {row + 2} of the file; "
+                        "features must be finite numbers")
+    big = np.abs(X) > MAX_FEATURE_ABS
+    if big.any():
+        row, col = np.argwhere(big)[0]
+        raise DataError(f"column {str(columns[col])!r} holds {X[row, col]:.3g} at row {row + 2} of the file; "
+                        f"values beyond ±{MAX_FEATURE_ABS:.0e} cannot be standardized safely, so rescale that column")
+
+
+def _too_big(size: int) -> DataError:
+    return DataError(f"the file is {_megabytes(size)}; the limit is {_megabytes(MAX_CSV_BYTES)}")
+
+
+def _megabytes(size: int) -> str:
+    mb = size / 2**20
+    return f"{mb:.1f} MB" if mb < 10 else f"{mb:,.0f} MB"
+
+
 def _read_bytes(source) -> bytes:
+    """The file's bytes, refusing more than MAX_CSV_BYTES with the file's real size."""
     if isinstance(source, bytes):
+        if len(source) > MAX_CSV_BYTES:
+            raise _too_big(len(source))
         return source
     if hasattr(source, "read"):
-        data = source.read()
-        return data.encode() if isinstance(data, str) else data
+        data = source.read(MAX_CSV_BYTES + 1)
+        data = data.encode() if isinstance(data, str) else data
+        if len(data) > MAX_CSV_BYTES:
+            raise DataError(f"the file is larger than the limit of {_megabytes(MAX_CSV_BYTES)}")
+        return data
     try:
+        info = os.stat(source)
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
+            raise DataError(f"{source} is not a regular file")
+        if info.st_size > MAX_CSV_BYTES:
+            raise _too_big(info.st_size)
         with open(source, "rb") as fh:
-            return fh.read(MAX_CSV_BYTES + 1)
+            data = fh.read(MAX_CSV_BYTES + 1)
     except OSError as exc:
         raise DataError(f"cannot open {source}: {exc.strerror}") from None
+    if len(data) > MAX_CSV_BYTES:  # a file that grew, or a device that reports no size
+        raise DataError(f"the file is larger than the limit of {_megabytes(MAX_CSV_BYTES)}")
+    return data
 
 
 def split(X, y, val_fraction, rng, classes, feature_names=None, class_names=None, standardize=True):
@@ -176,7 +224,11 @@ def split(X, y, val_fraction, rng, classes, feature_names=None, class_names=None
     X_train, y_train, X_val, y_val = X[n_val:], y[n_val:], X[:n_val], y[:n_val]
     if standardize:
         mean = X_train.mean(axis=0)
-        std = X_train.std(axis=0)
+        # the spread of each column in units of its largest deviation, so that squaring cannot overflow
+        dev = X_train - mean
+        unit = np.abs(dev).max(axis=0, initial=0.0)
+        unit[unit == 0] = 1.0
+        std = unit * np.sqrt(((dev / unit) ** 2).mean(axis=0))
         std[std == 0] = 1.0  # a constant column stays constant instead of becoming NaN
         X_train = (X_train - mean) / std
         X_val = (X_val - mean) / std

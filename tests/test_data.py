@@ -2,12 +2,21 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
 
 from lab.config import RunConfig
-from lab.data import DATASETS, FIXED_CLASSES, FIXED_DIM, MAX_CLASSES, DataError, read_csv_table, split
+from lab.data import (
+    DATASETS,
+    FIXED_CLASSES,
+    FIXED_DIM,
+    MAX_CLASSES,
+    DataError,
+    read_csv_table,
+    split,
+)
 from lab.train import make_dataset
 
 NAMES = sorted(DATASETS)
@@ -212,3 +221,44 @@ def test_split_that_leaves_no_training_data_is_an_error():
     X, y = _indexed(n=4)
     with pytest.raises(DataError, match="no training examples"):
         split(X, y, 1.0, np.random.default_rng(0), classes=4)
+
+
+HOSTILE_VALUES = {
+    # case: (content, regex the DataError message must match)
+    "huge features": (b"a,big,label\n1,1e308,0\n2,-1e308,1\n3,1e307,0\n", r"column 'big' holds 1e\+308 at row 2.*rescale"),
+    "1e200 column": (b"a,b,label\n1,1e200,0\n2,-1e200,1\n", r"column 'b' holds 1e\+200.*standardized"),
+    "-inf in a column": (b"a,b,label\n1,2,0\n2,-inf,1\n", r"column 'b' holds -inf at row 3"),
+    "one row": (b"a,label\n1,0\n", r"only one row labelled 0\)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_VALUES))
+def test_data_that_cannot_be_standardized_is_named(case):
+    content, message = HOSTILE_VALUES[case]
+    with pytest.raises(DataError, match=message) as info:
+        read_csv_table(content, "label")
+    assert "np." not in str(info.value)
+
+
+def test_large_but_safe_features_standardize_without_overflow():
+    X = np.array([[1e99], [-1e99], [3e98], [0.0]])
+    y = np.array([0, 1, 0, 1])
+    with np.errstate(all="raise"):
+        data = split(X, y, 0.0, np.random.default_rng(0), classes=2)
+    np.testing.assert_allclose(data.X_train.std(axis=0), 1.0, rtol=1e-12)
+    assert np.ptp(data.X_train) > 1.0  # the separating column did not collapse to zeros
+
+
+def test_too_large_file_reports_its_real_size(tmp_path):
+    path = tmp_path / "big.csv"
+    with open(path, "wb") as fh:
+        fh.truncate(206 * 2**20)  # sparse: 206 MB that take no disk
+    with pytest.raises(DataError, match=r"the file is 206 MB; the limit is 50 MB"):
+        read_csv_table(str(path), "label")
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="not a regular file"):
+        read_csv_table(str(fifo), "label")
