@@ -10,6 +10,7 @@ import io
 import json
 import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,16 @@ from .train import HISTORY_COLUMNS, LAYER_COLUMNS, RunResult
 
 FORMAT_VERSION = 1
 KIND = "backprop-lab-runs"
-MAX_IMPORT_BYTES = 50 * 2**20
+# An import is untrusted input: every limit below is checked before the data is expanded or parsed.
+MAX_IMPORT_BYTES = 50 * 2**20  # the uploaded file
+MAX_IMPORT_JSON_BYTES = 64 * 2**20  # runs.json once decompressed (a 100-layer, 1000-record run is ~20 MB)
+MAX_ZIP_ENTRIES = 1000  # runs.json, three CSVs and the figures of an export
+MAX_JSON_DEPTH = 16  # an export nests 4 deep; json.loads recurses once per level
+MAX_IMPORT_RUNS = 100
+MAX_NAME_CHARS = 200
+MAX_LAYERS = 10_000  # layer numbers in an imported table
+# Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # config field -> column of the tidy history table ("loss" is taken by the loss values)
 CONFIG_COLUMNS = {f: f for f in ("dataset", "samples", "depth", "width", "activation", "init", "gain", "init_scale",
                                   "bias_std", "optimizer", "lr", "batch_size", "seed", "dtype")} | {"loss": "loss_function"}
@@ -85,8 +95,8 @@ def write_run_dir(out: str | Path, runs: dict[str, RunResult], with_run: bool = 
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "config.json", out / "history.csv", out / "layers.csv"]
     paths[0].write_text(json.dumps(_finite(config_document(runs, with_run)), indent=2) + "\n")
-    history_table(runs, with_run).to_csv(paths[1], index=False)
-    layers_table(runs, with_run).to_csv(paths[2], index=False)
+    paths[1].write_text(csv_text(history_table(runs, with_run)))
+    paths[2].write_text(csv_text(layers_table(runs, with_run)))
     return paths
 
 
@@ -113,72 +123,180 @@ def runs_json(runs: dict[str, RunResult]) -> str:
     return json.dumps(_finite(_plain(doc)), allow_nan=False)
 
 
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as CSV text, with every text cell that a spreadsheet would run as a formula
+    (``=HYPERLINK(...)``, ``+1``, ``@SUM``...) prefixed by a quote so that it stays text."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+            frame[column] = [("'" + v) if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v
+                             for v in frame[column]]
+    return frame.to_csv(index=False)
+
+
 def runs_zip(runs: dict[str, RunResult], figures: dict[str, str] | None = None) -> bytes:
     """One ZIP: runs.json, config.json, history.csv, layers.csv and figures/<name>.html."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("runs.json", runs_json(runs))
         z.writestr("config.json", json.dumps(_finite(config_document(runs, True)), indent=2))
-        z.writestr("history.csv", history_table(runs, with_run=True, with_config=True).to_csv(index=False))
-        z.writestr("layers.csv", layers_table(runs, with_run=True).to_csv(index=False))
+        z.writestr("history.csv", csv_text(history_table(runs, with_run=True, with_config=True)))
+        z.writestr("layers.csv", csv_text(layers_table(runs, with_run=True)))
         for name, html in (figures or {}).items():
             z.writestr(f"figures/{name}.html", html)
     return buf.getvalue()
 
 
 def load_runs(raw: bytes) -> dict[str, RunResult]:
-    """Runs from an exported JSON or ZIP; raises ImportFormatError saying what is wrong."""
+    """Runs from an exported JSON or ZIP; raises ImportFormatError saying what is wrong.
+
+    The file is untrusted: its size, a ZIP's entries and decompressed size, the JSON's nesting,
+    the number of runs and the length of their names are checked before anything is built.
+    Two runs with one name are both kept, the second renamed.
+    """
     if len(raw) > MAX_IMPORT_BYTES:
-        raise ImportFormatError(f"the file is larger than {MAX_IMPORT_BYTES // 2**20} MB")
+        raise ImportFormatError(f"the file is {_mb(len(raw))}; the limit is {_mb(MAX_IMPORT_BYTES)}")
     if raw[:4] == b"PK\x03\x04":
         raw = _runs_json_from_zip(raw)
+    depth = _json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise ImportFormatError(f"its JSON nests {depth:,} levels deep; an export nests at most {MAX_JSON_DEPTH}")
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ImportFormatError("it is neither JSON nor a ZIP exported by Backprop Lab") from None
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise ImportFormatError("it is JSON, but not a Backprop Lab export (no \"kind\": \"backprop-lab-runs\")")
     if doc.get("format") != FORMAT_VERSION:
-        raise ImportFormatError(f"export format {doc.get('format')!r} is not supported (this lab reads {FORMAT_VERSION})")
+        raise ImportFormatError(f"export format {_short(doc.get('format'))} is not supported (this lab reads {FORMAT_VERSION})")
     entries = doc.get("runs")
     if not isinstance(entries, list) or not entries:
         raise ImportFormatError("the file holds no runs")
+    if len(entries) > MAX_IMPORT_RUNS:
+        raise ImportFormatError(f"the file holds {len(entries):,} runs; at most {MAX_IMPORT_RUNS} can be loaded at once")
     out = {}
     for i, entry in enumerate(entries):
         name = entry.get("run") if isinstance(entry, dict) else None
-        if not isinstance(name, str) or not name:
+        if not isinstance(name, str) or not name.strip():
             raise ImportFormatError(f"run {i + 1} has no name")
+        if len(name) > MAX_NAME_CHARS:
+            raise ImportFormatError(f"run {i + 1} has a name of {len(name):,} characters; the limit is {MAX_NAME_CHARS}")
+        name = _unique(name.strip(), out)
         out[name] = _run_from_entry(name, entry)
     return out
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MB" if size < 10 * 2**20 else f"{size / 2**20:,.0f} MB"
+
+
+def _short(value, limit: int = 40) -> str:
+    """repr of a value from a file, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _unique(name: str, taken) -> str:
+    if name not in taken:
+        return name
+    k = 2
+    while f"{name} ({k})" in taken:
+        k += 1
+    return f"{name} ({k})"
+
+
+def _json_depth(raw: bytes) -> int:
+    """The deepest nesting of [ and { in a JSON text, strings skipped, without parsing it."""
+    text = np.frombuffer(raw, dtype=np.uint8)
+    quote, backslash = text == ord('"'), text == ord("\\")
+    if backslash.any():  # a quote preceded by an odd run of backslashes is escaped
+        run = np.zeros(len(text), dtype=np.int64)
+        idx = np.flatnonzero(backslash)
+        # length of the run of backslashes ending at each position
+        starts = np.r_[True, np.diff(idx) != 1]
+        group = np.cumsum(starts) - 1
+        first = idx[starts][group]
+        run[idx] = idx - first + 1
+        before = np.r_[0, run[:-1]]
+        quote &= before % 2 == 0
+    inside = (np.cumsum(quote) - quote) % 2 == 1  # after an odd number of real quotes
+    step = np.where(inside, 0, (text == ord("[")).astype(np.int8) + (text == ord("{")) -
+                    (text == ord("]")) - (text == ord("}")))
+    return int(np.cumsum(step, dtype=np.int64).max(initial=0))
 
 
 def _runs_json_from_zip(raw: bytes) -> bytes:
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            infos = z.infolist()
+            if len(infos) > MAX_ZIP_ENTRIES:
+                raise ImportFormatError(f"the ZIP holds {len(infos):,} files; an export holds far fewer")
             info = z.getinfo("runs.json")
-            if info.file_size > 4 * MAX_IMPORT_BYTES:
-                raise ImportFormatError("runs.json in the ZIP is too large")
-            return z.read(info)
+            if info.flag_bits & 0x1:
+                raise ImportFormatError("runs.json in the ZIP is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ImportFormatError("runs.json in the ZIP uses a compression method this lab does not read "
+                                        "(export files use deflate)")
+            if info.file_size > MAX_IMPORT_JSON_BYTES:
+                raise ImportFormatError(f"runs.json in the ZIP expands to {_mb(info.file_size)}; "
+                                        f"the limit is {_mb(MAX_IMPORT_JSON_BYTES)}")
+            with z.open(info) as fh:  # the header's size may lie: read no more than the limit
+                data = fh.read(MAX_IMPORT_JSON_BYTES + 1)
+    except ImportFormatError:
+        raise
     except KeyError:
         raise ImportFormatError("the ZIP has no runs.json: it was not exported by Backprop Lab") from None
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError):
         raise ImportFormatError("the ZIP file is damaged") from None
+    if len(data) > MAX_IMPORT_JSON_BYTES:
+        raise ImportFormatError(f"runs.json in the ZIP expands to more than {_mb(MAX_IMPORT_JSON_BYTES)}")
+    return data
 
 
 def _run_from_entry(name: str, entry: dict) -> RunResult:
+    config = entry.get("config")
+    if not isinstance(config, dict):
+        raise ImportFormatError(f"run {name!r} has no config")
     try:
-        config = RunConfig.from_dict(entry.get("config") or {})
-    except (ConfigError, TypeError) as exc:
+        config = RunConfig.from_dict(config)
+    except (ConfigError, TypeError, ValueError) as exc:
         raise ImportFormatError(f"run {name!r} has an invalid config: {exc}") from None
     history = _table(name, entry.get("history"), HISTORY_COLUMNS, "history")
     layers = _table(name, entry.get("layers"), LAYER_COLUMNS, "layers")
-    history["diverged"] = history["diverged"].astype(bool)
+    history["diverged"] = history["diverged"].map(lambda v: v is True or v == 1).astype(bool)
+    for what, frame, cols in (("history", history, ("epoch", "step")), ("layers", layers, ("epoch", "layer", "step"))):
+        for col in cols:
+            values = frame[col]
+            if not (np.isfinite(values) & (values >= 0)).all():
+                raise ImportFormatError(f"run {name!r}: column {col!r} of the {what} table must hold "
+                                        "numbers of 0 or more")
+    if not ((layers["layer"] % 1 == 0) & (layers["layer"] >= 1) & (layers["layer"] <= MAX_LAYERS)).all():
+        raise ImportFormatError(f"run {name!r}: the layers table numbers its layers outside 1 to {MAX_LAYERS:,}")
     for col, frame in (("epoch", history), ("epoch", layers)):
         if (frame[col] % 1 == 0).all():
             frame[col] = frame[col].astype(np.int64)
     layers["layer"] = layers["layer"].astype(np.int64)
     result = entry.get("result") if isinstance(entry.get("result"), dict) else {}
-    return RunResult.from_tables(config, history, layers, result)
+    return RunResult.from_tables(config, history, layers, _summary_from(name, result))
+
+
+def _summary_from(name: str, result: dict) -> dict:
+    """The result summary of an imported run, each field checked for its type."""
+    out = {}
+    for key, kind in (("steps_per_epoch", int), ("wall_s", float), ("diverged_at", float)):
+        value = result.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ImportFormatError(f"run {name!r}: result field {key!r} must be a number of 0 or more, "
+                                    f"not {_short(value)}")
+        out[key] = kind(value)
+    for key in ("stopped",):
+        if key in result:
+            out[key] = result[key] is True
+    reason = result.get("diverge_reason")
+    out["diverge_reason"] = reason[:500] if isinstance(reason, str) else ""
+    return out
 
 
 def _table(name, cols, required, what) -> pd.DataFrame:
@@ -194,10 +312,10 @@ def _table(name, cols, required, what) -> pd.DataFrame:
     for c in required:
         if c == "diverged":
             continue
-        try:
-            frame[c] = pd.to_numeric(frame[c].astype(object).where(frame[c].notna(), np.nan), errors="raise").astype(float)
-        except (ValueError, TypeError):
-            raise ImportFormatError(f"run {name!r}: column {c!r} of the {what} table is not numeric") from None
+        values = frame[c].astype(object)
+        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+            raise ImportFormatError(f"run {name!r}: column {c!r} of the {what} table is not numeric")
+        frame[c] = pd.to_numeric(values.where(values.notna(), np.nan)).astype(float)
     return frame
 
 

@@ -246,9 +246,9 @@ def export_buttons(runs: dict, figures: dict, prefix: str) -> None:
     runs = dict(runs)
     html = lambda fig: fig.to_html(include_plotlyjs="cdn", full_html=True)  # noqa: E731
     files = [
-        ("loss curves (CSV)", lambda: export.history_table(runs, True, True).to_csv(index=False),
+        ("loss curves (CSV)", lambda: export.csv_text(export.history_table(runs, True, True)),
          f"{prefix}_history.csv", "text/csv"),
-        ("per-layer statistics (CSV)", lambda: export.layers_table(runs, True).to_csv(index=False),
+        ("per-layer statistics (CSV)", lambda: export.csv_text(export.layers_table(runs, True)),
          f"{prefix}_layers.csv", "text/csv"),
         ("configs and histories (JSON)", lambda: export.runs_json(runs), f"{prefix}.json", "application/json"),
         ("everything (ZIP)", lambda: export.runs_zip(runs, {n: html(f) for n, f in figures.items()}),
