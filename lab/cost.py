@@ -1,0 +1,196 @@
+"""What a run will cost, before it starts: seconds and bytes from its config.
+
+Time is counted in the operations the engine performs, each priced on this machine:
+
+    step   = per layer: 3 matrix products (forward, dW, dX) + a few elementwise passes + call overhead
+             + the optimizer's passes over the flat parameter buffer
+    record = the probe pass (forward, backward and statistics on up to ``probe_size`` examples)
+             + the validation forward pass
+
+Prices come from ``calibrate()``: a fraction of a second of timing numpy on the shapes the
+lab uses, done once per process.  Memory adds up the arrays that live at the same time:
+the data, the parameters with their gradients and optimizer moments, the activations of one
+batch and of the probe set, and the recorded tables and histograms.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .config import RunConfig
+
+HIST_RECORDS = 21  # as lab.train: histogram snapshots per run
+EVAL_CHUNK = 4096  # as lab.train: validation in chunks of this many examples
+HIST_BINS = 48 + 40  # error and activation histogram bins per layer
+STAT_COLUMNS = 10
+OPTIMIZER_PASSES = {"sgd": 2, "momentum": 4, "adagrad": 6, "rmsprop": 7, "adam": 10}
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "adagrad": 1, "rmsprop": 1, "adam": 2}
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A run's estimated cost."""
+
+    seconds: float
+    peak_bytes: int
+    steps: int  # optimizer steps
+    records: int  # record points (probe passes)
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Seconds per unit of work on this machine, in one dtype."""
+
+    matmul: tuple[tuple[float, float], ...]  # (flops, seconds) measured, ascending
+    element: float  # seconds per element of one elementwise pass
+    call: float  # seconds of Python overhead per layer per forward+backward
+    record_call: float  # seconds of Python overhead per layer per probe pass (statistics, histograms)
+    record_element: float  # seconds per unit per example of the probe's statistics and histograms
+    param: float  # seconds per parameter per optimizer pass
+
+    def product(self, m: int, k: int, n: int) -> float:
+        """Seconds for an (m, k) @ (k, n) product, interpolated in log-log between measured sizes."""
+        flops = 2.0 * m * k * n
+        xs = np.log([f for f, _ in self.matmul])
+        ys = np.log([s / f for f, s in self.matmul])  # seconds per flop falls as products grow
+        per_flop = math.exp(float(np.interp(math.log(max(flops, 1.0)), xs, ys)))
+        return flops * per_flop
+
+
+def _typical_time(fn, budget_s: float = 0.02) -> float:
+    """The median of repeated calls of ``fn`` within about ``budget_s`` (at least 5 calls): what a
+    run sees, contention from other processes included, without the outliers."""
+    times: list[float] = []
+    while len(times) < 5 or (sum(times) < budget_s and len(times) < 200):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+@lru_cache(maxsize=4)
+def calibrate(dtype: str = "float64") -> Prices:
+    """Price numpy's operations on this machine (about 0.3 s, once per process and dtype)."""
+    from .model import build_mlp
+    from .optim import OPTIMIZERS
+    from .train import blas_threads
+
+    rng = np.random.default_rng(0)
+    matmul = []
+    for m, k, n in ((8, 8, 8), (64, 32, 32), (64, 128, 128), (128, 512, 512), (256, 1024, 1024)):
+        a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+        with blas_threads(k):
+            matmul.append((2.0 * m * k * n, _typical_time(lambda a=a, b=b: a @ b)))
+    x = rng.standard_normal(200_000).astype(dtype)
+    element = _typical_time(lambda: np.multiply(np.tanh(x), x)) / (2 * x.size)
+    # Python overhead: a deep, tiny network, where the arithmetic is negligible
+    tiny = build_mlp(RunConfig(depth=30, width=2, dtype=dtype), 2, 2, rng)
+    xb, yb = rng.standard_normal((2, 2)).astype(dtype), np.array([0, 1])
+    with blas_threads(2):
+        call = _typical_time(lambda: tiny.loss_and_grads(xb, yb)) / tiny.depth
+    from .probe import probe
+
+    record_call = _typical_time(lambda: probe(tiny, xb, yb, None, True)) / tiny.depth
+    # the statistics' elementwise work: a probe pass on a wide network, less its products and overhead
+    wide = build_mlp(RunConfig(depth=3, width=256, dtype=dtype), 16, 2, rng)
+    xw, yw = rng.standard_normal((512, 16)).astype(dtype), rng.integers(0, 2, 512)
+    with blas_threads(256):
+        whole = _typical_time(lambda: probe(wide, xw, yw, None, True), budget_s=0.05)
+    partial = Prices(tuple(matmul), element, call, record_call, 0.0, 0.0)
+    shapes = [(16, 256), (256, 256), (256, 256), (256, 2)]
+    rest = whole - _pass_seconds(partial, shapes, 512, backward=True) - record_call * len(shapes)
+    record_element = max(rest, 0.0) / (512 * sum(fo for _, fo in shapes))
+    flat = np.zeros(1_000_000, dtype=dtype)
+    opt = OPTIMIZERS["sgd"](0.1)
+    param = _typical_time(lambda: opt.step([flat], [flat])) / (2 * flat.size)
+    return Prices(tuple(matmul), element, call, record_call, record_element, param)
+
+
+def _network(config: RunConfig, input_dim: int, classes: int) -> list[tuple[int, int]]:
+    sizes = [input_dim] + [config.width] * config.depth + [classes]
+    return list(zip(sizes[:-1], sizes[1:]))
+
+
+def _pass_seconds(prices: Prices, shapes, rows: int, backward: bool) -> float:
+    """One forward (and backward) pass of ``rows`` examples through layers of ``shapes``."""
+    products = 3 if backward else 1
+    elementwise = 6 if backward else 2
+    total = 0.0
+    for fan_in, fan_out in shapes:
+        total += products * prices.product(rows, fan_in, fan_out)
+        total += elementwise * rows * fan_out * prices.element
+        total += prices.call * (1.0 if backward else 0.4)
+    return total
+
+
+def estimate(config: RunConfig, n_train: int | None = None, input_dim: int | None = None,
+             classes: int | None = None, prices: Prices | None = None) -> Cost:
+    """The time and peak memory of training ``config``.
+
+    n_train, input_dim, classes: the data's, when known (an uploaded CSV); by default from config.
+    """
+    n_total = config.samples if n_train is None else n_train
+    n_val = int(round(config.val_fraction * n_total)) if n_train is None else 0
+    n_train = n_total - n_val
+    input_dim = input_dim or config.n_inputs
+    classes = classes or config.n_classes
+    prices = prices or calibrate(config.dtype)
+    shapes = _network(config, input_dim, classes)
+    params = sum(fi * fo + fo for fi, fo in shapes)
+    batch = max(1, min(config.batch_size, n_train))
+    steps_per_epoch = math.ceil(n_train / batch)
+    steps = config.epochs * steps_per_epoch
+    every = config.record_every or steps_per_epoch
+    records = 1 + (steps // every if steps else 0)
+    n_probe = min(n_train, config.probe_size) if config.instrument else 0
+
+    passes = OPTIMIZER_PASSES.get(config.optimizer, 10)
+    step = _pass_seconds(prices, shapes, batch, backward=True) + passes * params * prices.param
+    record = _pass_seconds(prices, shapes, n_val, backward=False) if n_val else 0.0
+    if n_probe:
+        # forward, backward, then statistics that read every activation and error about 6 times
+        record += _pass_seconds(prices, shapes, n_probe, backward=True) + prices.record_call * len(shapes)
+        record += n_probe * sum(fo for _, fo in shapes) * prices.record_element + 4 * params * prices.param
+    first = _pass_seconds(prices, shapes, n_train, backward=False)  # the loss at initialization
+    seconds = steps * step + records * record + first
+
+    item = np.dtype(config.dtype).itemsize
+    units = sum(fo for _, fo in shapes)
+    data = 8 * n_total * input_dim * 2 + item * n_total * input_dim  # float64 generation and split, cast copy
+    weights = item * params * (3 + OPTIMIZER_SLOTS.get(config.optimizer, 2)) + 8 * params  # + final copy
+    batch_acts = item * batch * units * 4
+    probe_acts = item * n_probe * units * 5
+    eval_acts = item * min(max(n_val, n_train), EVAL_CHUNK) * max(config.width, input_dim, classes) * 3
+    recorded = records * (len(shapes) * (STAT_COLUMNS + 2) * 8 + 200)
+    hists = min(records, HIST_RECORDS) * len(shapes) * HIST_BINS * 8
+    peak = data + weights + batch_acts + probe_acts + eval_acts + 3 * recorded + hists
+    return Cost(seconds=seconds, peak_bytes=int(peak), steps=steps, records=records)
+
+
+def describe(cost: Cost) -> str:
+    """'about 3 s, 40 MB' as a person writes it."""
+    return f"about {duration(cost.seconds)}, {size(cost.peak_bytes)} of memory"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def size(n_bytes: float) -> str:
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
+        if n_bytes >= scale:
+            value = n_bytes / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:,.0f} {unit}"
+    return f"{int(n_bytes)} bytes"
