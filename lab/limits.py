@@ -1,0 +1,94 @@
+"""What one user may spend on a shared server: limits on a run's and a comparison's cost.
+
+Whoever deploys the lab sets them in the environment (or in ``.streamlit/secrets.toml``
+under the same names, which the app copies into the environment):
+
+    BACKPROP_LAB_MAX_RUN_SECONDS      estimated seconds of one run               (default 300)
+    BACKPROP_LAB_MAX_RUN_MB           estimated peak memory of one run, in MB    (default 1500)
+    BACKPROP_LAB_MAX_COMPARE_SECONDS  estimated seconds of a whole comparison    (default 600)
+
+A value of 0 (or "off") turns that limit off.  The command line applies only the memory
+check against the machine's free memory: it is the user's own machine.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from .config import RunConfig
+from .cost import Cost, duration, estimate, size
+
+ENV = {
+    "run_seconds": ("BACKPROP_LAB_MAX_RUN_SECONDS", 300.0),
+    "run_mb": ("BACKPROP_LAB_MAX_RUN_MB", 1500.0),
+    "compare_seconds": ("BACKPROP_LAB_MAX_COMPARE_SECONDS", 600.0),
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    run_seconds: float = math.inf
+    run_mb: float = math.inf
+    compare_seconds: float = math.inf
+
+    @classmethod
+    def from_env(cls, environ=None) -> "Limits":
+        """The limits the environment sets; an unreadable value falls back to the default."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field, (name, default) in ENV.items():
+            raw = str(environ.get(name, default)).strip().lower()
+            try:
+                value = math.inf if raw in ("off", "none", "") else float(raw)
+            except ValueError:
+                value = default
+            values[field] = math.inf if value <= 0 or not math.isfinite(value) else value
+        return cls(**values)
+
+
+def run_refusal(config: RunConfig, limits: Limits, cost: Cost | None = None, **data) -> str:
+    """Why ``config`` may not run under ``limits`` and what to reduce; "" when it may."""
+    cost = cost or estimate(config, **data)
+    if cost.peak_bytes > limits.run_mb * 2**20:
+        return (f"this run would need about {size(cost.peak_bytes)} of memory, and the limit on this server is "
+                f"{size(limits.run_mb * 2**20)}: reduce the width, the depth or the number of samples")
+    if cost.seconds > limits.run_seconds:
+        return (f"this run would take about {duration(cost.seconds)}, and the limit on this server is "
+                f"{duration(limits.run_seconds)}: {_time_advice(config, cost, limits.run_seconds)}")
+    return ""
+
+
+def compare_refusal(configs: list[RunConfig], limits: Limits, **data) -> str:
+    """Why a comparison of ``configs`` may not run; "" when it may."""
+    costs = [estimate(c, **data) for c in configs]
+    for c, cost in zip(configs, costs):
+        why = run_refusal(c, limits, cost)
+        if why:
+            return "one of its runs cannot run: " + why
+    total = sum(cost.seconds for cost in costs)
+    if total > limits.compare_seconds:
+        return (f"the {len(configs)} runs would take about {duration(total)} together, and the limit on this "
+                f"server is {duration(limits.compare_seconds)}: compare fewer values or seeds, or reduce "
+                "epochs, samples, depth or width")
+    return ""
+
+
+def _time_advice(config: RunConfig, cost: Cost, limit_s: float) -> str:
+    if config.epochs > 1 and cost.steps:
+        fit = max(1, int(config.epochs * limit_s / cost.seconds))
+        if fit < config.epochs:
+            return f"train for at most about {fit:,} epochs (instead of {config.epochs:,}), or reduce depth, width or samples"
+    return "reduce the depth, the width or the number of samples, or use a larger batch size"
+
+
+def machine_free_bytes() -> int | None:
+    """Memory this machine can still give (Linux's MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
