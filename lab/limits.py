@@ -33,7 +33,7 @@ class Limits:
     compare_seconds: float = math.inf
 
     @classmethod
-    def from_env(cls, environ=None) -> "Limits":
+    def from_env(cls, environ=None) -> Limits:
         """The limits the environment sets; an unreadable value falls back to the default."""
         environ = os.environ if environ is None else environ
         values = {}

@@ -1,8 +1,6 @@
 """Server limits: read from the environment, and a refusal that says what to reduce."""
 import math
 
-import pytest
-
 from lab import RunConfig
 from lab.cost import Cost, estimate
 from lab.limits import Limits, compare_refusal, run_refusal
