@@ -208,7 +208,8 @@ def cmd_train(args, multi):
         runs[name] = result
         status = f"diverged at epoch {result.diverged_at:g}: {result.diverge_reason}" if result.diverged_at is not None \
             else f"final loss {result.history['loss'].iloc[-1]:.4g}"
-        print(f"{name}: {len(result.history)} records in {result.wall_s:.2f} s, {status}")
+        records = int((~result.history["diverged"]).sum())  # the row marking divergence is not a record
+        print(f"{name}: {records} record{'' if records == 1 else 's'} in {result.wall_s:.2f} s, {status}")
     paths = write_run_dir(args.out, runs, with_run=multi)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -6,6 +6,10 @@ the training loss and accuracy (the mean over the mini-batches since the last
 record; at step 0, over the whole training set) and the validation loss and
 accuracy at the current weights; with ``instrument`` on, the probe pass adds one
 row per layer of ``probe.STAT_COLUMNS``.
+
+A run that diverges (``lab.divergence`` states the rule) stops at once: it keeps
+every record taken before, the record at initialization included, and ends its
+history with one row marked ``diverged`` at the epoch where it happened.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from .config import RunConfig
 from .data import DATASETS, Dataset, read_csv_table, split
+from .divergence import DivergenceCheck
 from .model import MLP, build_mlp
 from .optim import OPTIMIZERS
 from .probe import DELTA_EDGES, STAT_COLUMNS, act_edges, probe
@@ -189,6 +194,9 @@ def _train(config: RunConfig, data: Dataset | None, callback) -> RunResult:
     with np.errstate(all="ignore"):  # overflow is detected and reported, not warned about
         loss0, acc0 = evaluate(model, X, y)
         reason = rec.record(0, 0, loss0, acc0, evaluate(model, X_val, y_val), optimizer, start)
+        check = DivergenceCheck.for_run(config.loss, data.classes, loss0)
+        # an exploded network keeps its record at initialization: the charts show what exploded
+        reason = reason or check.at_initialization()
         def progress(at_step):
             def snapshot():
                 return rec.result(
@@ -208,6 +216,8 @@ def _train(config: RunConfig, data: Dataset | None, callback) -> RunResult:
                     reason = f"the training loss became {loss} at step {step + 1}"
                 elif not np.isfinite(model.flat_grads.sum(dtype=np.float64)):  # a float32 sum could overflow
                     reason = f"the gradient became inf or NaN at step {step + 1}"
+                else:
+                    reason = check.during_training(loss, step + 1)
                 if reason:
                     break
                 optimizer.step([model.flat_params], [model.flat_grads])

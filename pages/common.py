@@ -316,11 +316,15 @@ def session_runs_panel() -> None:
 
 def status_line(result: RunResult) -> None:
     c = result.config
+    records = int((~result.history["diverged"]).sum())  # the row marking divergence is not a record
     text = (f"**{c.activation}**, **{c.init}** init (gain {c.gain}), {c.depth} hidden layers of {c.width}, "
-            f"{c.optimizer} lr {c.lr:g}, {c.dataset}: {len(result.history) - 1} records in {result.wall_s:.2f} s")
+            f"{c.optimizer} lr {c.lr:g}, {c.dataset}: {records} record{'' if records == 1 else 's'} "
+            f"in {result.wall_s:.2f} s")
     if result.diverged_at is not None:
-        st.error(f"Diverged at epoch {result.diverged_at:g}: {result.diverge_reason}. "
-                 "Everything recorded before that is shown below.")
+        kept = ("Nothing could be recorded." if not records
+                else "Its record at initialization is shown below." if result.diverged_at == 0
+                else "Everything recorded before that is shown below.")
+        st.error(f"Diverged at epoch {result.diverged_at:g}: {result.diverge_reason}. {kept}")
     elif result.stopped:
         st.warning(f"Stopped at epoch {result.history['epoch'].iloc[-1]:g}; what was recorded is shown below.")
     st.markdown(text)

@@ -114,7 +114,10 @@ else:
                "Curves that stay flat belong to networks whose first layers receive almost no error signal.")
 
     st.subheader("Gradient profiles at initialization and later")
-    recorded = [set(r.layers["epoch"].unique()) for r in runs.values() if not r.layers.empty]
+    # the epochs recorded by every run that did not diverge; a diverged run shows what it has
+    # (only its grey profile at initialization, at an epoch it did not reach)
+    lasting = [r for r in runs.values() if not r.layers.empty and r.diverged_at is None]
+    recorded = [set(r.layers["epoch"].unique()) for r in lasting or runs.values() if not r.layers.empty]
     epochs = sorted(set.intersection(*recorded)) if recorded else [0]
     at = st.select_slider("epoch for the coloured profile", epochs, value=epochs[-1], key="cmp_epoch") \
         if len(epochs) > 1 else epochs[0]

@@ -65,24 +65,43 @@ def test_epochs_zero_records_only_the_initialization(tmp_path):
 
 
 def test_compare_adds_a_run_column(tmp_path):
-    proc = lab("compare", "--init", "xavier_normal", "he_normal", "normal", "--depth", "3", "--width", "8",
+    # normal(std 1) in 20 ReLU layers of 16 starts at a loss of 4.0e7: exploded at initialization
+    proc = lab("compare", "--init", "xavier_normal", "he_normal", "normal", "--depth", "20", "--width", "16",
                "--epochs", "2", "--samples", "200", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     history = pd.read_csv(tmp_path / "history.csv")
     assert history.columns[0] == "run"
     assert list(dict.fromkeys(history["run"])) == ["init=xavier_normal", "init=he_normal", "init=normal"]
-    assert pd.read_csv(tmp_path / "layers.csv").columns[0] == "run"
-    assert [r["config"]["init"] for r in json.loads((tmp_path / "config.json").read_text())["runs"]] == \
-        ["xavier_normal", "he_normal", "normal"]
+    layers = pd.read_csv(tmp_path / "layers.csv")
+    assert layers.columns[0] == "run"
+    runs = json.loads((tmp_path / "config.json").read_text())["runs"]
+    assert [r["config"]["init"] for r in runs] == ["xavier_normal", "he_normal", "normal"]
+    assert [r["result"]["diverged_at"] for r in runs] == [None, None, 0]
+    assert "init=normal: 1 record in" in proc.stdout and "diverged at epoch 0: the network exploded" in proc.stdout
+    # its record at initialization is kept, with every layer's statistics
+    normal = history[history["run"] == "init=normal"]
+    assert list(normal["epoch"]) == [0, 0] and list(normal["diverged"]) == [False, True]
+    assert normal["loss"].iloc[0] > 1e4 * np.log(2)
+    assert list(layers[layers["run"] == "init=normal"]["layer"]) == list(range(1, 22))
 
 
 def test_diverging_run_is_reported_not_raised(tmp_path):
-    proc = lab("train", "--optimizer", "sgd", "--lr", "10000", "--depth", "10", "--width", "16", "--epochs", "5",
-               "--samples", "200", "--out", str(tmp_path))
-    assert proc.returncode == 0 and "diverged at epoch 1" in proc.stdout
+    # issue 9's command: the loss climbs from 0.66 to 1.5e12 at step 2 and 1e19-1e21 later, all finite.
+    # (A loss that becomes inf or NaN takes the same path from train() on; tests/test_train.py has those.)
+    proc = lab("train", "--dataset", "spirals", "--samples", "600", "--val-fraction", "0", "--depth", "10",
+               "--width", "32", "--epochs", "40", "--seed", "5", "--batch-size", "600", "--activation", "identity",
+               "--init", "xavier_normal", "--lr", "3", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
     assert "Warning" not in proc.stderr
+    assert "run: 2 records in" in proc.stdout
+    assert "diverged at epoch 2: the training loss reached 1.5e+12 at step 2, more than 10,000 times " \
+           "the chance-level loss (0.69)" in proc.stdout
     history = pd.read_csv(tmp_path / "history.csv")
-    assert history["diverged"].iloc[-1] and np.isfinite(history["loss"].iloc[:-1]).all()
+    assert list(history["epoch"]) == [0, 1, 2] and list(history["diverged"]) == [False, False, True]
+    assert np.isfinite(history["loss"].iloc[:2]).all()
+    assert set(pd.read_csv(tmp_path / "layers.csv")["epoch"]) == {0, 1}
+    result = json.loads((tmp_path / "config.json").read_text())["result"]
+    assert result["diverged_at"] == 2 and result["diverge_reason"] in proc.stdout
 
 
 def test_gradcheck_passes_and_reports_per_layer():

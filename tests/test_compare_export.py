@@ -191,3 +191,53 @@ def test_summary_of_a_run_that_overflowed_at_initialization():
     assert r.diverged_at == 0 and r.layers.empty
     row = summary_table({"boom": r}).iloc[0]
     assert math.isnan(row["final_loss"]) and row["diverged_at"] == 0
+
+
+# ---------------------------------------------------------------- finite explosions (issue 9)
+
+# as in test_train: issue 9's linear network at lr 3 (diverges at epoch 2), and normal(std 1)
+# weights in 20 ReLU layers of 16 (loss 4.0e7 at initialization: diverged at epoch 0)
+IDENTITY_LR3 = RunConfig(dataset="spirals", samples=600, val_fraction=0.0, depth=10, width=32, epochs=40, seed=5,
+                         batch_size=600, activation="identity", init="xavier_normal", lr=3.0)
+EXPLODED_AT_INIT = RunConfig(samples=200, depth=20, width=16, init="normal", init_scale=1.0, epochs=3)
+
+
+@pytest.fixture(scope="module")
+def exploded():
+    return {"identity lr 3": train(IDENTITY_LR3), "normal std 1": train(EXPLODED_AT_INIT), "healthy": train(BASE)}
+
+
+def test_summary_table_marks_finite_explosions_as_diverged(exploded):
+    table = summary_table(exploded).set_index("run")
+    assert table.loc["identity lr 3", "diverged_at"] == 2 and table.loc["normal std 1", "diverged_at"] == 0
+    assert math.isnan(table.loc["healthy", "diverged_at"])
+    # the final columns are the last record kept: epoch 1 for the linear run, initialization for the other
+    assert table.loc["identity lr 3", "final_loss"] == exploded["identity lr 3"].history["loss"].iloc[1]
+    normal = exploded["normal std 1"]
+    assert table.loc["normal std 1", "final_loss"] == normal.history["loss"].iloc[0] > 1e4 * math.log(2)
+    at0 = normal.layers.set_index("layer")["delta_rms"]
+    assert table.loc["normal std 1", "delta_ratio_init"] == pytest.approx(at0.loc[1] / at0.loc[20])
+
+
+def test_exports_keep_everything_before_a_finite_explosion(exploded, tmp_path):
+    write_run_dir(tmp_path, exploded, with_run=True)
+    results = {r["run"]: r["result"] for r in json.loads((tmp_path / "config.json").read_text())["runs"]}
+    assert results["identity lr 3"]["diverged_at"] == 2
+    assert "more than 10,000 times the chance-level loss (0.69)" in results["identity lr 3"]["diverge_reason"]
+    assert results["normal std 1"]["diverged_at"] == 0
+    assert results["normal std 1"]["diverge_reason"].startswith("the network exploded at initialization")
+    assert results["healthy"]["diverged_at"] is None and results["healthy"]["diverge_reason"] == ""
+    history, layers = pd.read_csv(tmp_path / "history.csv"), pd.read_csv(tmp_path / "layers.csv")
+    linear, normal = history[history["run"] == "identity lr 3"], history[history["run"] == "normal std 1"]
+    assert list(linear["epoch"]) == [0, 1, 2] and list(linear["diverged"]) == [False, False, True]
+    assert list(normal["epoch"]) == [0, 0] and list(normal["diverged"]) == [False, True]
+    assert normal["loss"].iloc[0] > 1e4 * math.log(2) and math.isnan(normal["loss"].iloc[1])
+    assert set(layers[layers["run"] == "identity lr 3"]["epoch"]) == {0, 1}
+    assert list(layers[layers["run"] == "normal std 1"]["layer"]) == list(range(1, 22))
+    for raw in (runs_json(exploded).encode(), runs_zip(exploded)):
+        back = load_runs(raw)
+        for name, r in exploded.items():
+            assert (back[name].diverged_at, back[name].diverge_reason) == (r.diverged_at, r.diverge_reason)
+            pd.testing.assert_frame_equal(back[name].history, r.history, check_dtype=False)
+            pd.testing.assert_frame_equal(back[name].layers, r.layers, check_dtype=False)
+        pd.testing.assert_series_equal(summary_table(back)["diverged_at"], summary_table(exploded)["diverged_at"])

@@ -7,13 +7,19 @@ The last section checks the effect the lab exists to show, at initialization on 
 from __future__ import annotations
 
 import math
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import logsumexp
 
+from lab import divergence
 from lab.config import MAX_DEPTH, ConfigError, RunConfig
+from lab.divergence import DIVERGENCE_FACTOR, DivergenceCheck, chance_loss
+from lab.layers import LOSSES
 from lab.model import build_mlp
 from lab.optim import OPTIMIZERS
 from lab.probe import STAT_COLUMNS, probe
@@ -352,6 +358,133 @@ def test_a_stable_run_is_not_diverged():
     result = no_warnings_train(SMALL.replace(epochs=3))
     assert result.diverged_at is None and result.diverge_reason == ""
     assert np.isfinite(result.history[["loss", "val_loss"]].to_numpy()).all()
+
+
+# ---------------------------------------------------------------- divergence of a finite loss (issue 9)
+
+# issue 9's example: a linear network at lr 3.  Measured: loss 0.66 at initialization and in
+# epoch 1 (its one full-batch step is taken at the initial weights), then 1.5e12 at step 2,
+# and 1e19 to 1e21 from epoch 3 to 40, all finite.
+IDENTITY_LR3 = RunConfig(dataset="spirals", samples=600, val_fraction=0.0, depth=10, width=32, epochs=40, seed=5,
+                         batch_size=600, activation="identity", init="xavier_normal", lr=3.0)
+# normal(std 1) weights in 20 ReLU layers of 16: the signal grows by sqrt(16 / 2) per layer,
+# and the loss at initialization is 4.0e7 (5.7e7 times ln 2); the Compare page's default
+# (width 64) starts at 1.2e15.
+EXPLODED_AT_INIT = RunConfig(samples=200, depth=20, width=16, init="normal", init_scale=1.0, epochs=3)
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("classes", [2, 3, 10])
+def test_chance_loss_is_the_loss_of_guessing_every_class_equally(loss, classes):
+    labels = np.arange(4 * classes) % classes
+    # cross-entropy sees logits (all equal: probability 1/C each); MSE sees the outputs themselves
+    shape = (len(labels), classes)
+    outputs = np.zeros(shape) if loss == "cross_entropy" else np.full(shape, 1 / classes)
+    assert chance_loss(loss, classes) == pytest.approx(LOSSES[loss]().forward(outputs, labels), rel=1e-12)
+
+
+def test_divergence_check_compares_with_the_larger_reference_and_says_so_in_words():
+    assert DIVERGENCE_FACTOR == 1e4
+    low_start = DivergenceCheck(chance=math.log(2), initial=0.66)
+    assert low_start.limit == pytest.approx(1e4 * math.log(2))
+    assert low_start.during_training(6900.0, 5) == ""
+    assert low_start.during_training(7.2e4, 5) == (
+        "the training loss reached 7.2e+04 at step 5, more than 10,000 times the chance-level loss (0.69)")
+    # a run that starts high is measured against its own start, not against chance
+    high_start = DivergenceCheck(chance=math.log(2), initial=120.0)
+    assert high_start.at_initialization() == ""
+    assert high_start.during_training(1.0e6, 3) == ""
+    assert high_start.during_training(1.3e6, 3).endswith("more than 10,000 times its value at initialization (120)")
+    assert DivergenceCheck(chance=0.25, initial=2600.0).at_initialization() == (
+        "the network exploded at initialization, with a training loss of 2600, "
+        "more than 10,000 times the chance-level loss (0.25)")
+    assert DivergenceCheck(chance=0.25, initial=2400.0).at_initialization() == ""
+
+
+def test_a_finite_explosion_is_divergence_with_everything_before_kept(monkeypatch):
+    result = no_warnings_train(IDENTITY_LR3)
+    history = result.history
+    assert result.diverged_at == 2 and not result.stopped
+    assert list(history["epoch"]) == [0, 1, 2] and list(history["diverged"]) == [False, False, True]
+    assert np.isfinite(history["loss"].iloc[:2]).all() and history["loss"].iloc[0] < math.log(2)
+    assert set(result.layers["epoch"]) == {0, 1} and len(result.layers) == 2 * (IDENTITY_LR3.depth + 1)
+    assert np.isfinite(result.layers[["grad_norm", "delta_rms", "weight_norm"]].to_numpy()).all()
+    match = re.fullmatch(r"the training loss reached (\S+) at step 2, "
+                         r"more than 10,000 times the chance-level loss \(0\.69\)", result.diverge_reason)
+    assert match, result.diverge_reason
+    # the same run with the rule switched off records that very loss at epoch 2 (full batch:
+    # the mean of epoch 2 is the loss of step 2), and never comes back
+    monkeypatch.setattr(divergence, "DIVERGENCE_FACTOR", math.inf)
+    unchecked = no_warnings_train(IDENTITY_LR3.replace(epochs=6)).history
+    assert match.group(1) == f"{unchecked['loss'].iloc[2]:.1e}"
+    assert (unchecked["loss"].iloc[2:] > 1e4 * math.log(2)).all() and unchecked["diverged"].sum() == 0
+
+
+def test_a_network_exploded_at_initialization_keeps_its_record():
+    config = EXPLODED_AT_INIT
+    result = no_warnings_train(config)
+    history = result.history
+    assert result.diverged_at == 0 and not result.stopped
+    assert result.diverge_reason.startswith("the network exploded at initialization, with a training loss of ")
+    assert list(history["epoch"]) == [0, 0] and list(history["diverged"]) == [False, True]
+    # no update was made: the weights are those of initialization, and the loss kept at
+    # epoch 0 is theirs, recomputed here one example at a time
+    init_model = build_mlp(config, 2, 2, np.random.default_rng(np.random.SeedSequence(config.seed).spawn(3)[1]))
+    for (W, b), (W0, b0) in zip(result.weights, init_model.weights()):
+        np.testing.assert_array_equal(W, W0)
+        np.testing.assert_array_equal(b, b0)
+    h = result.data.X_train
+    for W, b in result.weights[:-1]:
+        h = np.maximum(h @ W + b, 0.0)
+    logits = h @ result.weights[-1][0] + result.weights[-1][1]
+    # log-sum-exp by scipy: the logits are ~1e7, where a plain softmax underflows
+    loss0 = float(np.mean(logsumexp(logits, axis=1) - logits[np.arange(len(logits)), result.data.y_train]))
+    assert history["loss"].iloc[0] == pytest.approx(loss0, rel=1e-9)
+    assert loss0 > DIVERGENCE_FACTOR * math.log(2)
+    # its per-layer statistics and histograms at initialization are kept for the charts
+    layers = result.layers
+    assert set(layers["epoch"]) == {0} and list(layers["layer"]) == list(range(1, config.depth + 2))
+    assert np.isfinite(layers[["grad_norm", "delta_rms", "weight_norm", "act_std"]].to_numpy()).all()
+    assert list(result.hist_epochs) == [0.0] and result.delta_hist.shape[0] == 1
+
+
+def test_the_default_run_is_not_diverged():
+    # the Train page's default run (pages.common.ui_defaults) with fewer epochs; measured:
+    # its largest mini-batch loss is 1.09 times its reference (benchmarks/divergence_margins.py)
+    result = no_warnings_train(RunConfig(samples=400, epochs=20, dtype="float32"))
+    assert result.diverged_at is None and result.diverge_reason == ""
+    assert not result.history["diverged"].any() and len(result.history) == 21
+
+
+SMALL_SPIRALS = RunConfig(samples=200, depth=4, width=16, epochs=20, batch_size=32)
+HIGH_BUT_NOT_DIVERGED = {
+    # (config, the least the largest recorded loss reaches as a multiple of chance); measured:
+    # starts at 962 x chance and trains down to 2.3 (a rule with a factor 100 would call it exploded)
+    "relu normal std 1, depth 8": (SMALL_SPIRALS.replace(init="normal", init_scale=1.0, depth=8), 500),
+    # MSE on outputs of ~45: starts at 4,100 x chance (0.25), trains down to 8.9
+    "mse, relu normal std 1, depth 3": (SMALL_SPIRALS.replace(init="normal", init_scale=1.0, depth=3, loss="mse"),
+                                        2000),
+    # a noisy first epoch: one mini-batch at 364 x chance, epoch 1's mean at 89 x, then 96% accuracy
+    "blobs, rmsprop lr 0.03, depth 8": (SMALL_SPIRALS.replace(dataset="blobs", optimizer="rmsprop", lr=0.03, depth=8,
+                                                              epochs=30), 50),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HIGH_BUT_NOT_DIVERGED))
+def test_high_but_passing_losses_are_not_divergence(case):
+    config, at_least = HIGH_BUT_NOT_DIVERGED[case]
+    result = no_warnings_train(config)
+    assert result.diverged_at is None, result.diverge_reason
+    losses = result.history["loss"] / chance_loss(config.loss, config.classes)
+    assert losses.max() > at_least, "the case no longer tests a high loss"
+    assert result.history["loss"].iloc[-1] < result.history["loss"].max() / 10
+
+
+def test_readme_states_the_divergence_rule_and_its_constant():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    paragraph = next(" ".join(p.split()) for p in readme.split("\n\n") if "diverged at epoch k" in " ".join(p.split()))
+    assert f"{DIVERGENCE_FACTOR:,.0f}" in paragraph and "DIVERGENCE_FACTOR" in paragraph
+    assert "ln C" in paragraph and "0.5 (1 - 1/C)" in paragraph and "initialization" in paragraph
 
 
 # ---------------------------------------------------------------- dtype
