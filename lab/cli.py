@@ -13,16 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import ACTIVATIONS
+from .activations import get_activation
 from .config import ConfigError, RunConfig
-from .data import DATASETS, DataError
+from .data import DataError
 from .export import write_run_dir
 from .gradcheck import PASS_THRESHOLD, gradient_check
-from .init import ALIASES, INITIALIZERS
-from .layers import LOSSES
 from .model import build_mlp
-from .optim import OPTIMIZERS
-from .activations import get_activation
+from .settings import SETTINGS, Choice
 from .theory import caveat, predict, regime, sigma_w
 from .train import make_dataset, train
 
@@ -36,32 +33,42 @@ EXAMPLES = """examples:
   python -m lab theory --activation tanh --init lecun_normal --gain 1.5 --depth 20 --width 256
 """
 
-# (flag, config field, type, help); compare accepts several values for any of them
+# (flag, config field, type, help); compare accepts several values for any of them.  Bounds and
+# choices are not written here: _add_run_options reads them from lab.settings.SETTINGS.
 RUN_OPTIONS = [
-    ("--dataset", "dataset", str, f"built-in data: {', '.join(DATASETS)}"),
+    ("--dataset", "dataset", str, "built-in data (--data for your own CSV)"),
     ("--samples", "samples", int, "number of examples generated (train + validation)"),
     ("--input-dim", "input_dim", int, "input dimension of the blobs and random datasets"),
     ("--classes", "classes", int, "classes of spirals (arms), blobs and random"),
     ("--noise", "noise", float, "noise std of the generated data (default: the dataset's own)"),
     ("--depth", "depth", int, "number of hidden layers"),
     ("--width", "width", int, "units per hidden layer"),
-    ("--activation", "activation", str, ", ".join(ACTIVATIONS)),
+    ("--activation", "activation", str, "activation of the hidden layers"),
     ("--leaky-slope", "leaky_slope", float, "negative slope of leaky_relu (0.01)"),
-    ("--init", "init", str, ", ".join([*INITIALIZERS, *ALIASES])),
+    ("--init", "init", str, "weight initialization"),
     ("--gain", "gain", str, "multiplier on the init formula, or 'auto' (PyTorch's calculate_gain)"),
     ("--init-scale", "init_scale", float, "std of 'normal', half-width of 'uniform' (absolute)"),
     ("--bias-std", "bias_std", float, "std of the initial biases (0: zeros)"),
-    ("--loss", "loss", str, " or ".join(LOSSES)),
-    ("--optimizer", "optimizer", str, ", ".join(OPTIMIZERS)),
+    ("--loss", "loss", str, "loss function"),
+    ("--optimizer", "optimizer", str, "optimizer"),
     ("--lr", "lr", float, "learning rate"),
     ("--epochs", "epochs", int, "epochs of training (0: only the record at initialization)"),
     ("--batch-size", "batch_size", int, "mini-batch size"),
     ("--record-every", "record_every", int, "record every K optimizer steps (default 0: once per epoch)"),
     ("--val-fraction", "val_fraction", float, "fraction held out for validation (0 allowed)"),
     ("--seed", "seed", int, "seed of data, weights and shuffling"),
-    ("--dtype", "dtype", str, "float64 or float32"),
+    ("--dtype", "dtype", str, "precision of weights and arithmetic"),
 ]
 
+
+def _bounds_text(field) -> str:
+    """The engine's range or choices of ``field``, for --help."""
+    constraint = SETTINGS[field]
+    if isinstance(constraint, Choice):
+        names = [c for c in constraint.choices() if c != "csv"] + list(constraint.aliases or ())
+        return "one of " + ", ".join(names)
+    low, high = constraint.range()
+    return f"{'above' if constraint.open_low else 'from'} {low:g} to {high:g}"
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line and exit 2."""
@@ -114,7 +121,7 @@ def _add_run_options(p, multi):
     for flag, field, typ, help_text in RUN_OPTIONS:
         default = getattr(RunConfig(), field)
         p.add_argument(flag, dest=field, type=typ, nargs="+" if multi else None, default=None,
-                       help=f"{help_text} (default {default})", metavar=field.upper())
+                       help=f"{help_text}; {_bounds_text(field)} (default {default})", metavar=field.upper())
 
 
 def _base_config(args) -> RunConfig:

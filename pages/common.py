@@ -6,21 +6,16 @@ RunResult.  No math here: statistics come from ``lab``.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 
 import streamlit as st
 
 from lab import ConfigError, DataError, RunConfig, RunResult, charts, export, make_dataset, summaries, theory, train
-from lab.activations import ACTIVATIONS
 from lab.compare import describe, unique_name
-from lab.data import DATASETS
-from lab.init import INITIALIZERS
-from lab.optim import OPTIMIZERS
+from lab.settings import SETTINGS
 
 SETTINGS_KEY = "train_settings"
-WIDTHS = [2, 4, 8, 16, 32, 64, 100, 128, 256, 512]
-LRS = [1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
-BATCHES = [8, 16, 32, 64, 128, 256, 512]
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 LIVE_INTERVAL_S = 0.25  # redraw live charts at most four times a second
 
@@ -61,69 +56,119 @@ def set_settings(config: RunConfig) -> None:
         del st.session_state[key]
 
 
-def _init(key, value):
-    if key not in st.session_state:
-        st.session_state[key] = value
+def _fits(name: str, value, options=None) -> bool:
+    if options is not None:
+        return value in options
+    s = SETTINGS[name]
+    return isinstance(value, s.kind) and s.contains(value, ui=True)
+
+
+def _init(key: str, name: str, value, options=None) -> str:
+    """Give widget ``key`` (setting ``name``) its start value: ``value`` if the widget can show it,
+    else the nearest value it can.  A value already in session state that the widget could not
+    show is replaced too, so no widget is ever handed a value outside its range (which raises,
+    and would keep raising for the rest of the session)."""
+    if key in st.session_state and _fits(name, st.session_state[key], options):
+        return key
+    if not _fits(name, value, options):
+        default = getattr(ui_defaults(), name, None)
+        if options is not None:
+            value = default if default in options else options[0]
+        else:
+            value = SETTINGS[name].clamp(value if _is_finite(value) else default)
+    st.session_state[key] = value
     return key
+
+
+def _is_finite(value) -> bool:
+    try:
+        return not isinstance(value, bool) and math.isfinite(value)
+    except TypeError:
+        return False
 
 
 def _closest(options, value):
     return min(options, key=lambda o: abs(o - value))
 
 
+def _slider(label: str, name: str, value, key: str, **kwargs):
+    """A slider (or number box, ``number=True``) over the browser's range of setting ``name``."""
+    s = SETTINGS[name]
+    low, high = s.range(ui=True)
+    widget = st.number_input if kwargs.pop("number", False) else st.slider
+    step = kwargs.pop("step", None) or (s.step if s.step is not None else None)
+    return widget(label, low, high, step=step, key=_init(key, name, value), **kwargs)
+
+
+def _list_slider(label: str, name: str, value, key: str, **kwargs):
+    """A select slider over setting ``name``'s offered values.  It also accepts any other value in
+    the browser's range (from a link, a preset or the command line): that value is shown among them."""
+    s = SETTINGS[name]
+    options = s.offered(st.session_state.get(key), value)
+    start = value if value in options else _closest(options, value if _is_finite(value) else options[0])
+    return st.select_slider(label, options, key=_init(key, name, start, options), **kwargs)
+
+
+def _choices(name: str) -> list:
+    return list(SETTINGS[name].choices(ui=True))
+
+
 def network_widgets(c: RunConfig, prefix: str = "w_") -> dict:
     """Depth, width, activation, init, gain, scale, bias: the architecture at initialization."""
     k = lambda name: f"{prefix}{name}"  # noqa: E731
     out = {}
-    out["depth"] = st.slider("depth (hidden layers)", 1, 100, key=_init(k("depth"), c.depth))
-    out["width"] = st.select_slider("width (units per layer)", WIDTHS, key=_init(k("width"), _closest(WIDTHS, c.width)))
-    acts = list(ACTIVATIONS)
-    out["activation"] = st.selectbox("activation", acts, key=_init(k("activation"), c.activation))
-    inits = list(INITIALIZERS)
-    out["init"] = st.selectbox("weight init", inits, key=_init(k("init"), c.init),
+    out["depth"] = _slider("depth (hidden layers)", "depth", c.depth, k("depth"))
+    out["width"] = _list_slider("width (units per layer)", "width", c.width, k("width"))
+    acts = _choices("activation")
+    out["activation"] = st.selectbox("activation", acts, key=_init(k("activation"), "activation", c.activation, acts))
+    inits = _choices("init")
+    out["init"] = st.selectbox("weight init", inits, key=_init(k("init"), "init", c.init, inits),
                                help="xavier = glorot, he = kaiming. normal/uniform use the absolute scale below.")
-    auto = st.checkbox("gain auto (PyTorch's calculate_gain)", key=_init(k("gain_auto"), c.gain == "auto"))
-    gain = st.number_input("gain (multiplier on the init's formula)", 0.0, 100.0, step=0.1, format="%.3f",
-                           key=_init(k("gain"), 1.0 if c.gain == "auto" else float(c.gain)), disabled=False)
+    auto = st.checkbox("gain auto (PyTorch's calculate_gain)", key=_init(k("gain_auto"), "gain_auto", c.gain == "auto",
+                                                                          [True, False]))
+    gain = _slider("gain (multiplier on the init's formula)", "gain", 1.0 if c.gain == "auto" else c.gain, k("gain"),
+                   number=True, format="%.3f")
     out["gain"] = "auto" if auto else gain
-    out["init_scale"] = st.number_input("init scale (std of normal, half-width of uniform)", 0.0, 1000.0,
-                                        format="%.4f", step=0.01, key=_init(k("init_scale"), float(c.init_scale)))
-    out["bias_std"] = st.number_input("bias std (0 = zero biases)", 0.0, 100.0, format="%.3f", step=0.1,
-                                      key=_init(k("bias_std"), float(c.bias_std)))
+    out["init_scale"] = _slider("init scale (std of normal, half-width of uniform)", "init_scale", c.init_scale,
+                                k("init_scale"), number=True, format="%.4f")
+    out["bias_std"] = _slider("bias std (0 = zero biases)", "bias_std", c.bias_std, k("bias_std"), number=True,
+                              format="%.3f")
     return out
 
 
 def training_widgets(c: RunConfig, prefix: str = "w_") -> dict:
     k = lambda name: f"{prefix}{name}"  # noqa: E731
     out = {}
-    out["loss"] = st.selectbox("loss", ["cross_entropy", "mse"], key=_init(k("loss"), c.loss))
-    out["optimizer"] = st.selectbox("optimizer", list(OPTIMIZERS), key=_init(k("optimizer"), c.optimizer))
-    out["lr"] = st.select_slider("learning rate", LRS, key=_init(k("lr"), _closest(LRS, c.lr)),
-                                 format_func=lambda v: f"{v:g}")
-    out["epochs"] = st.number_input("epochs (0 = only the record at initialization)", 0, 5000,
-                                    key=_init(k("epochs"), c.epochs))
-    out["batch_size"] = st.select_slider("batch size", BATCHES, key=_init(k("batch_size"), _closest(BATCHES, c.batch_size)))
-    out["seed"] = st.number_input("seed", 0, 2**31 - 1, key=_init(k("seed"), c.seed))
-    out["record_every"] = st.number_input("record every k steps (0 = every epoch)", 0, 100_000,
-                                          key=_init(k("record_every"), c.record_every))
-    out["dtype"] = st.radio("precision", ["float32", "float64"], horizontal=True, key=_init(k("dtype"), c.dtype))
+    losses, optimizers = _choices("loss"), _choices("optimizer")
+    out["loss"] = st.selectbox("loss", losses, key=_init(k("loss"), "loss", c.loss, losses))
+    out["optimizer"] = st.selectbox("optimizer", optimizers, key=_init(k("optimizer"), "optimizer", c.optimizer,
+                                                                       optimizers))
+    out["lr"] = _list_slider("learning rate", "lr", c.lr, k("lr"), format_func=lambda v: f"{v:g}")
+    out["epochs"] = _slider("epochs (0 = only the record at initialization)", "epochs", c.epochs, k("epochs"),
+                            number=True)
+    out["batch_size"] = _list_slider("batch size", "batch_size", c.batch_size, k("batch_size"))
+    out["seed"] = _slider("seed", "seed", c.seed, k("seed"), number=True)
+    out["record_every"] = _slider("record every k steps (0 = every epoch)", "record_every", c.record_every,
+                                  k("record_every"), number=True)
+    dtypes = sorted(_choices("dtype"))
+    out["dtype"] = st.radio("precision", dtypes, horizontal=True, key=_init(k("dtype"), "dtype", c.dtype, dtypes))
     return out
 
 
 def data_widgets(c: RunConfig, csv_columns: list[str] | None, prefix: str = "w_") -> dict:
     k = lambda name: f"{prefix}{name}"  # noqa: E731
     out = {}
-    names = list(DATASETS) + (["csv"] if csv_columns else [])
-    default = c.dataset if c.dataset in names else "spirals"
-    out["dataset"] = st.selectbox("dataset", names, key=_init(k("dataset"), default),
+    names = _choices("dataset") + (["csv"] if csv_columns else [])
+    out["dataset"] = st.selectbox("dataset", names, key=_init(k("dataset"), "dataset", c.dataset, names),
                                   format_func=lambda n: "uploaded CSV" if n == "csv" else n)
     if csv_columns:
         out["label"] = st.selectbox("label column of the CSV", csv_columns,
-                                    key=_init(k("label"), c.label if c.label in csv_columns else csv_columns[-1]))
-    out["samples"] = st.slider("samples (generated data)", 100, 5000, step=100, key=_init(k("samples"), c.samples))
-    out["classes"] = st.slider("classes (spirals, blobs, random)", 2, 10, key=_init(k("classes"), c.classes))
-    out["input_dim"] = st.slider("input dimension (blobs, random)", 2, 784, key=_init(k("input_dim"), c.input_dim))
-    out["val_fraction"] = st.slider("validation fraction", 0.0, 0.5, step=0.05, key=_init(k("val_fraction"), c.val_fraction))
+                                    key=_init(k("label"), "label", c.label if c.label in csv_columns
+                                              else csv_columns[-1], csv_columns))
+    out["samples"] = _slider("samples (generated data)", "samples", c.samples, k("samples"))
+    out["classes"] = _slider("classes (spirals, blobs, random)", "classes", c.classes, k("classes"))
+    out["input_dim"] = _slider("input dimension (blobs, random)", "input_dim", c.input_dim, k("input_dim"))
+    out["val_fraction"] = _slider("validation fraction", "val_fraction", c.val_fraction, k("val_fraction"))
     return out
 
 
@@ -207,6 +252,8 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
     for slot in slots:
         slot.empty()
     if not result.stopped:
+        # the cache hands back copies, so a run is known again by what made it (see remember_run)
+        result.meta["made_from"] = (config, key)
         _finished_run(config, key, _result=result)
     return result
 
@@ -229,10 +276,14 @@ def chart(fig, key=None, filename: str | None = None):
 
 
 def remember_run(name: str, result: RunResult, source: str) -> str:
-    """Add a finished run to the session's run history under a unique name; return the name."""
+    """Add a finished run to the session's run history under a unique name; return the name.
+
+    A run that is already there (the same object, or a complete run of the same config on the
+    same data, which the cache returns as a copy) is not added again: its name is returned."""
     runs = st.session_state.setdefault("runs", {})
+    made_from = result.meta.get("made_from")
     for existing, r in runs.items():
-        if r is result:
+        if r is result or (made_from is not None and r.meta.get("made_from") == made_from):
             return existing
     name = unique_name(name, runs)
     result.meta.setdefault("source", source)
@@ -338,6 +389,25 @@ def new_link(seen_key: str) -> dict | None:
         return None
     st.session_state[seen_key] = link
     return link
+
+
+def set_address(params: dict, seen_key: str) -> None:
+    """Make the page's address carry ``params`` (and remember them as applied, see ``new_link``)."""
+    params = {k: str(v) for k, v in params.items()}
+    if {k: st.query_params.get_all(k)[-1] for k in st.query_params} != params:
+        st.query_params.from_dict(params)
+    st.session_state[seen_key] = params
+
+
+def show_link_notices(notices: list[str]) -> None:
+    """A warning, and under it each value of a link that was clamped or ignored, one line each.
+    The lines are st.text: the link's words are shown as they are, never read as Markdown or HTML
+    (escaping cannot stop the Markdown renderer from turning a bare URL into a live link)."""
+    if not notices:
+        return
+    with st.container(border=True, key="link_notices"):
+        st.warning("The link asks for settings this page cannot use as given:", icon=":material/link_off:")
+        st.text("\n".join(f"• {n}" for n in notices))
 
 
 def record_epochs(result: RunResult) -> list:

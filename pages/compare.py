@@ -6,6 +6,7 @@ from lab.activations import ACTIVATIONS
 from lab.compare import AXES, CompareSpec, mean_band, parse_values, summary_table
 from lab.init import INITIALIZERS
 from lab.optim import OPTIMIZERS
+from lab.settings import SEEDS, SETTINGS
 from lab.share import params_to_spec, spec_to_params
 from pages import common
 
@@ -22,17 +23,17 @@ CHOICES = {"init": list(INITIALIZERS), "activation": list(ACTIVATIONS), "optimiz
 DEFAULT = CompareSpec(common.ui_defaults().replace(depth=20, epochs=60, activation="relu"), "init",
                       ("xavier_normal", "he_normal", "lecun_normal", "orthogonal", "normal"))
 
-# a shared link restores the comparison once per distinct link
-link = common.new_link("compare_link_seen")
+# a shared link restores the comparison once per distinct link, and waits for the button (as on Train)
+LINK_KEY = "compare_link_seen"
+link = common.new_link(LINK_KEY)
 if link:
-    spec, notices = params_to_spec(link, DEFAULT.base)
-    for n in notices:
-        st.warning(f"From the link: {n}.")
-    if spec is not None:
-        st.session_state["compare_spec"] = spec
-        st.session_state["compare_autorun"] = True
-        for key in [k for k in st.session_state if str(k).startswith("c_")]:
-            del st.session_state[key]
+    linked, notices = params_to_spec(link, DEFAULT)
+    common.show_link_notices(notices)
+    st.session_state["compare_spec"] = linked
+    st.session_state.pop("comparison", None)  # an older comparison would not match the settings shown
+    for key in [k for k in st.session_state if str(k).startswith("c_")]:
+        del st.session_state[key]
+    common.set_address(spec_to_params(linked, DEFAULT.base), LINK_KEY)
 
 spec0: CompareSpec = st.session_state.get("compare_spec", DEFAULT)
 
@@ -48,7 +49,8 @@ with st.form("compare"):
         else:
             text = ", ".join(map(str, spec0.values)) if axis == spec0.axis else ""
             values = st.text_input("values, comma-separated (e.g. 5, 10, 20)", value=text, key=f"c_text_{axis}").split(",")
-        seeds = st.slider("seeds per value (mean with a band)", 1, 5, spec0.seeds, key="c_seeds")
+        seeds = st.slider("seeds per value (mean with a band)", *SEEDS.range(ui=True), SEEDS.clamp(spec0.seeds),
+                          key="c_seeds")
         threshold = st.number_input("loss threshold for 'epochs to reach'", 0.0001, 10.0, 0.1, format="%.4f",
                                     key="c_threshold")
     with right:
@@ -60,10 +62,12 @@ with st.form("compare"):
             fixed |= common.training_widgets(spec0.base, prefix="c_")
     run_clicked = st.form_submit_button("Run comparison", type="primary")
 
-if run_clicked or st.session_state.pop("compare_autorun", False):
+if run_clicked:
     base, message = common.build_config(spec0.base, fixed)
     try:
         typed = parse_values(axis, values)
+        for v in typed:  # the browser's range, as for a link, so that this comparison's link opens as it ran
+            SETTINGS[axis].check(axis, v, ui=True)
     except ValueError as exc:
         typed, message = (), f"the values cannot be read: {exc}"
     if base is None or not typed:
@@ -82,24 +86,26 @@ if run_clicked or st.session_state.pop("compare_autorun", False):
             for i, (name, (_, config)) in enumerate(planned.items(), start=1):
                 status.markdown(f"Run {i} of {len(planned)}: **{name}**")
                 result = common.run_with_progress(config, live=False)
-                runs[name] = result
-                common.remember_run(name, result, source="Compare")
+                runs[name] = common.remember_run(name, result, source="Compare")  # the name it is kept under
             status.empty()
-            st.session_state["comparison"] = {"spec": spec, "runs": list(runs)}
-            st.query_params.from_dict(spec_to_params(spec, DEFAULT.base))
+            st.session_state["comparison"] = {"spec": spec, "runs": list(runs), "kept_as": runs}
 
 comparison = st.session_state.get("comparison")
 session_runs = st.session_state.get("runs", {})
 if comparison:
     spec = comparison["spec"]
-    names = [n for n in comparison["runs"] if n in session_runs]
-    runs = {n: session_runs[n] for n in names}
+    kept_as = comparison.get("kept_as", {})
+    names = [n for n in comparison["runs"] if kept_as.get(n, n) in session_runs]
+    runs = {n: session_runs[kept_as.get(n, n)] for n in names}
+    # the address carries the comparison shown, also after a visit to another page
+    common.set_address(spec_to_params(spec, DEFAULT.base), LINK_KEY)
     settings = {n: spec.configs()[n][0] if n in spec.configs() else n for n in names}
 else:
     runs, settings = {}, {}
 
 if not runs:
-    st.info("Press **Run comparison** (the defaults compare five init schemes on a 20-layer ReLU network), "
+    st.info("The link's comparison is set up above: press **Run comparison** to run it." if link else
+            "Press **Run comparison** (the defaults compare five init schemes on a 20-layer ReLU network), "
             "or load an exported file below.")
 else:
     st.subheader("Loss curves")

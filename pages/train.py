@@ -18,13 +18,15 @@ st.markdown(
     "back-propagated error signal is at every layer: where it dies, where it explodes, and what that does to learning."
 )
 
-# a shared link restores its settings once per distinct link
-link = common.new_link("train_link_seen")
+# a shared link restores its settings once per distinct link, and waits for Train (as on Compare)
+LINK_KEY = "train_link_seen"
+link = common.new_link(LINK_KEY)
 if link:
     linked, notices = params_to_config(link, common.ui_defaults())
-    for n in notices:
-        st.warning(f"From the link: {n}.")
+    common.show_link_notices(notices)
     common.set_settings(linked)
+    st.session_state.pop("result", None)  # an older result would not match the settings shown
+    common.set_address(config_to_params(linked, common.ui_defaults()), LINK_KEY)  # what the page uses
 
 settings = common.current_settings()
 
@@ -60,15 +62,13 @@ if submitted or st.session_state.pop("train_autorun", False):
         st.error(f"These settings cannot run: {message}.")
     else:
         st.session_state[common.SETTINGS_KEY] = config
-        st.button("Stop", help="stop training and keep what has been recorded")
+        stop = st.empty()
+        stop.button("Stop", help="stop training and keep what has been recorded")
         result = common.run_with_progress(config, csv_bytes)
+        stop.empty()
         if result is not None:
             st.session_state["result"] = result
             common.remember_run(describe(config), result, source="Train")
-            if config.dataset != "csv":
-                shared = config_to_params(config, common.ui_defaults())
-                st.session_state["train_link_seen"] = shared
-                st.query_params.from_dict(shared)
 else:
     partial = common.recover_partial()
     if partial is not None:
@@ -76,8 +76,11 @@ else:
 
 result = st.session_state.get("result")
 if result is None:
-    st.info("Press **Train** in the sidebar, or pick a classic case on the Home page.")
+    st.info("The link's settings are in the sidebar: press **Train** to run them." if link else
+            "Press **Train** in the sidebar, or pick a classic case on the Home page.")
     st.stop()
+# the address carries the settings of the run shown, also after a visit to another page
+common.set_address(config_to_params(result.config, common.ui_defaults()), LINK_KEY)
 
 common.status_line(result)
 if result.layers.empty:
@@ -130,5 +133,11 @@ st.caption(f"At epoch {epoch:g}, the epoch chosen above. Column meanings are in 
 st.subheader("Take it with you")
 name = next((n for n, r in st.session_state.get("runs", {}).items() if r is result), "run")
 common.export_buttons({name: result}, {}, prefix="run")
-st.caption("This page's address carries the settings: share it and the link reproduces the run "
-           "(same seed, same numbers). Each chart's camera icon saves a PNG at 2x scale.")
+if result.config.dataset == "csv":
+    st.caption("This run trained on your uploaded file, which a link cannot carry: this page's address holds "
+               "every other setting. Whoever opens it gets a notice and these network and training settings on "
+               "built-in data; to reproduce the run, they upload the same file, choose the same label column and "
+               "press Train. Each chart's camera icon saves a PNG at 2x scale.")
+else:
+    st.caption("This page's address carries the settings: share it and the link reproduces the run "
+               "(same seed, same numbers) once Train is pressed. Each chart's camera icon saves a PNG at 2x scale.")

@@ -150,6 +150,7 @@ def test_init_explorer_page(server, page):
 def test_compare_page_from_a_link_and_a_download(server, page, tmp_path):
     link = "/compare?vary=init&values=xavier_normal,he_normal,normal&depth=6&epochs=8"
     _open(page, server + link, "Compare initializations side by side")
+    page.get_by_role("button", name="Run comparison").click()  # a link fills in the comparison and waits
     page.get_by_role("heading", name="Take it with you").wait_for(timeout=120_000)
     _settle(page)
     _no_exception(page)

@@ -157,21 +157,22 @@ def test_query_parameters_round_trip_a_config():
     assert back == config and notices == []
 
 
-def test_bad_link_parameters_are_ignored_with_a_notice():
+def test_bad_link_parameters_are_ignored_or_clamped_with_a_notice():
     defaults = RunConfig()
     config, notices = params_to_config({"depth": "7", "colour": "red", "lr": "fast", "activation": "swish",
                                         "width": "-4"}, defaults)
-    assert config == defaults.replace(depth=7).validate()
+    assert config == defaults.replace(depth=7, width=2).validate()  # -4 clamped to the narrowest width offered
     assert len(notices) == 4
     assert any("colour" in n for n in notices) and any("lr" in n for n in notices)
 
 
 def test_comparison_round_trips_through_a_link():
     spec = CompareSpec(BASE.validate(), "depth", (2, 5, 9), seeds=2)
-    back, notices = params_to_spec(spec_to_params(spec, RunConfig()), RunConfig())
+    default = CompareSpec(RunConfig(), "init", ("he_normal",))
+    back, notices = params_to_spec(spec_to_params(spec, RunConfig()), default)
     assert back == spec and notices == []
-    broken, notices = params_to_spec({"vary": "colour", "values": "1,2"}, RunConfig())
-    assert broken is None and "cannot vary" in notices[0]
+    broken, notices = params_to_spec({"vary": "colour", "values": "1,2"}, default)
+    assert broken.axis == "init" and "vary: 'colour' is not one of" in notices[0]
 
 
 def test_parse_values_types_and_dedups():
