@@ -153,18 +153,22 @@ def blas_threads(width: int):
     return contextlib.nullcontext()
 
 
-def train(config: RunConfig, data: Dataset | None = None, callback=None) -> RunResult:
+def train(config: RunConfig, data: Dataset | None = None, callback=None,
+          should_stop: Callable[[], bool] | None = None) -> RunResult:
     """Train the network ``config`` describes; see ``_train``."""
     config = config.validate()
     with blas_threads(config.width):
-        return _train(config, data, callback)
+        return _train(config, data, callback, should_stop)
 
 
-def _train(config: RunConfig, data: Dataset | None, callback) -> RunResult:
+def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) -> RunResult:
     """Train the network ``config`` describes and record how the error signal flows.
 
     data: an already built Dataset (e.g. an uploaded CSV); by default made from config.
     callback(progress) is called at every record point; a truthy return stops the run.
+    should_stop() is asked after every optimizer step, so that Stop (or a closed browser tab)
+    ends even a run whose records are far apart within one step; a truthy return stops the
+    run, keeping what was recorded (it may also raise, as Streamlit's stop does).
     Never raises for a run that diverges: it stops and says so in the result.
     """
     data_rng, init_rng, shuffle_rng = _rngs(config.seed)
@@ -225,6 +229,9 @@ def _train(config: RunConfig, data: Dataset | None, callback) -> RunResult:
                 run_loss += loss * len(idx)
                 run_correct += int((model.loss_layer.y.argmax(axis=1) == yb).sum())
                 run_count += len(idx)
+                if should_stop is not None and step not in record_set and should_stop():
+                    stopped = True
+                    break
                 if step in record_set:
                     val = evaluate(model, X_val, y_val)
                     reason = rec.record(

@@ -17,6 +17,7 @@ from lab.settings import SETTINGS
 
 SETTINGS_KEY = "train_settings"
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+STOP_CHECK_S = 0.05  # how often a running training asks Streamlit whether to stop
 LIVE_INTERVAL_S = 0.25  # redraw live charts at most four times a second
 
 
@@ -225,7 +226,7 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
     bar = st.progress(0.0, text="training…")
     live_cols = st.columns(2) if live else None
     slots = [c.empty() for c in live_cols] if live else []
-    state = {"next": 0.0, "n": 0}
+    state = {"next": 0.0, "n": 0, "check": 0.0}
 
     def callback(progress):
         st.session_state["partial"] = (config, progress)
@@ -246,7 +247,16 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
         state["next"] = done + max(LIVE_INTERVAL_S, 4 * (done - start))
         return False
 
-    result = train(config, data=data, callback=callback)
+    def stop_requested() -> bool:
+        # Any read of session state is one of Streamlit's yield points: there a pending Stop, rerun
+        # or closed tab raises and ends the script (the last record is kept as "partial").
+        now = time.perf_counter()
+        if now >= state["check"]:
+            state["check"] = now + STOP_CHECK_S
+            _ = "partial" in st.session_state
+        return False
+
+    result = train(config, data=data, callback=callback, should_stop=stop_requested)
     st.session_state.pop("partial", None)
     bar.empty()
     for slot in slots:

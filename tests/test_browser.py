@@ -29,6 +29,15 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium", allow_module_level=True)
 
 
+SERVER: dict = {}  # the running server's pid, for tests that watch its CPU time
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -56,6 +65,7 @@ def server():
     else:
         proc.kill()
         pytest.fail("streamlit did not start within 60 s")
+    SERVER["pid"] = proc.pid
     yield url
     proc.terminate()
     proc.wait(timeout=10)
@@ -192,12 +202,27 @@ def test_phase_diagram_page(server, page):
     _shot(page, "phase_diagram")
 
 
-def test_stop_keeps_what_was_recorded(server, page):
-    _open(page, f"{server}/train?epochs=5000&samples=2000", "Train a network and watch its gradients")
+def test_stop_keeps_what_was_recorded_and_frees_the_server_within_2_s(server, page):
+    # depth 100 x width 512 in batches of 8 with records only at the start and the end: about
+    # 70 ms a step, a minute in all, and nothing but the per-step check to notice Stop
+    link = "/train?depth=100&width=512&samples=400&epochs=20&batch_size=8&record_every=100000"
+    _open(page, server + link, "Train a network and watch its gradients")
     page.get_by_role("button", name="Train").first.click()
-    page.get_by_text("of 5000, loss").first.wait_for(timeout=60_000)
+    page.get_by_text("of 20, loss").first.wait_for(timeout=60_000)
+    time.sleep(1.0)
+    clicked = time.perf_counter()
     page.get_by_role("button", name="Stop").click()
     page.get_by_text("Stopped at epoch").first.wait_for(timeout=60_000)
+    shown = time.perf_counter() - clicked
     _settle(page)
+    windows = []
+    for _ in range(4):
+        before = _cpu_seconds(SERVER["pid"])
+        time.sleep(1.0)
+        windows.append(_cpu_seconds(SERVER["pid"]) - before)
+    print("cpu windows", windows, "shown", shown)
+    busy = windows[-1]
+    assert shown < 2.0, f"the page said it stopped {shown:.1f} s after Stop"
+    assert busy < 0.5, f"the server still used {busy:.2f} s of CPU in the second after stopping"
     _no_exception(page)
     assert page.get_by_role("heading", name="2. The gradient profile: how much error signal reaches each layer").count() == 1

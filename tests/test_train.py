@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import warnings
 from pathlib import Path
 
@@ -655,3 +656,23 @@ def test_progress_snapshot_is_a_stopped_result_with_the_records_so_far():
 
     pd.testing.assert_frame_equal(partial.history.drop(columns="elapsed_s"),
                                   full.history.drop(columns="elapsed_s").iloc[:4])
+
+
+def test_stop_ends_a_long_run_between_records_within_2_s():
+    import threading
+
+    # records only at the start and the end: without a per-step check, Stop would wait for the end
+    config = RunConfig(depth=30, width=64, samples=2000, epochs=10_000, batch_size=8, record_every=10**7)
+    pressed = threading.Event()
+    timer = threading.Timer(0.5, pressed.set)
+    timer.start()
+    started = time.perf_counter()
+    try:
+        result = train(config, should_stop=pressed.is_set)
+    finally:
+        timer.cancel()
+    latency = time.perf_counter() - started - 0.5
+    assert result.stopped and result.diverged_at is None
+    assert latency < 2.0, latency
+    assert list(result.history["epoch"]) == [0]  # the record at initialization is kept
+    assert len(result.layers) == config.depth + 1
