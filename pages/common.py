@@ -317,7 +317,7 @@ def session_runs_panel() -> None:
 def status_line(result: RunResult) -> None:
     c = result.config
     text = (f"**{c.activation}**, **{c.init}** init (gain {c.gain}), {c.depth} hidden layers of {c.width}, "
-            f"{c.optimizer} lr {c.lr:g}, {c.dataset}: {len(result.history) - 1} records in {result.wall_s:.2f} s")
+            f"{c.optimizer} lr {c.lr:g}, {c.dataset}: {summaries.extent(result)} in {result.wall_s:.2f} s")
     if result.diverged_at is not None:
         st.error(f"Diverged at epoch {result.diverged_at:g}: {result.diverge_reason}. "
                  "Everything recorded before that is shown below.")
@@ -344,6 +344,6 @@ def show_profile(result: RunResult, epoch, key: str) -> None:
     """The gradient profile at ``epoch`` with the mean-field prediction at initialization (dashed)."""
     predicted, theory_text = theory.against_measurement(result)
     chart(charts.profile_figure(result.layers, epoch, predicted), key=key, filename="gradient_profile")
-    st.caption(summaries.profile_caption(result.layers, epoch))
+    st.caption(summaries.profile_caption(result.layers, epoch, result.config.optimizer))
     if theory_text:
         st.caption(theory_text)
