@@ -192,8 +192,8 @@ def loss_caption(result: RunResult) -> str:
             return f"Nothing to plot: the run diverged at initialization ({r.reason})."
         return "Nothing was recorded."
     if r.outcome is Outcome.DIVERGED and r.diverged_at == 0:
-        return (f"Diverged at initialization: the training loss is already {fmt(r.first_loss)} before any update "
-                f"({r.reason}), so nothing was trained.")
+        loss = "" if fmt(r.first_loss) in r.reason else f", with a training loss of {fmt(r.first_loss)} before any update"
+        return f"Diverged at initialization{loss} ({r.reason}): nothing was trained."
     if r.outcome is Outcome.DIVERGED and r.last_epoch == 0:
         return (f"Training loss was {fmt(r.first_loss)} at initialization; the run diverged at epoch "
                 f"{r.diverged_at:g}, before the next record ({r.reason}).")
@@ -228,6 +228,8 @@ def _grid(layers: pd.DataFrame, column: str) -> pd.DataFrame:
 def heatmap_caption(result: RunResult, column: str = "delta_rms") -> str:
     """What the heat map of ``column`` by layer and epoch shows for this run."""
     grid = _grid(result.layers, column)
+    if result.diverged_at == 0:
+        return "The run diverged at initialization: there is no training to show."
     if grid.shape[1] < 2:
         if column == "update_ratio" and grid.shape[1] == 1:
             return "There is a step to measure only from epoch 1 on: train for at least two epochs to see it change."

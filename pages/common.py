@@ -317,7 +317,7 @@ def session_runs_panel() -> None:
 def status_line(result: RunResult) -> None:
     c = result.config
     text = (f"**{c.activation}**, **{c.init}** init (gain {c.gain}), {c.depth} hidden layers of {c.width}, "
-            f"{c.optimizer} lr {c.lr:g}, {c.dataset}: {summaries.extent(result)} in {result.wall_s:.2f} s")
+            f"{c.optimizer} lr {c.lr:g}, {c.dataset}: {len(result.history) - 1} records in {result.wall_s:.2f} s")
     if result.diverged_at is not None:
         st.error(f"Diverged at epoch {result.diverged_at:g}: {result.diverge_reason}. "
                  "Everything recorded before that is shown below.")

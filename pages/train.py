@@ -110,7 +110,7 @@ if len(epochs) > 1:
     common.chart(charts.heatmap_figure(result.layers, which), key="heat", filename=f"heatmap_{which}")
     st.caption(summaries.heatmap_caption(result, which))
 else:
-    st.caption("Train for at least one epoch to see this chart.")
+    st.caption(summaries.heatmap_caption(result, which))
 
 st.subheader("4. Activations and errors per layer")
 if result.act_hist.shape[0] and result.act_hist.shape[1]:
