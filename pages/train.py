@@ -108,9 +108,7 @@ which = st.radio("colour by", ["delta_rms", "update_ratio", "grad_norm"], horizo
                  help="update_ratio: size of each step relative to the weights (around 1e-3 is healthy)")
 if len(epochs) > 1:
     common.chart(charts.heatmap_figure(result.layers, which), key="heat", filename=f"heatmap_{which}")
-    st.caption(summaries.heatmap_caption(result, which))
-else:
-    st.caption(summaries.heatmap_caption(result, which))
+st.caption(summaries.heatmap_caption(result, which))
 
 st.subheader("4. Activations and errors per layer")
 if result.act_hist.shape[0] and result.act_hist.shape[1]:
