@@ -1,4 +1,9 @@
-"""One-line captions computed from a run: what each chart shows for *this* run."""
+"""Captions computed from a run: each says what its chart shows for *this* run.
+
+The verdicts (vanishing, exploding, healthy, symmetric, converged, diverged, ...) are
+decided once, from the numbers, in ``verdicts.py``; this module puts them into words, the
+same words on every page.  Where the numbers cannot tell, a caption says less.
+"""
 from __future__ import annotations
 
 import math
@@ -6,127 +11,345 @@ import math
 import numpy as np
 import pandas as pd
 
+from .optim import OPTIMIZERS
 from .train import RunResult
+from .verdicts import (  # noqa: F401 - signal_ratio and per_layer_factor are read from here too
+    ADAPTIVE_OPTIMIZERS,
+    EXPLODING_ABOVE,
+    VANISHING_BELOW,
+    Flow,
+    FlowVerdict,
+    Outcome,
+    flow,
+    outcome,
+    per_layer_factor,
+    signal_ratio,
+)
+
+FLOW_WORDS = {
+    Flow.VANISHING: "vanishing",
+    Flow.EXPLODING: "exploding",
+    Flow.HEALTHY: "healthy",
+    Flow.SYMMETRIC: "symmetric",
+    Flow.BLOCKED: "blocked",
+    Flow.SHALLOW: "too shallow to tell",
+    Flow.UNKNOWN: "cannot tell",
+}
 
 
 def fmt(x: float) -> str:
-    """A magnitude in a compact form: 3e-06, 0.012, 1.4e+03."""
+    """A magnitude in a compact form: 3e-06, 0.012, 170, 1.4e+04."""
     if x is None or not math.isfinite(x):
         return "n/a"
     if x == 0:
         return "0"
-    return f"{x:.2g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.1e}"
+    if 100 <= abs(x) < 1e4:
+        return f"{x:.0f}"
+    return f"{x:.2g}" if 1e-3 <= abs(x) < 100 else f"{x:.1e}"
 
 
-def signal_ratio(layers: pd.DataFrame, epoch) -> tuple[float, int, int] | None:
-    """delta_rms of layer 1 over that of the last hidden layer at ``epoch``: (ratio, 1, last)."""
-    at = layers[(layers["epoch"] == epoch)].set_index("layer")["delta_rms"]
-    if at.empty:
-        return None
-    hidden = at.index.max() - 1
-    if hidden < 2:
-        return None
-    first, last = float(at.loc[1]), float(at.loc[hidden])
-    ratio = first / last if last > 0 else (0.0 if first == 0 else math.inf)
-    return ratio, 1, int(hidden)
+def when(epoch) -> str:
+    return "At initialization" if epoch == 0 else f"At epoch {epoch:g}"
 
 
-def per_layer_factor(ratio: float, span: int) -> float:
-    """The geometric-mean change of delta_rms per layer over ``span`` layers."""
-    return ratio ** (1.0 / span) if ratio > 0 and span > 0 else math.nan
+def _plural(n, thing: str) -> str:
+    return f"{n:g} {thing}" + ("" if n == 1 else "s")
 
 
-def profile_caption(layers: pd.DataFrame, epoch) -> str:
-    got = signal_ratio(layers, epoch)
-    if got is None:
-        return "With fewer than two hidden layers there is no depth for the signal to vanish over."
-    ratio, first, last = got
-    factor = per_layer_factor(ratio, last - first)
-    if not math.isfinite(ratio) or ratio == 0:
-        return f"At epoch {epoch:g} layer {first} receives no error signal at all (every unit is dead or saturated)."
-    verdict = (
-        "vanishing: the first layers barely learn" if ratio < 0.1
-        else "exploding: the first layers get far larger updates than the last" if ratio > 10
-        else "within a factor of 10 across the network: every layer gets a usable signal"
-    )
-    return (
-        f"At epoch {epoch:g}, layer {first} receives {fmt(ratio)}× the error signal that layer {last} receives "
-        f"(a factor {factor:.3g} per layer): {verdict}."
-    )
+def _layers(k: int) -> str:
+    return "layer 1" if k == 1 else f"layers 1-{k}"
+
+
+def flow_detail(v: FlowVerdict, strong: bool = False) -> str:
+    """The numbers behind a flow verdict, in one clause (``strong``: the ratio in bold)."""
+    k = v.kind
+    if k is Flow.SHALLOW:
+        return "with fewer than two hidden layers there is no depth for the signal to vanish over"
+    if k is Flow.UNKNOWN:
+        return "the error signal is not a finite number here"
+    if k is Flow.SYMMETRIC:
+        what = ("every hidden unit outputs 0 for every example" if v.hidden_outputs_zero
+                else "the units of each hidden layer are identical")
+        if v.blocked_at:
+            into = "the hidden layers" if v.blocked_at == v.last else _layers(v.blocked_at)
+            return f"{what}, and no error signal gets into {into}: zero weights carry none back"
+        return f"{what} and get identical updates, so they never become different"
+    if k is Flow.BLOCKED:
+        b = v.blocked_at
+        why = {"zero_weights": f"the zero weights of layer {b + 1} carry none back",
+               "dead": f"every unit of layer {b} is dead (output 0 for every example)",
+               "saturated": f"every unit of layer {b} is saturated (derivative 0)"}[v.cause]
+        return f"{_layers(b)} get{'s' if b == 1 else ''} exactly zero error signal: {why}"
+    if v.cause == "underflow":
+        return f"the error signal shrinks to exactly 0 (below the smallest number stored) in {_layers(v.blocked_at)}"
+    ratio = f"**{fmt(v.ratio)}×**" if strong else f"{fmt(v.ratio)}×"
+    return f"layer 1 gets {ratio} layer {v.last}'s error signal ({v.factor:.3g}× per layer)"
+
+
+def flow_rule() -> str:
+    """How the flow verdicts are decided, in one sentence."""
+    return (f"The verdict compares layer 1's error signal (delta_rms) with the last hidden layer's: below "
+            f"{VANISHING_BELOW:g}× is vanishing, above {EXPLODING_ABOVE:g}× exploding, in between healthy.")
+
+
+def flow_line(layers: pd.DataFrame, epoch) -> str:
+    """One line of markdown: the verdict on the error signal at ``epoch``, with its numbers."""
+    v = flow(layers, epoch)
+    if v is None:
+        return ""
+    detail = flow_detail(v)
+    return f"**{when(epoch)}: {FLOW_WORDS[v.kind]}.** {detail[0].upper()}{detail[1:]}."
+
+
+def _steps(v: FlowVerdict, optimizer: str | None) -> str:
+    """What the verdict means for the optimizer's steps, from the measured update_ratio when there is one."""
+    if math.isfinite(v.step_first) and math.isfinite(v.step_last):
+        text = (f" The last step changed layer 1's weights by {fmt(v.step_first)} of their size and layer "
+                f"{v.last}'s by {fmt(v.step_last)} (update_ratio)")
+        if optimizer in ADAPTIVE_OPTIMIZERS:
+            text += f": {optimizer} scales each step by the size of its own recent gradients, so the steps need not follow the error signal"
+        return text + "."
+    if v.kind not in (Flow.VANISHING, Flow.EXPLODING):
+        return ""
+    if optimizer in ADAPTIVE_OPTIMIZERS:
+        text = (f" With plain gradient descent the steps would follow this ratio; {optimizer} divides each step "
+                "by the size of its own recent gradients, which partly makes up for it.")
+        eps = getattr(OPTIMIZERS[optimizer](1.0), "eps", 0.0)
+        if v.kind is Flow.VANISHING and v.grad_first < eps:
+            text += (f" Not for layer 1, though: its gradients (mean |dL/dW| {fmt(v.grad_first)}) are below "
+                     f"{optimizer}'s ε = {eps:g}, which then sets the step size.")
+        return text
+    how = f"With {optimizer}" if optimizer else "With plain gradient descent"
+    return (f" {how} each step is proportional to the gradient, so "
+            + ("the first layers barely learn." if v.kind is Flow.VANISHING
+               else "the first layers take the largest steps, which can throw training off."))
+
+
+def profile_caption(layers: pd.DataFrame, epoch, optimizer: str | None = None) -> str:
+    """How to read the gradient profile at ``epoch``: the verdict, why, and what it does to the steps.
+
+    optimizer: the run's optimizer (None for an untrained network)."""
+    v = flow(layers, epoch)
+    if v is None:
+        return ""
+    at, word = when(epoch), FLOW_WORDS[v.kind]
+    if v.kind in (Flow.SHALLOW, Flow.UNKNOWN):
+        text = flow_detail(v)
+        return f"{at}: {text}."
+    if v.kind is Flow.SYMMETRIC:
+        text = (f"{at}, symmetric: the units of each hidden layer started identical (all weights zero), so they "
+                "compute the same thing and receive the same update; no training can make them differ, and each "
+                "layer acts like a single unit. Random initial weights are what break this symmetry.")
+        if v.hidden_outputs_zero and v.output_grad_zero:
+            text += (" Here every hidden unit outputs 0, so not even the output layer's weights get a gradient "
+                     "(grad_norm 0): only the output biases learn.")
+        elif v.blocked_at:
+            text += " No error signal gets into the hidden layers: the zero weights above them carry none back."
+        return text
+    if v.kind is Flow.BLOCKED:
+        then = {"zero_weights": "They get no gradient until the weights above them move away from zero.",
+                "dead": "They get no gradient, so they cannot learn.",
+                "saturated": "They get no gradient and cannot learn while the units stay saturated."}[v.cause]
+        return f"{at}, blocked: {flow_detail(v)}. {then}"
+    if v.cause == "underflow":
+        return (f"{at}, vanishing: the error signal shrinks so much on its way back that it becomes exactly 0 in "
+                f"{_layers(v.blocked_at)}: they get no gradient at all.")
+    span = v.last - 1
+    if v.kind is Flow.HEALTHY:
+        text = (f"{at}, healthy: going back one layer multiplies the error signal by {v.factor:.3g} on average, and "
+                f"over the {_plural(span, 'layer')} from layer {v.last} to layer 1 that leaves {fmt(v.ratio)}×: "
+                "every layer gets a usable signal.")
+    else:
+        change = "shrinks" if v.kind is Flow.VANISHING else "grows"
+        text = (f"{at}, {word}: going back one layer multiplies the error signal by {v.factor:.3g} on average, so over "
+                f"the {_plural(span, 'layer')} from layer {v.last} to layer 1 it {change} to {fmt(v.ratio)}×.")
+    return text + _steps(v, optimizer)
+
+
+def extent(result: RunResult) -> str:
+    """How far the run got, for the status line: "200 epochs", "initialization only (0 epochs)", ..."""
+    r = outcome(result)
+    if r.diverged_at is not None:
+        return f"diverged at epoch {r.diverged_at:g} of {r.planned_epochs}"
+    if r.stopped:
+        return f"stopped at epoch {r.last_epoch:g} of {r.planned_epochs}"
+    if r.outcome is Outcome.UNTRAINED:
+        return "initialization only (0 epochs)"
+    return _plural(r.last_epoch, "epoch")
+
+
+def _accuracy(r) -> str:
+    if math.isfinite(r.val_accuracy):
+        return f"validation accuracy {100 * r.val_accuracy:.0f}%"
+    return f"training accuracy {100 * r.accuracy:.0f}%" if math.isfinite(r.accuracy) else ""
 
 
 def loss_caption(result: RunResult) -> str:
-    h = result.history[~result.history["diverged"]]
-    if h.empty:
-        return f"Nothing to plot: the run diverged at initialization ({result.diverge_reason})."
-    first, last = h.iloc[0], h.iloc[-1]
-    text = f"Training loss went from {fmt(first['loss'])} at initialization to {fmt(last['loss'])} at epoch {last['epoch']:g}"
-    if not math.isnan(last["val_accuracy"]):
-        text += f"; validation accuracy {100 * last['val_accuracy']:.0f}%"
-    else:
-        text += f"; training accuracy {100 * last['accuracy']:.0f}%"
-    if result.diverged_at is not None:
-        text += f". Then it diverged at epoch {result.diverged_at:g} ({result.diverge_reason})"
-    elif result.stopped:
-        text += " (stopped early)"
-    chance = 1.0 / result.data.classes if result.data is not None else 0.0
-    if last["accuracy"] < chance + 0.05 and last["epoch"] > 0:
-        text += f". Still at chance level ({100 * chance:.0f}%): the network has not learned"
+    """The learning curve's verdict: untrained, diverged, converged, at chance, learning or not improving."""
+    r = outcome(result)
+    if math.isnan(r.first_loss):
+        if r.outcome is Outcome.DIVERGED:
+            return f"Nothing to plot: the run diverged at initialization ({r.reason})."
+        return "Nothing was recorded."
+    if r.outcome is Outcome.DIVERGED and r.diverged_at == 0:
+        loss = "" if fmt(r.first_loss) in r.reason else f", with a training loss of {fmt(r.first_loss)} before any update"
+        return f"Diverged at initialization{loss} ({r.reason}): nothing was trained."
+    if r.outcome is Outcome.DIVERGED and r.last_epoch == 0:
+        return (f"Training loss was {fmt(r.first_loss)} at initialization; the run diverged at epoch "
+                f"{r.diverged_at:g}, before the next record ({r.reason}).")
+    if r.outcome is Outcome.UNTRAINED:
+        acc = _accuracy(r)
+        head = ("Stopped before the first record: only the initialization" if r.stopped
+                else "Only the initialization (0 epochs)")
+        return (f"{head} was recorded: training loss {fmt(r.first_loss)}" + (f", {acc}" if acc else "")
+                + ". Train for at least one epoch to see a learning curve.")
+    text = f"Training loss went from {fmt(r.first_loss)} at initialization to {fmt(r.last_loss)} at epoch {r.last_epoch:g}"
+    acc = _accuracy(r)
+    text += f"; {acc}" if acc else ""
+    if r.outcome is Outcome.DIVERGED:
+        return text + f". Then the run diverged at epoch {r.diverged_at:g} ({r.reason}); the curve ends at the last finite record."
+    if r.stopped:
+        text += f" (stopped at epoch {r.last_epoch:g} of {r.planned_epochs})"
+    if r.outcome is Outcome.CONVERGED:
+        text += f". Converged: a training loss of {fmt(r.last_loss)} means the network fits its training data"
+    elif r.outcome is Outcome.AT_CHANCE:
+        text += f". Still at chance level ({100 * r.chance:.0f}%): the network has not learned"
+    elif r.outcome is Outcome.NOT_IMPROVING:
+        text += ". No lower than at initialization: training has not helped"
     return text + "."
 
 
-def heatmap_caption(layers: pd.DataFrame, column: str = "delta_rms") -> str:
-    epochs = np.sort(layers["epoch"].unique())
-    if len(epochs) < 2:
+def _grid(layers: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``column`` by layer (rows) and epoch (columns), as the heat map draws it; epochs without values dropped."""
+    grid = layers.pivot_table(index="layer", columns="epoch", values=column, aggfunc="first", dropna=False)
+    return grid.sort_index().loc[:, lambda g: g.notna().any()]
+
+
+def heatmap_caption(result: RunResult, column: str = "delta_rms") -> str:
+    """What the heat map of ``column`` by layer and epoch shows for this run."""
+    grid = _grid(result.layers, column)
+    if result.diverged_at == 0:
+        return "The run diverged at initialization: there is no training to show."
+    if grid.shape[1] < 2:
+        if column == "update_ratio" and grid.shape[1] == 1:
+            return "There is a step to measure only from epoch 1 on: train for at least two epochs to see it change."
         return "Train for at least one epoch to see how the flow changes."
-    first = layers[(layers["layer"] == 1)].set_index("epoch")[column]
-    a, b = first.loc[epochs[0]] if column != "update_ratio" else first.loc[epochs[1]], first.loc[epochs[-1]]
-    start = epochs[0] if column != "update_ratio" else epochs[1]
-    return (
-        f"Layer 1's {column} went from {fmt(a)} at epoch {start:g} to {fmt(b)} at epoch {epochs[-1]:g}. "
-        "Dark rows are layers the error signal hardly reaches."
-    )
+    L = int(grid.index.max())
+    start, end = grid.columns[0], grid.columns[-1]
+    a, b = grid[start], grid[end]
+    text = (f"From epoch {start:g} to {end:g}, layer 1's {column} went from {fmt(a.loc[1])} to {fmt(b.loc[1])} "
+            f"and the output layer's from {fmt(a.loc[L])} to {fmt(b.loc[L])}.")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fell = (b / a).replace([np.inf, -np.inf], np.nan)
+    r = outcome(result)
+    notes = []
+    if column == "delta_rms":
+        notes += _delta_notes(result.layers, grid, fell, r)
+    else:
+        if fell.notna().any() and float(fell.max()) <= 0.1:
+            why = f" as the training loss fell to {fmt(r.last_loss)}: smaller errors, smaller gradients" if column == "grad_norm" else ""
+            notes.append(f"The whole map darkens: every layer's {column} fell at least {fmt(1 / float(fell.max()))}-fold{why}.")
+        positive = b[b > 0]
+        if len(positive) > 1:
+            lo, hi = positive.idxmin(), positive.idxmax()
+            notes.append(f"At epoch {end:g} the layers span a factor {fmt(positive[hi] / positive[lo])}: from "
+                         f"{fmt(positive[lo])} in layer {lo} to {fmt(positive[hi])} in layer {hi}.")
+    if r.diverged_at is not None:
+        notes.append(f"The map ends at epoch {end:g}, the last record before the run diverged.")
+    return " ".join([text, *notes])
+
+
+def _delta_notes(layers: pd.DataFrame, grid: pd.DataFrame, fell: pd.Series, r) -> list[str]:
+    start, end = grid.columns[0], grid.columns[-1]
+    v0, v1 = flow(layers, start), flow(layers, end)
+    L = int(grid.index.max())
+    notes = []
+    if v1.kind is Flow.SYMMETRIC:
+        if (grid.loc[: L - 1] == 0).all().all():
+            notes.append("The hidden rows are blank: their delta_rms is exactly 0 at every epoch, because zero "
+                         "weights carry no error signal back (symmetric; log10 of 0 cannot be drawn).")
+        else:
+            notes.append("Symmetric: whatever the colours, the units of each hidden layer stay identical.")
+        return notes
+    if v1.kind is Flow.BLOCKED:
+        notes.append(f"At epoch {end:g} {flow_detail(v1)}; those rows are blank (log10 of 0 cannot be drawn).")
+        return notes
+    hidden_fell = fell.loc[: L - 1].dropna()
+    if fell.get(L, math.nan) <= 0.1 and len(hidden_fell) and float(hidden_fell.median()) <= 0.1:
+        converged = " (converged)" if r.outcome is Outcome.CONVERGED else ""
+        notes.append(f"The whole map darkens, the output row too: the error at the output fell "
+                     f"{fmt(1 / fell.loc[L])}-fold as the training loss went from {fmt(r.first_loss)} to "
+                     f"{fmt(r.last_loss)}{converged}, so every layer gets less. That is the network fitting its "
+                     "data, not a vanishing signal.")
+    if v0.kind is not None and v1.kind in (Flow.VANISHING, Flow.EXPLODING, Flow.HEALTHY):
+        w0, w1 = FLOW_WORDS[v0.kind], FLOW_WORDS[v1.kind]
+        if v0.kind is v1.kind:
+            notes.append(f"{w1.capitalize()} at initialization and at epoch {end:g}: {flow_detail(v1)} at the end.")
+        else:
+            notes.append(f"Training changed the verdict: {w0} at initialization, {w1} at epoch {end:g}, where "
+                         f"{flow_detail(v1)}.")
+        hidden = grid[end].loc[: v1.last]
+        darkest = int(hidden.idxmin())
+        if darkest != 1 and hidden[darkest] < 0.1 * hidden[v1.last] and hidden[darkest] < 0.1 * hidden[1]:
+            notes.append(f"The darkest row at epoch {end:g} is layer {darkest} ({fmt(hidden[darkest] / hidden[v1.last])}× "
+                         f"layer {v1.last}'s signal): it dips in the middle and recovers towards layer 1.")
+    return notes
 
 
 def saturation_caption(layers: pd.DataFrame, epoch) -> str:
+    """The hidden activations at ``epoch``: identical units, saturation, dead units and spread."""
     at = layers[(layers["epoch"] == epoch)]
     hidden = at[at["layer"] < at["layer"].max()]
     if hidden.empty:
         return ""
+    if (hidden["act_std"] == 0).all():
+        values = hidden["act_mean"].unique()
+        value = fmt(float(values[0])) if len(values) == 1 else "one and the same value"
+        return (f"{when(epoch)}: every hidden unit outputs {value} for every example (activation std 0): "
+                "the units are identical copies and carry nothing of the input.")
     parts = []
     sat = hidden["saturated_frac"].mean()
     if not math.isnan(sat):
-        parts.append(f"{100 * sat:.0f}% of hidden activations are saturated (derivative below 1% of its maximum)")
+        parts.append(f"{100 * sat:.0f}% of hidden activations are saturated (derivative below 1% of its maximum)"
+                     + (", so most units pass back little error" if sat >= 0.5 else ""))
     dead = hidden["dead_frac"].mean()
     if dead > 0:
         parts.append(f"{100 * dead:.0f}% of hidden units are dead (output 0 for every probe example)")
     spread = hidden["act_std"]
     parts.append(f"activation std runs from {fmt(spread.iloc[0])} in layer 1 to {fmt(spread.iloc[-1])} in layer {len(hidden)}")
-    return f"At epoch {epoch:g}: " + "; ".join(parts) + "."
+    return f"{when(epoch)}: " + "; ".join(parts) + "."
+
+
+def delta_hist_caption(layers: pd.DataFrame, epoch) -> str:
+    """How to read the histograms of log10 |per-example error| per layer, and what they show at ``epoch``."""
+    guide = ("The error each example sends back to each layer, on a log scale: where the histograms slide left "
+             "from the output towards layer 1, the signal is vanishing; where they slide right, it explodes.")
+    v = flow(layers, epoch)
+    if v is None or v.kind in (Flow.SHALLOW, Flow.UNKNOWN):
+        return guide
+    if (v.kind in (Flow.SYMMETRIC, Flow.BLOCKED) and v.blocked_at) or v.cause == "underflow":
+        return guide + (f" {when(epoch)} every error in {_layers(v.blocked_at)} is exactly 0, so their "
+                        "histograms sit in the leftmost bin.")
+    if v.kind is Flow.SYMMETRIC:
+        return guide
+    shift = {Flow.VANISHING: "slide left", Flow.EXPLODING: "slide right", Flow.HEALTHY: "stay in place"}[v.kind]
+    return guide + (f" {when(epoch)} they {shift}: layer 1's errors are {fmt(v.ratio)}× layer {v.last}'s in rms "
+                    f"({FLOW_WORDS[v.kind]}).")
 
 
 def preset_caption(result: RunResult) -> str:
-    """What a network shows at initialization, in one line of markdown."""
+    """What a network shows at initialization, in one line of markdown (the same verdict as the Train page's)."""
     layers = result.layers
-    at0 = layers[layers["epoch"] == layers["epoch"].min()]
-    hidden = at0[at0["layer"] < at0["layer"].max()]
-    got = signal_ratio(layers, at0["epoch"].iloc[0])
-    parts = []
-    if got is not None:
-        ratio, first, last = got
-        if ratio == 0 or not math.isfinite(ratio):
-            parts.append(f"layer {first} gets **no** error signal")
-        else:
-            parts.append(f"layer {first} gets **{fmt(ratio)}×** layer {last}'s error signal "
-                         f"({per_layer_factor(ratio, last - first):.2f}× per layer)")
-    sat = hidden["saturated_frac"].mean()
+    if layers.empty:
+        return ""
+    first = layers["epoch"].min()
+    v = flow(layers, first)
+    parts = [f"**{FLOW_WORDS[v.kind]}**: {flow_detail(v, strong=True)}"]
+    at0 = layers[layers["epoch"] == first]
+    sat = at0[at0["layer"] < at0["layer"].max()]["saturated_frac"].mean()
     if not math.isnan(sat) and sat > 0.01:
         parts.append(f"{100 * sat:.0f}% of activations saturated")
-    if len(result.weights) > 2:
-        W = result.weights[1][0]
-        if W.size and float(W.std(axis=1).max()) == 0.0:
-            parts.append("all hidden units identical")
-    return "Measured: " + "; ".join(parts) + "." if parts else ""
+    return "Measured: " + "; ".join(parts) + "."
 
 
 def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str = "") -> str:

@@ -428,6 +428,6 @@ def show_profile(result: RunResult, epoch, key: str) -> None:
     """The gradient profile at ``epoch`` with the mean-field prediction at initialization (dashed)."""
     predicted, theory_text = theory.against_measurement(result)
     chart(charts.profile_figure(result.layers, epoch, predicted), key=key, filename="gradient_profile")
-    st.caption(summaries.profile_caption(result.layers, epoch))
+    st.caption(summaries.profile_caption(result.layers, epoch, result.config.optimizer))
     if theory_text:
         st.caption(theory_text)

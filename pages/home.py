@@ -17,7 +17,8 @@ derivative. Over many layers those factors compound. If they are below 1 the sig
 is decided before training starts, by the weight initialization and the activation.
 
 Pick a classic case below: it opens the **Train** page with the settings filled in and trains at once.
-The number under each card was measured on that very network at initialization.
+The verdict under each card (vanishing, exploding, healthy or symmetric) was measured on that very
+network at initialization; the Train page shows it again beside the verdict after training.
 """
 )
 
@@ -30,17 +31,21 @@ def measured(name: str) -> str:
     return summaries.preset_caption(result)
 
 
-cols = st.columns(4)
-for i, (name, preset) in enumerate(PRESETS.items()):
-    with cols[i % 4].container(border=True, height=300):
-        st.markdown(f"**{preset.title}**")
-        st.caption(preset.story)
-        st.markdown(measured(name))
-        if st.button("Open in Train", key=f"preset_{name}", width="stretch"):
-            common.set_settings(common.ui_defaults().replace(**preset.changes))
-            st.session_state.pop("result", None)
-            st.session_state["train_autorun"] = True  # the preset trains as soon as the page opens
-            st.switch_page("pages/train.py")
+names = list(PRESETS)
+for row in range(0, len(names), 4):
+    cols = st.columns(4)
+    for col, name in zip(cols, names[row : row + 4]):
+        preset = PRESETS[name]
+        # cards of a row as tall as the tallest, so that no verdict is cut off at any width
+        with col.container(border=True, height="stretch"):
+            st.markdown(f"**{preset.title}**")
+            st.caption(preset.story)
+            st.markdown(measured(name))
+            if st.button("Open in Train", key=f"preset_{name}", width="stretch"):
+                common.set_settings(common.ui_defaults().replace(**preset.changes))
+                st.session_state.pop("result", None)
+                st.session_state["train_autorun"] = True  # the preset trains as soon as the page opens
+                st.switch_page("pages/train.py")
 
 st.markdown(
     """

@@ -96,6 +96,14 @@ st.caption(summaries.loss_caption(result))
 st.subheader("2. The gradient profile: how much error signal reaches each layer")
 epoch = st.select_slider("epoch", epochs, value=epochs[-1], key="profile_epoch",
                          help="0 = at initialization, before any update") if len(epochs) > 1 else epochs[0]
+# the verdict at initialization, where vanishing and exploding are plainest, beside the chosen epoch's
+then, now = st.columns(2)
+then.markdown(summaries.flow_line(result.layers, epochs[0]))
+if epoch != epochs[0]:
+    now.markdown(summaries.flow_line(result.layers, epoch))
+elif len(epochs) > 1:
+    now.markdown("Move the slider to see a later epoch beside it.")
+st.caption(summaries.flow_rule())
 common.show_profile(result, epoch, key="profile")
 
 st.subheader("3. How the flow changes while the network learns")
@@ -103,9 +111,7 @@ which = st.radio("colour by", ["delta_rms", "update_ratio", "grad_norm"], horizo
                  help="update_ratio: size of each step relative to the weights (around 1e-3 is healthy)")
 if len(epochs) > 1:
     common.chart(charts.heatmap_figure(result.layers, which), key="heat", filename=f"heatmap_{which}")
-    st.caption(summaries.heatmap_caption(result.layers, which))
-else:
-    st.caption("Train for at least one epoch to see this chart.")
+st.caption(summaries.heatmap_caption(result, which))
 
 st.subheader("4. Activations and errors per layer")
 if result.act_hist.shape[0] and result.act_hist.shape[1]:
@@ -116,8 +122,7 @@ if result.act_hist.shape[0] and result.act_hist.shape[1]:
     snap_epoch = result.layers["epoch"].dtype.type(result.hist_epochs[snap])
     st.caption(summaries.saturation_caption(result.layers, snap_epoch))
     common.chart(charts.delta_histogram_grid(result, snap), key="delta_hists", filename="error_histograms")
-    st.caption("The error each example sends back to each layer, on a log scale: where the histograms slide left "
-               "from the output towards layer 1, the signal is vanishing; where they slide right, it explodes.")
+    st.caption(summaries.delta_hist_caption(result.layers, snap_epoch))
 
 boundary = charts.boundary_figure(result)
 if boundary is not None:

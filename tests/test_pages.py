@@ -68,7 +68,10 @@ def test_training_draws_every_chart_and_keeps_the_result():
     # loss, profile, heatmap, activation and error histograms, decision boundary
     assert len(charts(at)) == 6
     captions = " ".join(c.value for c in at.caption)
-    assert "the error signal that layer 3 receives" in captions
+    assert "from layer 3 to layer 1" in captions
+    # the verdict at initialization beside the one at the chosen (last) epoch
+    verdicts = [m.value for m in at.markdown if m.value.startswith("**At ")]
+    assert [v.split(":")[0] for v in verdicts] == ["**At initialization", "**At epoch 3"]
     # another interaction reruns the page; the result stays on screen
     at.toggle[0].set_value(True).run()
     assert not at.exception and len(charts(at)) == 6
