@@ -5,6 +5,7 @@ logarithmic and says so; captions that say what to look for live in ``summaries.
 """
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -177,11 +178,23 @@ def _epoch_of(result: RunResult, snapshot: int):
     return int(e) if float(e).is_integer() and result.layers["epoch"].dtype.kind == "i" else e
 
 
-def boundary_figure(result: RunResult, resolution: int = 120) -> go.Figure | None:
+BOUNDARY_FLOPS = 4e9  # the grid's forward pass costs at most this (about 0.2 s), whatever the network
+
+
+def boundary_resolution(weights, most: int = 120, least: int = 24) -> int:
+    """Grid points per side for the decision boundary: ``most`` for small networks, fewer for
+    large ones, so that drawing a depth-100, width-512 network does not take a minute."""
+    flops_per_point = 2.0 * sum(W.size for W, _ in weights)
+    side = int(math.sqrt(BOUNDARY_FLOPS / max(flops_per_point, 1.0)))
+    return max(least, min(most, side))
+
+
+def boundary_figure(result: RunResult, resolution: int | None = None) -> go.Figure | None:
     """Predicted class over the (standardized) input plane with the training points; None unless 2-D."""
     data = result.data
-    if data.input_dim != 2:
+    if data is None or data.input_dim != 2 or not result.weights:
         return None
+    resolution = resolution or boundary_resolution(result.weights)
     X = data.X_train
     lo, hi = X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
     xs = np.linspace(lo[0], hi[0], resolution)
@@ -199,7 +212,8 @@ def boundary_figure(result: RunResult, resolution: int = 120) -> go.Figure | Non
                                showscale=False, hoverinfo="skip"))
     for c in range(k):
         pts = X[data.y_train == c][:600]
-        fig.add_scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=f"class {data.class_names[c]}",
+        # a label from a CSV is text: plotly would render <a href=...> in a legend as a live link
+        fig.add_scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=f"class {html.escape(data.class_names[c])}",
                         marker=dict(color=colors[c], size=5, line=dict(width=0.5, color="white")))
     fig.update_xaxes(title_text=f"{data.feature_names[0]} (standardized)", range=[lo[0], hi[0]], constrain="domain")
     fig.update_yaxes(title_text=f"{data.feature_names[1]} (standardized)", range=[lo[1], hi[1]],

@@ -1,0 +1,30 @@
+"""The decision boundary: its cost is bounded for any network, and CSV labels stay text."""
+import numpy as np
+
+from lab import RunConfig, make_dataset, train
+from lab.charts import BOUNDARY_FLOPS, boundary_figure, boundary_resolution
+
+
+def _weights(depth, width):
+    return [(np.zeros((2 if l == 0 else width, width)), np.zeros(width)) for l in range(depth)]
+
+
+def test_grid_shrinks_with_the_network_so_its_cost_is_bounded():
+    assert boundary_resolution(_weights(2, 16)) == 120
+    for depth, width in [(10, 256), (100, 128), (100, 512)]:
+        side = boundary_resolution(_weights(depth, width))
+        flops = side**2 * 2 * (2 * width + (depth - 1) * width * width)
+        assert side == 24 or flops <= BOUNDARY_FLOPS * 1.01, (depth, width, side)
+    assert boundary_resolution(_weights(100, 512)) == 24
+
+
+def test_csv_labels_are_escaped_in_the_legend(tmp_path):
+    path = tmp_path / "d.csv"
+    link, bold = '<a href=""http://x"">click</a>', "**b**"  # CSV-quoted below
+    rows = [f'{x},{y},"{link if x * y > 0 else bold}"' for x, y in np.random.default_rng(0).uniform(-1, 1, (60, 2))]
+    path.write_text("x1,x2,label\n" + "\n".join(rows) + "\n")
+    config = RunConfig(dataset="csv", data_path=str(path), label="label", epochs=1, depth=2, width=4)
+    result = train(config, data=make_dataset(config))
+    names = [t.name for t in boundary_figure(result).data if t.name]
+    assert any("&lt;a href=" in n for n in names)
+    assert not any("<a" in n for n in names)
