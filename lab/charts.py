@@ -68,8 +68,10 @@ def live_loss_figure(history: pd.DataFrame, loss_name: str = "cross_entropy") ->
     return _layout(fig, "Loss so far")
 
 
-def profile_figure(layers: pd.DataFrame, epoch, predicted: pd.DataFrame | None = None) -> go.Figure:
-    """delta_rms and grad_norm per layer at ``epoch`` (log y), with epoch 0 in grey for reference."""
+def profile_figure(layers: pd.DataFrame, epoch, predicted: pd.DataFrame | None = None,
+                   predicted_name: str = "predicted by mean-field theory") -> go.Figure:
+    """delta_rms and grad_norm per layer at ``epoch`` (log y), with epoch 0 in grey for reference;
+    ``predicted`` (layer, delta_rms) is the theory's profile at initialization, drawn dashed."""
     fig = go.Figure()
     at = layers[layers["epoch"] == epoch]
     init = layers[layers["epoch"] == layers["epoch"].min()]
@@ -81,8 +83,11 @@ def profile_figure(layers: pd.DataFrame, epoch, predicted: pd.DataFrame | None =
     fig.add_scatter(x=at["layer"], y=at["grad_norm"], name=f"grad_norm (||dL/dW||) at epoch {epoch:g}",
                     mode="lines+markers", line=dict(color=GRAD_COLOR, dash="dot"))
     if predicted is not None and len(predicted):
-        fig.add_scatter(x=predicted["layer"], y=predicted["delta_rms"], name="predicted by mean-field theory",
-                        mode="lines", line=dict(color="#444", dash="dash"))
+        trained = len(init) > 0 and epoch != init["epoch"].iloc[0]
+        # after training the line still describes initialization: grey like the profile it belongs to
+        fig.add_scatter(x=predicted["layer"], y=predicted["delta_rms"], mode="lines",
+                        name=predicted_name + (" (at initialization)" if trained else ""),
+                        line=dict(color=INIT_COLOR if trained else "#444", dash="dash"))
     fig.update_xaxes(title_text="layer (1 = first hidden, last = output)", dtick=_dtick(at["layer"].max()))
     _log_axis(fig, "magnitude (log scale)")
     return _layout(fig, f"Gradient profile at epoch {epoch:g}")

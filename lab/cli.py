@@ -264,8 +264,8 @@ def cmd_gradients(args, multi):
 def cmd_theory(args, multi):
     (config,) = configs_from_args(args, False).values()
     data = make_dataset(config.replace(samples=min(config.samples, 2000)))
-    mean_square = float(np.mean(data.X_train**2))
-    table = predict(config, data.input_dim, data.classes, mean_square)
+    mean_squares = np.mean(data.X_train**2, axis=1)  # one q_1 per example, as the pages do
+    table = predict(config, data.input_dim, data.classes, mean_squares)
     note = caveat(config)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -352,8 +352,13 @@ def preset_caption(result: RunResult) -> str:
     return "Measured: " + "; ".join(parts) + "."
 
 
-def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str = "") -> str:
-    """Measured against predicted per-layer factor of the squared error signal, at initialization."""
+THEORY_AGREEMENT = 0.10  # relative: the theory describes a network whose per-layer factor is this close
+
+
+def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str = "", trained_epoch=None) -> str:
+    """Measured against predicted per-layer factor of the squared error signal at initialization
+    (geometric means over the layers where both are positive), with its verdict; ``note`` is the
+    theory's caveat for this config, ``trained_epoch`` the epoch a chart shows when it is after training."""
     if predicted.empty or measured_chi.empty:
         return note
     pred = predicted.set_index("layer")["chi"].reindex(measured_chi.index)
@@ -362,6 +367,19 @@ def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str =
         return note or "Theory and measurement: no error signal to compare."
     geo = lambda s: float(np.exp(np.log(s[ok]).mean()))  # noqa: E731
     p, m = geo(pred), geo(measured_chi)
+    off = m / p - 1
+    percent = f"{100 * off:+.1f}%" if abs(off) < 0.1 else f"{100 * off:+.0f}%"
     text = (f"Theory (dashed) predicts that going back one layer multiplies the squared error signal by "
-            f"{p:.3g} on average; measured at initialization: {m:.3g} ({100 * (m / p - 1):+.1f}%).")
-    return text + (f" {note}" if note else "")
+            f"{p:.3g} on average; measured at initialization: {m:.3g} ({percent})")
+    if abs(off) <= THEORY_AGREEMENT:
+        text += ", close here." if note else ": the theory describes this network."
+    elif note:
+        text += f", more than {100 * THEORY_AGREEMENT:.0f}% off."
+    else:
+        text += f": more than {100 * THEORY_AGREEMENT:.0f}% off, so the theory does not describe this network well."
+    if note:
+        text += f" {note}"
+    if trained_epoch is not None:
+        text += (f" The theory is about the untrained network: compare the dashed line with the grey profile at "
+                 f"initialization; by epoch {trained_epoch:g} training has changed the weights it assumes.")
+    return text
