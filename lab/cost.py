@@ -104,9 +104,11 @@ def calibrate(dtype: str = "float64") -> Prices:
     shapes = [(16, 256), (256, 256), (256, 256), (256, 2)]
     rest = whole - _pass_seconds(partial, shapes, 512, backward=True) - record_call * len(shapes)
     record_element = max(rest, 0.0) / (512 * sum(fo for _, fo in shapes))
-    flat = np.zeros(1_000_000, dtype=dtype)
-    opt = OPTIMIZERS["sgd"](0.1)
-    param = _typical_time(lambda: opt.step([flat], [flat])) / (2 * flat.size)
+    # the optimizer streams the flat buffers through memory: price it on a buffer larger than the caches
+    flat = np.zeros(4_000_000, dtype=dtype)
+    opt = OPTIMIZERS["adam"](0.1)
+    opt.step([flat], [flat])
+    param = _typical_time(lambda: opt.step([flat], [flat]), budget_s=0.05) / (OPTIMIZER_PASSES["adam"] * flat.size)
     return Prices(tuple(matmul), element, call, record_call, record_element, param)
 
 
@@ -123,6 +125,8 @@ def _pass_seconds(prices: Prices, shapes, rows: int, backward: bool) -> float:
     for fan_in, fan_out in shapes:
         total += products * prices.product(rows, fan_in, fan_out)
         total += elementwise * rows * fan_out * prices.element
+        if backward:  # dW is computed into a temporary and copied into the flat gradient buffer
+            total += 2 * fan_in * fan_out * prices.element
         total += prices.call * (1.0 if backward else 0.4)
     return total
 
