@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 
 import streamlit as st
 
 from lab import ConfigError, DataError, RunConfig, RunResult, charts, export, make_dataset, summaries, theory, train
+from lab import cost
 from lab.compare import describe, unique_name
+from lab.cost import Cost
+from lab.limits import Limits, run_refusal
 from lab.settings import SETTINGS
 
 SETTINGS_KEY = "train_settings"
@@ -206,11 +210,34 @@ def load_csv(data: bytes, config: RunConfig):
         return None, f"Your CSV cannot be used: {exc}."
 
 
+def server_limits() -> Limits:
+    """The deployer's limits: the environment, overridden by the same names in .streamlit/secrets.toml."""
+    values = dict(os.environ)
+    try:
+        values |= {k: str(v) for k, v in st.secrets.items() if k.startswith("BACKPROP_LAB_")}
+    except Exception:  # noqa: BLE001 - no secrets file (or an unreadable one): the environment alone
+        pass
+    return Limits.from_env(values)
+
+
+def refuse_if_too_costly(config: RunConfig, data=None) -> Cost | None:
+    """The run's estimated cost, or None after showing why the server's limits refuse it."""
+    dims = {} if data is None else {"n_train": len(data.X_train) + len(data.X_val), "input_dim": data.input_dim,
+                                    "classes": data.classes}
+    estimated = cost.estimate(config, **dims)
+    why = run_refusal(config, server_limits(), estimated, **dims)
+    if why:
+        st.error(f"Not started: {why}.")
+        return None
+    return estimated
+
+
 def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: bool = True) -> RunResult | None:
     """A finished run from the cache, or train now with a progress bar and live charts.
 
-    Returns None (after showing why) when the data cannot be loaded.  A run interrupted
-    by the user (any click reruns the page) is kept in session state as ``partial``.
+    Returns None (after showing why) when the data cannot be loaded or the run costs more than
+    the server allows.  A run interrupted by the user (any click reruns the page) is kept in
+    session state as ``partial``.
     """
     key = digest(csv_bytes)
     try:
@@ -223,7 +250,11 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
         if data is None:
             st.error(message)
             return None
-    bar = st.progress(0.0, text="training…")
+    estimated = refuse_if_too_costly(config, data)
+    if estimated is None:
+        return None
+    expect = f"estimated {cost.describe(estimated)}"
+    bar = st.progress(0.0, text=f"training… ({expect})")
     live_cols = st.columns(2) if live else None
     slots = [c.empty() for c in live_cols] if live else []
     state = {"next": 0.0, "n": 0, "check": 0.0}
@@ -235,7 +266,8 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
             return False
         state["n"] += 1
         row = progress.history[-1]
-        bar.progress(min(progress.fraction, 1.0), text=f"epoch {row['epoch']:g} of {config.epochs}, loss {row['loss']:.4g}")
+        bar.progress(min(progress.fraction, 1.0),
+                     text=f"epoch {row['epoch']:g} of {config.epochs}, loss {row['loss']:.4g} ({expect})")
         if live and progress.layer_stats[-1] is not None:
             slots[0].plotly_chart(charts.live_loss_figure(progress.history_frame(), config.loss),
                                   key=f"live_loss_{state['n']}", config=PLOT_CONFIG)

@@ -5,9 +5,10 @@ from lab import charts, summaries
 from lab.activations import ACTIVATIONS
 from lab.compare import AXES, CompareSpec, mean_band, parse_values, summary_table
 from lab.init import INITIALIZERS
+from lab.limits import compare_refusal
 from lab.optim import OPTIMIZERS
 from lab.settings import SEEDS, SETTINGS
-from lab.share import params_to_spec, spec_to_params
+from lab.share import MAX_RUNS, params_to_spec, spec_to_params
 from pages import common
 
 common.use_router()
@@ -79,6 +80,15 @@ if run_clicked:
         except Exception as exc:  # noqa: BLE001 - a ConfigError from one value, shown as a message
             st.error(f"This comparison cannot run: {exc}.")
             planned = None
+        if planned and len(planned) > MAX_RUNS:
+            st.error(f"This comparison cannot run: {len(planned)} runs ({len(typed)} values × {seeds} seeds); "
+                     f"at most {MAX_RUNS} at once.")
+            planned = None
+        if planned:
+            why = compare_refusal([c for _, c in planned.values()], common.server_limits())
+            if why:
+                st.error(f"Not started: {why}.")
+                planned = None
         if planned:
             st.session_state["compare_spec"] = spec
             runs = {}
