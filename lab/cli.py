@@ -6,6 +6,7 @@ engine the pages use.  Bad input ends with one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -15,13 +16,18 @@ import numpy as np
 
 from .activations import get_activation
 from .config import ConfigError, RunConfig
+from .cost import describe, estimate, size
 from .data import DataError
 from .export import write_run_dir
 from .gradcheck import PASS_THRESHOLD, gradient_check
+from .limits import machine_free_bytes
 from .model import build_mlp
 from .settings import SETTINGS, Choice
 from .theory import caveat, predict, regime, sigma_w
 from .train import make_dataset, train
+
+LONG_RUN_S = 10.0  # runs estimated to take longer announce their estimate on stderr
+MAX_CONFIG_BYTES = 2**20  # a config.json is a few hundred bytes
 
 EXAMPLES = """examples:
   python -m lab train --activation sigmoid --init xavier_normal --depth 10 --out runs/sigmoid
@@ -102,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run_options(p, multi)
         if name in ("train", "compare"):
             p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+            p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
             p.add_argument("--quiet", action="store_true", help="no progress on stderr")
         if name == "gradcheck":
             p.add_argument("--examples", type=int, default=8, help="examples in the check batch (8)")
@@ -127,10 +134,16 @@ def _add_run_options(p, multi):
 def _base_config(args) -> RunConfig:
     if not args.config:
         return RunConfig()
+    path = Path(args.config)
+    if path.exists() and not path.is_file():  # a FIFO or a device would block
+        raise ConfigError(f"cannot read {args.config}: not a regular file")
+    if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"cannot read {args.config}: a config.json is far smaller than this file")
     try:
-        doc = json.loads(Path(args.config).read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {args.config}: {exc}") from None
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as exc:
+        why = "it nests too deeply" if isinstance(exc, RecursionError) else exc
+        raise ConfigError(f"cannot read {args.config}: {why}") from None
     cfg = doc.get("config") if isinstance(doc, dict) else None
     if not isinstance(cfg, dict):
         raise ConfigError(f"{args.config} is not a single-run config.json written by 'train'")
@@ -205,8 +218,33 @@ class _ProgressPrinter:
             print(file=sys.stderr)
 
 
+def _check_out_dir(out: str, force: bool) -> None:
+    """Refuse, before any training, an --out that is a file or that already holds a run."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    held = [n for n in ("config.json", "history.csv", "layers.csv") if (path / n).exists()]
+    if held and not force:
+        raise ConfigError(f"--out {out} already holds a run ({', '.join(held)}); choose another directory "
+                          "or add --force to overwrite it")
+
+
+def _check_cost(config: RunConfig, label: str, quiet: bool) -> None:
+    """Refuse a run that cannot fit in this machine's memory; announce a long one."""
+    estimated = estimate(config)
+    free = machine_free_bytes()
+    if free is not None and estimated.peak_bytes > free:
+        raise ConfigError(f"{label}this run would need about {size(estimated.peak_bytes)} of memory and this machine "
+                          f"has {size(free)} free: reduce the width, the depth or the number of samples")
+    if estimated.seconds > LONG_RUN_S and not quiet:
+        print(f"{label}estimated {describe(estimated)}", file=sys.stderr)
+
+
 def cmd_train(args, multi):
     configs = configs_from_args(args, multi)
+    _check_out_dir(args.out, args.force)
+    for name, config in configs.items():
+        _check_cost(config, f"[{name}] " if multi else "", args.quiet)
     runs = {}
     for name, config in configs.items():
         printer = _ProgressPrinter(f"[{name}] " if multi else "", args.quiet)
@@ -256,7 +294,8 @@ def cmd_gradients(args, multi):
     out = Path(args.out)
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True)
-    np.savez(out, **arrays)
+    with _writing(out) as fh:  # through a handle, so that numpy does not append .npz to the name
+        np.savez(fh, **arrays)
     print(f"wrote {out}: {len(X)} probe examples, {model.depth} layers, loss {loss:.6g}")
     return 0
 
@@ -269,7 +308,8 @@ def cmd_theory(args, multi):
     note = caveat(config)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False)
+        with _writing(Path(args.out), "w") as fh:
+            fh.write(table.to_csv(index=False))
         print(f"wrote {args.out}: {len(table)} hidden layers")
     else:
         print(table.to_csv(index=False), end="")
@@ -282,6 +322,16 @@ def cmd_theory(args, multi):
             summary += f", the squared signal changes by e every {abs(r.depth_scale):.3g} layers"
     print(summary + (f". {note}" if note else ""), file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _writing(path: Path, mode: str = "wb"):
+    """Open ``path`` for writing; an error while writing or closing names the file."""
+    try:
+        with open(path, mode) as fh:
+            yield fh
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 COMMANDS = {"train": cmd_train, "compare": cmd_train, "gradcheck": cmd_gradcheck, "gradients": cmd_gradients, "theory": cmd_theory}
@@ -299,7 +349,12 @@ def main(argv=None) -> int:
         print(f"python -m lab: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"python -m lab: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"python -m lab: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("python -m lab: error: this machine ran out of memory; reduce the width, the depth or the "
+              "number of samples", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

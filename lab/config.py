@@ -92,7 +92,8 @@ class RunConfig:
                 f"depth {self.depth} x width {self.width} is too large for this lab "
                 f"(more than {MAX_WEIGHTS / 1e6:.0f} million weights)"
             )
-        return dataclasses.replace(self, init=init, gain=checked["gain"])
+        # the checked values: numbers as their kind (a "0.1" from a JSON file becomes 0.1)
+        return dataclasses.replace(self, **checked, init=init)
 
     @property
     def n_classes(self) -> int:

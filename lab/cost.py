@@ -61,15 +61,19 @@ class Prices:
         return flops * per_flop
 
 
-def _typical_time(fn, budget_s: float = 0.02) -> float:
-    """The median of repeated calls of ``fn`` within about ``budget_s`` (at least 5 calls): what a
-    run sees, contention from other processes included, without the outliers."""
-    times: list[float] = []
-    while len(times) < 5 or (sum(times) < budget_s and len(times) < 200):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+def _typical_time(fn, budget_s: float = 0.02, rounds: int = 3) -> float:
+    """Seconds per call of ``fn``: the median of repeated calls within about ``budget_s``, and the
+    least of ``rounds`` such medians, so that a moment when another process holds the cores
+    does not set the price."""
+    medians = []
+    for _ in range(rounds):
+        times: list[float] = []
+        while len(times) < 5 or (sum(times) < budget_s and len(times) < 200):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        medians.append(float(np.median(times)))
+    return min(medians)
 
 
 @lru_cache(maxsize=4)

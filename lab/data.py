@@ -214,24 +214,38 @@ def _read_bytes(source) -> bytes:
     return data
 
 
+STANDARDIZE_CHUNK = 8192  # rows at a time, so that standardizing needs no full-size temporary
+
+
+def _standardize_in_place(X: np.ndarray, n_val: int) -> None:
+    """Centre and scale every column of X (float64, rows n_val: are training) with the training
+    rows' mean and std.  The spread is measured in units of each column's largest deviation, so
+    that squaring cannot overflow."""
+    train = X[n_val:]
+    mean = train.mean(axis=0)
+    X -= mean
+    unit = np.zeros(X.shape[1])
+    for i in range(0, len(train), STANDARDIZE_CHUNK):
+        np.maximum(unit, np.abs(train[i : i + STANDARDIZE_CHUNK]).max(axis=0), out=unit)
+    unit[unit == 0] = 1.0
+    sumsq = np.zeros(X.shape[1])
+    for i in range(0, len(train), STANDARDIZE_CHUNK):
+        sumsq += ((train[i : i + STANDARDIZE_CHUNK] / unit) ** 2).sum(axis=0)
+    std = unit * np.sqrt(sumsq / len(train))
+    std[std == 0] = 1.0  # a constant column stays constant instead of becoming NaN
+    X /= std
+
+
 def split(X, y, val_fraction, rng, classes, feature_names=None, class_names=None, standardize=True):
     """Shuffle, hold out ``val_fraction`` for validation, and standardize with training statistics."""
     order = rng.permutation(len(X))
-    X, y = X[order], y[order]
+    X, y = np.asarray(X, dtype=np.float64)[order], y[order]  # a copy of our own, standardized in place
     n_val = int(round(val_fraction * len(X)))
     if len(X) - n_val < 1:
         raise DataError("the validation fraction leaves no training examples")
     X_train, y_train, X_val, y_val = X[n_val:], y[n_val:], X[:n_val], y[:n_val]
     if standardize:
-        mean = X_train.mean(axis=0)
-        # the spread of each column in units of its largest deviation, so that squaring cannot overflow
-        dev = X_train - mean
-        unit = np.abs(dev).max(axis=0, initial=0.0)
-        unit[unit == 0] = 1.0
-        std = unit * np.sqrt(((dev / unit) ** 2).mean(axis=0))
-        std[std == 0] = 1.0  # a constant column stays constant instead of becoming NaN
-        X_train = (X_train - mean) / std
-        X_val = (X_val - mean) / std
+        _standardize_in_place(X, n_val)
     feature_names = feature_names or tuple(f"x{i + 1}" for i in range(X.shape[1]))
     class_names = class_names or tuple(str(k) for k in range(classes))
     return Dataset(X_train, y_train, X_val, y_val, classes, tuple(feature_names), tuple(class_names))

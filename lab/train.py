@@ -175,8 +175,8 @@ def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) 
     if data is None:
         data = make_dataset(config, data_rng)
     dtype = config.np_dtype
-    X, y = data.X_train.astype(dtype), data.y_train
-    X_val, y_val = data.X_val.astype(dtype), data.y_val
+    X, y = data.X_train.astype(dtype, copy=False), data.y_train
+    X_val, y_val = data.X_val.astype(dtype, copy=False), data.y_val
     model = build_mlp(config, data.input_dim, data.classes, init_rng)
     optimizer = OPTIMIZERS[config.optimizer](config.lr)
     n = len(X)

@@ -19,7 +19,7 @@ SIZES = [
 def test_time_estimate_is_within_a_factor_of_2(config):
     calibrate(config.dtype)
     predicted = estimate(config).seconds
-    measured = sum(_timed(config) for _ in range(2)) / 2
+    measured = min(_timed(config) for _ in range(2))  # the quieter of two, as calibrate() prices
     assert 0.5 <= predicted / measured <= 2.0, (predicted, measured)
 
 

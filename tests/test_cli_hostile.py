@@ -1,0 +1,96 @@
+"""The command line against hostile input: one line on stderr and status 2, never a traceback,
+and nothing lost or overwritten.  In-process (``lab.cli.main``), so that each case is quick."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from lab.cli import main
+
+FAST = ["--samples", "100", "--epochs", "1", "--depth", "2", "--width", "4", "--quiet"]
+
+
+def _one_line_error(capsys, argv, pattern):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert pattern in err, err
+    return err
+
+
+@pytest.mark.parametrize("content, pattern", [
+    ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
+    ('{"config": {"activation": ["relu"]}}', "activation must be one of"),
+    ('{"config": {"standardize": "false"}}', "standardize must be one of True, False"),
+    ('{"config": {"instrument": "no"}}', "instrument must be one of True, False"),
+    ('{"config": {"noise": "lots"}}', "noise must be a number"),
+    ('{"config": {"depth": 1e400}}', "depth must be a whole number"),
+])
+def test_bad_config_files(tmp_path, capsys, content, pattern):
+    path = tmp_path / "config.json"
+    path.write_text(content)
+    _one_line_error(capsys, ["train", "--config", str(path), "--out", str(tmp_path / "o")], pattern)
+
+
+def test_numbers_written_as_text_in_a_config_are_read_as_numbers(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"config": {"noise": "0.1", "val_fraction": "0.2", "samples": 100, "epochs": 1,
+                                           "depth": 2, "width": 4}}))
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    written = json.loads((tmp_path / "o" / "config.json").read_text())["config"]
+    assert written["noise"] == 0.1 and written["val_fraction"] == 0.2
+
+
+def test_fifo_as_config_or_data_is_refused_without_blocking(tmp_path, capsys):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    _one_line_error(capsys, ["train", "--config", str(fifo), "--out", str(tmp_path / "o")], "not a regular file")
+    _one_line_error(capsys, ["train", "--data", str(fifo), "--label", "y", "--out", str(tmp_path / "o")],
+                    "not a regular file")
+
+
+def test_out_is_checked_before_training_and_a_run_is_not_overwritten(tmp_path, capsys):
+    a_file = tmp_path / "taken"
+    a_file.write_text("keep me")
+    _one_line_error(capsys, ["train", *FAST, "--out", str(a_file)], "is a file, not a directory")
+    assert a_file.read_text() == "keep me"
+    out = tmp_path / "run"
+    assert main(["train", *FAST, "--out", str(out)]) == 0
+    before = (out / "history.csv").read_text()
+    _one_line_error(capsys, ["train", *FAST, "--seed", "3", "--out", str(out)], "already holds a run")
+    assert (out / "history.csv").read_text() == before
+    assert main(["train", *FAST, "--seed", "3", "--out", str(out), "--force"]) == 0
+    assert (out / "history.csv").read_text() != before
+
+
+def test_gradients_writes_the_file_it_names(tmp_path, capsys):
+    out = tmp_path / "probe"
+    assert main(["gradients", "--depth", "2", "--width", "4", "--out", str(out)]) == 0
+    assert f"wrote {out}:" in capsys.readouterr().out
+    assert out.exists() and not (tmp_path / "probe.npz").exists()
+    assert "dW1" in np.load(out).files
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_a_full_disk_names_the_file(capsys):
+    _one_line_error(capsys, ["theory", "--out", "/dev/full"], "No space left on device: /dev/full")
+
+
+def test_a_run_larger_than_the_machine_is_refused_before_it_starts(tmp_path, capsys, monkeypatch):
+    import lab.cli
+
+    monkeypatch.setattr(lab.cli, "machine_free_bytes", lambda: 2**30)  # a machine with 1 GB free
+    err = _one_line_error(capsys, ["train", "--dataset", "random", "--input-dim", "4096", "--samples", "200000",
+                                   "--epochs", "1", "--out", str(tmp_path / "o")], "of memory and this machine has 1.0 GB free")
+    assert "reduce the width" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_long_run_announces_its_estimate(tmp_path, capsys, monkeypatch):
+    import lab.cli
+
+    monkeypatch.setattr(lab.cli, "LONG_RUN_S", 0.0)
+    assert main(["train", "--samples", "100", "--epochs", "1", "--depth", "2", "--width", "4",
+                 "--out", str(tmp_path / "o")]) == 0
+    assert "estimated about" in capsys.readouterr().err
