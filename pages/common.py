@@ -248,7 +248,7 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
     if config.dataset == "csv":
         data, message = load_csv(csv_bytes, config)
         if data is None:
-            st.error(message)
+            plain_notice("error", "Your CSV cannot be used:", message.removeprefix("Your CSV cannot be used: "))
             return None
     estimated = refuse_if_too_costly(config, data)
     if estimated is None:
@@ -365,11 +365,13 @@ def session_runs_panel() -> None:
         try:
             loaded = export.load_runs(upload.getvalue())
         except export.ImportFormatError as exc:
-            st.error(f"{upload.name} cannot be loaded: {exc}. Nothing in this session was changed.")
+            plain_notice("error", "This file cannot be loaded. Nothing in this session was changed.",
+                         f"{upload.name}: {exc}.")
         else:
             added = [remember_run(name, r, source=f"imported from {upload.name}") for name, r in loaded.items()]
             st.session_state["runs_overlay"] = added
-            st.success(f"Loaded {len(added)} run(s) from {upload.name}: {', '.join(added)}.")
+            plain_notice("success", f"Loaded {len(added)} run{'' if len(added) == 1 else 's'}:",
+                         "\n".join([f"from {upload.name}:", *(f"• {n}" for n in added)]))
     if not runs:
         st.caption("Runs from the Train and Compare pages, and loaded files, are listed here.")
         return
@@ -396,7 +398,7 @@ def session_runs_panel() -> None:
                 if not new:
                     st.error("Give the run a name.")
                 elif new in runs and new != old:
-                    st.error(f"There is already a run named {new!r}.")
+                    plain_notice("error", "There is already a run with that name:", new)
                 else:
                     st.session_state["runs"] = {new if n == old else n: r for n, r in runs.items()}
                     st.rerun()
@@ -411,13 +413,15 @@ def status_line(result: RunResult) -> None:
     c = result.config
     records = int((~result.history["diverged"]).sum())  # the row marking divergence is not a record
     text = (f"**{c.activation}**, **{c.init}** init (gain {c.gain}), {c.depth} hidden layers of {c.width}, "
-            f"{c.optimizer} lr {c.lr:g}, {c.dataset}: {records} record{'' if records == 1 else 's'} "
-            f"in {result.wall_s:.2f} s")
+            f"{c.optimizer} lr {c.lr:g}, {c.dataset}: {summaries.extent(result)} in {result.wall_s:.2f} s")
     if result.diverged_at is not None:
         kept = ("Nothing could be recorded." if not records
                 else "Its record at initialization is shown below." if result.diverged_at == 0
                 else "Everything recorded before that is shown below.")
-        st.error(f"Diverged at epoch {result.diverged_at:g}: {result.diverge_reason}. {kept}")
+        if result.meta.get("imported"):  # the reason came from a file: plain text
+            plain_notice("error", f"Diverged at epoch {result.diverged_at:g}. {kept}", result.diverge_reason)
+        else:
+            st.error(f"Diverged at epoch {result.diverged_at:g}: {result.diverge_reason}. {kept}")
     elif result.stopped:
         st.warning(f"Stopped at epoch {result.history['epoch'].iloc[-1]:g}; what was recorded is shown below.")
     st.markdown(text)
@@ -439,6 +443,15 @@ def set_address(params: dict, seen_key: str) -> None:
     if {k: st.query_params.get_all(k)[-1] for k in st.query_params} != params:
         st.query_params.from_dict(params)
     st.session_state[seen_key] = params
+
+
+def plain_notice(kind: str, lead: str, detail: str) -> None:
+    """An alert with our words (``lead``, Markdown) and under it words that came from a user or a
+    file (``detail``: a file name, a run name, a CSV column or cell) as plain text, never read as
+    Markdown, HTML or a link.  kind: "error", "warning", "success" or "info"."""
+    with st.container(border=True):
+        getattr(st, kind)(lead)
+        st.text(detail)
 
 
 def show_link_notices(notices: list[str]) -> None:

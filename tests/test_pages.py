@@ -114,8 +114,41 @@ def test_bad_upload_gets_a_clear_message(content, expected):
     if at.sidebar.form_submit_button:
         at.sidebar.form_submit_button[0].click().run()
     assert not at.exception
-    messages = " ".join(e.value for e in at.error)
+    messages = " ".join([e.value for e in at.error] + [t.value for t in at.text])
     assert expected in messages
+
+
+def _markdown_bodies(at) -> str:
+    """Every string the page hands to Streamlit's Markdown renderer."""
+    kinds = ("markdown", "caption", "error", "warning", "success", "info", "title", "header", "subheader")
+    return " ".join(el.value for kind in kinds for el in at.get(kind))
+
+
+def test_csv_words_reach_the_page_as_plain_text_only():
+    evil = "![pix](http://127.0.0.1:9/x.png) **bold** <b>html</b>"
+    content = f'a,"{evil}",label\n1,2,x\n3,"{evil}",y\n4,5,x\n'.encode()
+    at = app("pages/train.py", SMALL)
+    at.sidebar.file_uploader[0].upload("data.csv", content, "text/csv").run()
+    at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception
+    assert "not numeric" in " ".join(t.value for t in at.text)
+    assert evil in " ".join(t.value for t in at.text)
+    assert "![pix]" not in _markdown_bodies(at) and "**bold**" not in _markdown_bodies(at)
+
+
+def test_imported_run_names_reach_the_page_as_plain_text_only():
+    from lab import train
+    from lab.export import runs_json
+
+    result = train(SMALL.replace(epochs=1))
+    names = ["![pix](http://127.0.0.1:9/x.png)", "**bold**", "=HYPERLINK(\"http://x\")"]
+    raw = runs_json({n: result for n in names}).encode()
+    at = app("pages/compare.py")
+    at.file_uploader(key="import_file").upload("![f](http://127.0.0.1:9/f.png).json", raw, "application/json").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join(t.value for t in at.text)
+    assert all(n in shown for n in names)
+    assert "![" not in _markdown_bodies(at) and "**bold**" not in _markdown_bodies(at)
 
 
 def test_good_upload_trains():
