@@ -6,8 +6,11 @@ under the same names, which the app copies into the environment):
     BACKPROP_LAB_MAX_RUN_SECONDS      estimated seconds of one run               (default 300)
     BACKPROP_LAB_MAX_RUN_MB           estimated peak memory of one run, in MB    (default 1500)
     BACKPROP_LAB_MAX_COMPARE_SECONDS  estimated seconds of a whole comparison    (default 600)
+    BACKPROP_LAB_SESSION_MB           runs one browser session keeps, in MB      (default 300)
+    BACKPROP_LAB_CACHE_MB             finished runs the server caches, in MB     (default 500)
 
-A value of 0 (or "off") turns that limit off.  The command line applies only the memory
+A value of 0 (or "off") turns that limit off (the two memory budgets then fall back to their
+defaults: a server without them would grow without bound).  The command line applies only the memory
 check against the machine's free memory: it is the user's own machine.
 """
 from __future__ import annotations
@@ -23,7 +26,10 @@ ENV = {
     "run_seconds": ("BACKPROP_LAB_MAX_RUN_SECONDS", 300.0),
     "run_mb": ("BACKPROP_LAB_MAX_RUN_MB", 1500.0),
     "compare_seconds": ("BACKPROP_LAB_MAX_COMPARE_SECONDS", 600.0),
+    "session_mb": ("BACKPROP_LAB_SESSION_MB", 300.0),
+    "cache_mb": ("BACKPROP_LAB_CACHE_MB", 500.0),
 }
+SESSION_FULL_RUNS = 3  # a session keeps the weights and data of its newest runs only
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,8 @@ class Limits:
     run_seconds: float = math.inf
     run_mb: float = math.inf
     compare_seconds: float = math.inf
+    session_mb: float = math.inf
+    cache_mb: float = math.inf
 
     @classmethod
     def from_env(cls, environ=None) -> Limits:
@@ -42,6 +50,8 @@ class Limits:
             try:
                 value = math.inf if raw in ("off", "none", "") else float(raw)
             except ValueError:
+                value = default
+            if field.endswith("_mb") and field != "run_mb" and not (0 < value < math.inf):
                 value = default
             values[field] = math.inf if value <= 0 or not math.isfinite(value) else value
         return cls(**values)

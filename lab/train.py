@@ -14,6 +14,7 @@ history with one row marked ``diverged`` at the epoch where it happened.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from .probe import DELTA_EDGES, STAT_COLUMNS, act_edges, probe
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "elapsed_s", "step", "diverged")
 LAYER_COLUMNS = ("epoch", "layer", *STAT_COLUMNS, "step")
+SLIM_KEEP_DATA_BYTES = 4 * 2**20  # a slimmed run keeps data smaller than this
 HIST_RECORDS = 21  # histogram snapshots per run: evenly spaced record points, first and last included
 EVAL_CHUNK = 4096
 # Below this width a matrix product is too small to split across cores: OpenBLAS's threads
@@ -95,6 +97,23 @@ class RunResult:
     @property
     def depth(self) -> int:
         return int(self.layers["layer"].max()) if len(self.layers) else len(self.weights)
+
+    def nbytes(self) -> int:
+        """The memory its arrays and tables hold (weights, data, histograms, history, statistics)."""
+        arrays = [self.hist_epochs, self.act_hist, self.act_zero_frac, self.act_edges, self.delta_hist,
+                  self.delta_edges, *(a for pair in self.weights for a in pair)]
+        if self.data is not None:
+            arrays += [self.data.X_train, self.data.y_train, self.data.X_val, self.data.y_val]
+        tables = int(self.history.memory_usage(index=False).sum() + self.layers.memory_usage(index=False).sum())
+        return sum(int(a.nbytes) for a in arrays) + tables
+
+    def slim(self, keep_data_below: int = SLIM_KEEP_DATA_BYTES) -> "RunResult":
+        """A copy without the final weights, and without the data unless it is small: every chart
+        but the decision boundary still draws (the theory line needs the data's mean square)."""
+        data = self.data
+        if data is not None and data.X_train.nbytes + data.X_val.nbytes > keep_data_below:
+            data = None
+        return dataclasses.replace(self, weights=[], data=data, meta={**self.meta, "slim": True})
 
     @classmethod
     def from_tables(cls, config: RunConfig, history: pd.DataFrame, layers: pd.DataFrame, summary: dict) -> "RunResult":

@@ -16,7 +16,8 @@ from lab import ConfigError, DataError, RunConfig, RunResult, charts, export, ma
 from lab import cost
 from lab.compare import describe, unique_name
 from lab.cost import Cost
-from lab.limits import Limits, run_refusal
+from lab.limits import SESSION_FULL_RUNS, Limits, run_refusal
+from lab.runcache import RunCache, trim_history
 from lab.settings import SETTINGS
 
 SETTINGS_KEY = "train_settings"
@@ -185,17 +186,15 @@ def build_config(base: RunConfig, values: dict) -> tuple[RunConfig | None, str]:
         return None, str(exc)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _finished_run(config: RunConfig, data_digest: str, _result: RunResult | None = None) -> RunResult:
-    """The cache of finished runs, keyed by config (and the uploaded data's digest).
+_CACHE: dict = {}  # the process's RunCache, made on first use with the deployer's budget
 
-    Called without ``_result`` it only looks up (a miss raises LookupError, which
-    st.cache_data does not store); called with it, it stores.  Training itself runs
-    outside so that it can draw live progress.
-    """
-    if _result is None:
-        raise LookupError(config)
-    return _result
+
+def run_cache() -> RunCache:
+    """Finished runs by (config, uploaded data's digest), shared by every session of this server
+    process within a budget in bytes (BACKPROP_LAB_CACHE_MB)."""
+    if "cache" not in _CACHE:
+        _CACHE["cache"] = RunCache(int(server_limits().cache_mb * 2**20))
+    return _CACHE["cache"]
 
 
 def digest(data: bytes | None) -> str:
@@ -240,10 +239,9 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
     session state as ``partial``.
     """
     key = digest(csv_bytes)
-    try:
-        return _finished_run(config, key)
-    except LookupError:
-        pass
+    cached = run_cache().get((config, key))
+    if cached is not None:
+        return cached
     data = None
     if config.dataset == "csv":
         data, message = load_csv(csv_bytes, config)
@@ -296,7 +294,7 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
     if not result.stopped:
         # the cache hands back copies, so a run is known again by what made it (see remember_run)
         result.meta["made_from"] = (config, key)
-        _finished_run(config, key, _result=result)
+        run_cache().put((config, key), result)
     return result
 
 
@@ -330,6 +328,11 @@ def remember_run(name: str, result: RunResult, source: str) -> str:
     name = unique_name(name, runs)
     result.meta.setdefault("source", source)
     runs[name] = result
+    # a bounded session: weights and data of the newest runs only, and the oldest let go past the budget
+    kept, dropped = trim_history(runs, SESSION_FULL_RUNS, int(server_limits().session_mb * 2**20))
+    st.session_state["runs"] = kept
+    if dropped:
+        st.session_state["dropped_runs"] = [*st.session_state.get("dropped_runs", []), *dropped][-20:]
     return name
 
 
@@ -372,6 +375,10 @@ def session_runs_panel() -> None:
             st.session_state["runs_overlay"] = added
             plain_notice("success", f"Loaded {len(added)} run{'' if len(added) == 1 else 's'}:",
                          "\n".join([f"from {upload.name}:", *(f"• {n}" for n in added)]))
+    dropped = st.session_state.pop("dropped_runs", None)
+    if dropped:
+        plain_notice("info", f"This session keeps at most {server_limits().session_mb:g} MB of runs, so the oldest "
+                     "were let go (download the runs you want to keep):", "\n".join(f"• {n}" for n in dropped))
     if not runs:
         st.caption("Runs from the Train and Compare pages, and loaded files, are listed here.")
         return

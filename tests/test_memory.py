@@ -1,0 +1,110 @@
+"""Bounded memory: the run cache and a session's history stay within their budgets in bytes."""
+import gc
+from pathlib import Path
+
+import pytest
+
+from lab import RunConfig, train
+from lab.runcache import RunCache, trim_history
+
+MB = 2**20
+# about 8 MB of float32 weights each
+LARGE = RunConfig(depth=30, width=256, samples=200, epochs=0, dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def large():
+    return train(LARGE)
+
+
+def test_nbytes_counts_the_weights_and_slim_drops_them(large):
+    weights = sum(W.nbytes + b.nbytes for W, b in large.weights)
+    assert weights > 7 * MB and large.nbytes() >= weights
+    slim = large.slim()
+    assert slim.weights == [] and slim.nbytes() < MB
+    assert large.weights  # the original is untouched
+    pd_equal = slim.layers.equals(large.layers) and slim.history.equals(large.history)
+    assert pd_equal
+
+
+def test_cache_keeps_to_its_budget_and_evicts_the_least_recently_used(large):
+    cache = RunCache(budget=40 * MB)
+    for k in range(8):
+        cache.put(k, large)
+        assert cache.nbytes() <= 40 * MB
+    assert cache.get(0) is None and cache.get(7) is not None
+    assert len(cache) == 5  # 7.3 MB each
+    cache.get(4)  # used: it outlives 5
+    cache.put(8, large)
+    cache.put(9, large)
+    assert cache.get(4) is not None and cache.get(5) is None
+
+
+def test_cache_hands_out_copies_whose_notes_are_their_own(large):
+    cache = RunCache(budget=100 * MB)
+    cache.put("k", large)
+    one, two = cache.get("k"), cache.get("k")
+    one.meta["source"] = "Train"
+    assert "source" not in two.meta
+    assert one.weights[0][0] is two.weights[0][0]  # arrays are shared, not copied
+
+
+def test_a_run_larger_than_a_quarter_of_the_budget_is_not_cached(large):
+    cache = RunCache(budget=4 * large.nbytes() - 1)
+    cache.put("k", large)
+    assert cache.get("k") is None
+
+
+def test_history_keeps_full_arrays_of_the_newest_and_drops_the_oldest_past_its_budget(large):
+    runs = {f"run {i}": large for i in range(10)}
+    kept, dropped = trim_history(runs, keep_full=3, budget=30 * MB)
+    assert dropped == [] and list(kept) == list(runs)
+    assert [bool(r.weights) for r in kept.values()] == [False] * 7 + [True] * 3
+    kept, dropped = trim_history(runs, keep_full=3, budget=20 * MB)
+    assert dropped == ["run 0", "run 1", "run 2", "run 3", "run 4", "run 5", "run 6", "run 7"][: len(dropped)]
+    assert sum(r.nbytes() for r in kept.values()) <= 20 * MB
+    assert "run 9" in kept
+
+
+def test_ten_large_runs_in_one_session_stay_within_the_budgets(monkeypatch):
+    """Train pressed ten times with a new seed each time, in one AppTest session."""
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    from pages import common
+
+    monkeypatch.setenv("BACKPROP_LAB_SESSION_MB", "32")
+    monkeypatch.setenv("BACKPROP_LAB_CACHE_MB", "32")
+    common._CACHE.clear()
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    at = AppTest.from_file(app, default_timeout=60)
+    at.session_state["train_settings"] = LARGE
+    at.run()
+    at.switch_page("pages/train.py").run()
+    gc.collect()
+    before = _resident()
+    try:
+        for seed in range(10):
+            at.number_input(key="w_seed").set_value(seed)
+            at.sidebar.form_submit_button[0].click().run()
+            assert not at.exception, [e.value for e in at.exception]
+        gc.collect()
+        held = _resident() - before
+    finally:
+        common._CACHE.clear()
+    session = sum(r.nbytes() for r in at.session_state["runs"].values())
+    assert session <= 32 * MB
+    assert len(at.session_state["runs"]) >= 3  # the newest runs are all there
+    # each run holds about 8 MB: without the budgets ten would hold 80 MB in the session and as much
+    # again in the cache; with them, the session, the cache and the page's current run stay within
+    print(f"resident memory grew by {held / MB:.0f} MB")
+    assert held < (32 + 32 + 24) * MB, held / MB
+
+
+def _resident() -> int:
+    """This process's resident memory in bytes (numpy's large arrays are mapped and unmapped
+    whole, so freeing them shows here)."""
+    import os
+
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
