@@ -16,10 +16,10 @@ import numpy as np
 
 from .activations import get_activation
 from .config import ConfigError, RunConfig
-from .cost import describe, estimate, size
+from .cost import describe, duration, estimate, size
 from .data import DataError
 from .export import write_run_dir
-from .gradcheck import PASS_THRESHOLD, gradient_check
+from .gradcheck import PASS_THRESHOLD, estimate_numerical_seconds, gradient_check, n_parameters
 from .limits import machine_free_bytes
 from .model import build_mlp
 from .settings import SETTINGS, Choice
@@ -27,6 +27,7 @@ from .theory import caveat, predict, regime, sigma_w
 from .train import make_dataset, train
 
 LONG_RUN_S = 10.0  # runs estimated to take longer announce their estimate on stderr
+MAX_GRADCHECK_S = 3600.0  # gradcheck refuses longer checks without --force
 MAX_CONFIG_BYTES = 2**20  # a config.json is a few hundred bytes
 
 EXAMPLES = """examples:
@@ -112,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--quiet", action="store_true", help="no progress on stderr")
         if name == "gradcheck":
             p.add_argument("--examples", type=int, default=8, help="examples in the check batch (8)")
+            p.add_argument("--force", action="store_true",
+                           help=f"check even when it would take more than {MAX_GRADCHECK_S / 3600:g} hour")
             p.set_defaults(depth=3, width=8)
         if name == "gradients":
             p.add_argument("--out", required=True, metavar="FILE.npz", help="output file")
@@ -274,6 +277,12 @@ def cmd_gradcheck(args, multi):
     if args.examples < 1:
         raise ConfigError("--examples must be at least 1")
     model, X, y = _probe_model(config, args.examples)
+    seconds = estimate_numerical_seconds(model, X, y)
+    if seconds > MAX_GRADCHECK_S and not args.force:
+        raise ConfigError(f"central differences on {n_parameters(model):,} parameters would take about "
+                          f"{duration(seconds)}: lower --depth or --width (or add --force)")
+    if seconds > LONG_RUN_S:
+        print(f"estimated {duration(seconds)} ({2 * n_parameters(model):,} forward passes)", file=sys.stderr)
     table = gradient_check(model, X, y)
     print(f"gradient check: {config.activation}, {config.init}, depth {config.depth}, width {config.width}, "
           f"{config.loss}, {len(X)} examples, float64, threshold {PASS_THRESHOLD:g}")

@@ -94,3 +94,8 @@ def test_a_long_run_announces_its_estimate(tmp_path, capsys, monkeypatch):
     assert main(["train", "--samples", "100", "--epochs", "1", "--depth", "2", "--width", "4",
                  "--out", str(tmp_path / "o")]) == 0
     assert "estimated about" in capsys.readouterr().err
+
+
+def test_a_gradient_check_of_days_is_refused_with_its_estimate(capsys):
+    err = _one_line_error(capsys, ["gradcheck", "--depth", "100", "--width", "512"], "would take about")
+    assert "days" in err and "lower --depth or --width" in err
