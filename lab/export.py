@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .compare import unique_name
 from .config import ConfigError, RunConfig
 from .train import HISTORY_COLUMNS, LAYER_COLUMNS, RunResult
 
@@ -181,7 +182,7 @@ def load_runs(raw: bytes) -> dict[str, RunResult]:
             raise ImportFormatError(f"run {i + 1} has no name")
         if len(name) > MAX_NAME_CHARS:
             raise ImportFormatError(f"run {i + 1} has a name of {len(name):,} characters; the limit is {MAX_NAME_CHARS}")
-        name = _unique(name.strip(), out)
+        name = unique_name(name.strip(), out)
         out[name] = _run_from_entry(name, entry)
     return out
 
@@ -194,15 +195,6 @@ def _short(value, limit: int = 40) -> str:
     """repr of a value from a file, cut to ``limit`` characters."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _unique(name: str, taken) -> str:
-    if name not in taken:
-        return name
-    k = 2
-    while f"{name} ({k})" in taken:
-        k += 1
-    return f"{name} ({k})"
 
 
 def _json_depth(raw: bytes) -> int:
