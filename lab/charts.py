@@ -382,19 +382,25 @@ def _readable_log_ticks(fig: go.Figure) -> None:
         lo, hi = float(v.min()), float(v.max())
         decades = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
         ticks = [m * 10.0**k for k in decades for m in (1, 2, 5) if lo <= m * 10.0**k <= hi]
+        labels = [_tick_label(t) for t in ticks]
         if len(ticks) < 3:
-            ticks = _round_ticks(lo, hi)
-        fig.layout["yaxis" + axis[1:]].update(tickvals=ticks, ticktext=[_tick_label(t) for t in ticks])
+            ticks, labels = _round_ticks(lo, hi)
+        fig.layout["yaxis" + axis[1:]].update(tickvals=ticks, ticktext=labels)
 
 
-def _round_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
-    """About ``count`` round numbers from ``lo`` to ``hi`` (one, when they are equal)."""
+def _round_ticks(lo: float, hi: float, count: int = 4) -> tuple[list[float], list[str]]:
+    """About ``count`` round numbers from ``lo`` to ``hi``, and labels with as many digits as the
+    step needs (0.6935 must not print as 0.694 next to 0.694)."""
     if hi <= lo:
-        return [lo]
+        return [lo], [_tick_label(lo)]
     raw = (hi - lo) / count
     step = 10.0 ** math.floor(math.log10(raw))
     step *= next(m for m in (1, 2, 5, 10) if m * step >= raw)
-    return [k * step for k in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
+    ticks = [k * step for k in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
+    if not 1e-3 <= hi < 1e4:
+        return ticks, [_tick_label(t) for t in ticks]
+    digits = max(0, -math.floor(math.log10(step) + 1e-9))  # a step of 1, 2 or 5 times 10^-k needs k decimals
+    return ticks, [f"{t:.{digits}f}" for t in ticks]
 
 
 def _tick_label(x: float) -> str:
@@ -465,7 +471,7 @@ def profiles_grid(layers: dict[str, pd.DataFrame], settings: dict[str, str], epo
             fig.add_scatter(x=chosen["layer"], y=chosen["delta_rms"], mode="lines+markers", marker=dict(size=4),
                             line=dict(color=colours[settings[name]], width=2.5), name=f"{name}, epoch {at_epoch:g}",
                             showlegend=False, row=r, col=c)
-        fig.update_xaxes(title_text="layer", nticks=5, row=r, col=c)
+        fig.update_xaxes(title_text="layer", nticks=4, row=r, col=c)
     _log_axis(fig, "delta_rms (log)", col=1)
     fig.update_yaxes(type="log", exponentformat="power", minor=dict(showgrid=False))
     fig.update_annotations(font_size=12)
@@ -595,8 +601,10 @@ def phase_figure(table: pd.DataFrame, critical_sigma_w: float | None = None) -> 
     shown = np.where(np.isneginf(raw), "signal exactly 0", np.char.mod("%.2f", np.nan_to_num(raw)))
     ticks = np.linspace(-bound, bound, 5)
     ticktext = [f"{t:.3g}" for t in ticks]
-    if largest > bound:  # some cells lie beyond the colour range
-        ticktext[0], ticktext[-1] = f"≤ {ticktext[0]}", f"≥ {ticktext[-1]}"
+    if np.nanmin(raw, initial=0.0) < -bound:  # some cells lie beyond the colour range: say so at that end
+        ticktext[0] = f"≤ {ticktext[0]}"
+    if np.nanmax(raw, initial=0.0) > bound:
+        ticktext[-1] = f"≥ {ticktext[-1]}"
     fig = go.Figure(go.Heatmap(
         z=z, x=grid.columns, y=grid.index, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound,
         customdata=shown,

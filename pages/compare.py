@@ -136,19 +136,19 @@ else:
         "final_accuracy": ("accuracy", "final_accuracy: training accuracy at the last record"),
         "final_val_loss": ("val loss", "final_val_loss: validation loss at the last record"),
         "final_val_accuracy": ("val accuracy", "final_val_accuracy: validation accuracy at the last record"),
-        **{c: (f"epochs to loss < {threshold:g}", f"{c}: first epoch whose training loss is below {threshold:g}")
+        **{c: (f"epochs to < {threshold:g}", f"{c}: first epoch whose training loss is below {threshold:g}")
            for c in steps},
-        "delta_ratio_init": ("δ ratio at init", ("delta_ratio_init: delta_rms of layer 1 over that of the last "
-                                                 "hidden layer, at initialization")),
-        "delta_ratio_end": ("δ ratio at end", "delta_ratio_end: the same at the last record"),
+        "delta_ratio_init": ("δ ratio, init", ("delta_ratio_init: delta_rms of layer 1 over that of the last "
+                                               "hidden layer, at initialization")),
+        "delta_ratio_end": ("δ ratio, end", "delta_ratio_end: the same at the last record"),
         "diverged_at": ("diverged at", "diverged_at: the epoch at which the run diverged (empty: it did not)"),
         "wall_s": ("seconds", "wall_s: seconds the run took"),
     }
     config = {c: st.column_config.Column(label, help=help_text) for c, (label, help_text) in labels.items()}
     for title, columns in (("At the last record", ["final_loss", "final_accuracy", "final_val_loss",
-                                                   "final_val_accuracy"]),
+                                                   "final_val_accuracy", "wall_s"]),
                            ("Speed, error signal, divergence", [*steps, "delta_ratio_init", "delta_ratio_end",
-                                                                "diverged_at", "wall_s"])):
+                                                                "diverged_at"])):
         part = table[["run", *columns]]
         st.markdown(f"**{title}**")
         st.dataframe(tables.styled(part, run_colour), hide_index=True, width="content", column_config=config,

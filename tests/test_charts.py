@@ -187,3 +187,16 @@ def test_phase_figure_marks_colours_that_saturate():
     assert fig.data[0].zmax == charts.PHASE_COLOUR_LIMIT
     assert fig.data[0].colorbar.ticktext[0].startswith("≤") and fig.data[0].colorbar.ticktext[-1].startswith("≥")
     assert len(fig.data) == 1
+
+
+def test_phase_colour_bar_marks_only_the_end_that_saturates():
+    table = pd.DataFrame({"sigma_w": [0.5, 3.0], "depth": [100, 100], "log10_ratio": [-45.0, 12.0]})
+    ticks = charts.phase_figure(table).data[0].colorbar.ticktext
+    assert ticks[0].startswith("≤") and not ticks[-1].startswith("≥")
+
+
+def test_a_narrow_log_axis_gets_distinct_readable_ticks():
+    runs = {"a": history(list(np.linspace(0.6929, 0.6947, 6))), "b": history([0.6931] * 6)}
+    fig = charts.compare_loss_figure(runs, {"a": "a", "b": "b"})
+    labels = list(fig.layout.yaxis.ticktext)
+    assert len(labels) >= 3 and len(set(labels)) == len(labels)  # no two ticks print alike
