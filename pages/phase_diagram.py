@@ -66,7 +66,7 @@ if go:
 phase = st.session_state.get("phase_result")
 if phase is None:
     st.info("Press **Run the sweep**: the default 20 × 20 cells take about two seconds; "
-            "30 × 30 cells of width 256 about half a minute.")
+            "the largest setting (30 × 30 cells of width 256) 10 to 20 seconds.")
     st.stop()
 
 critical = edge_of_chaos(phase["activation"], phase["sigma_b"])
