@@ -77,10 +77,21 @@ def formatter(column: str):
     return magnitude
 
 
+# st.dataframe refuses to show a whole number above 2^53 in a number column (an error cell); every
+# float that large is whole, so a loss of 1e19 would be one.  Such a column is shown as text.
+LARGEST_NUMBER_CELL = 2.0**53
+
+
 def styled(table: pd.DataFrame, colours: dict[str, str] | None = None, key: str = "run"):
     """``table`` with every numeric column formatted by ``formatter``; text columns as they are.
-    ``colours`` maps values of column ``key`` to a text colour (a run's colour on the charts)."""
+    ``colours`` maps values of column ``key`` to a text colour (a run's colour on the charts).
+    A column holding a magnitude beyond LARGEST_NUMBER_CELL becomes its formatted text."""
     numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c]) and table[c].dtype != bool]
+    huge = [c for c in numeric if (table[c].abs() >= LARGEST_NUMBER_CELL).any()]
+    if huge:
+        # missing stays missing, so that it looks like the number columns' missing cells
+        table = table.assign(**{c: table[c].map(formatter(c)).where(table[c].notna(), None) for c in huge})
+        numeric = [c for c in numeric if c not in huge]
     style = table.style.format({c: formatter(c) for c in numeric})
     if colours and key in table.columns:
         style = style.map(lambda v: f"color: {colours[v]}; font-weight: 600" if v in colours else "", subset=[key])

@@ -144,7 +144,8 @@ else:
         "diverged_at": ("diverged at", "diverged_at: the epoch at which the run diverged (empty: it did not)"),
         "wall_s": ("seconds", "wall_s: seconds the run took"),
     }
-    config = {c: st.column_config.Column(label, help=help_text) for c, (label, help_text) in labels.items()}
+    config = {c: st.column_config.Column(label, help=help_text, alignment="right")
+              for c, (label, help_text) in labels.items()}
     for title, columns in (("At the last record", ["final_loss", "final_accuracy", "final_val_loss",
                                                    "final_val_accuracy", "wall_s"]),
                            ("Speed, error signal, divergence", [*steps, "delta_ratio_init", "delta_ratio_end",

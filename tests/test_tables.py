@@ -53,3 +53,11 @@ def test_styled_colours_the_runs_like_the_charts():
     table = pd.DataFrame({"run": ["a", "b"], "final_loss": [1.0, 2.0]})
     html = tables.styled(table, {"a": "#1f77b4"}).to_html()
     assert "color: #1f77b4" in html and html.count("color: #") == 1
+
+
+def test_a_loss_beyond_2_to_the_53_is_shown_as_its_text():
+    """st.dataframe shows an error cell for a whole number above 2^53 in a number column."""
+    table = pd.DataFrame({"run": ["a", "b"], "final_loss": [2.4688e22, 0.2], "final_accuracy": [0.5, 0.1]})
+    shown = tables.styled(table).data
+    assert list(shown["final_loss"]) == ["2.47e22", "0.2"]
+    assert shown["final_accuracy"].dtype.kind == "f"  # the other columns stay numbers
