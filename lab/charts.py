@@ -111,17 +111,34 @@ def heatmap_figure(layers: pd.DataFrame, column: str = "delta_rms") -> go.Figure
     return _layout(fig, f"{column} by layer and epoch (colour: {label})", height=360)
 
 
-def pick_layers(n_hidden: int, at_most: int = 10) -> list[int]:
-    """Evenly spaced hidden layers (1-based) to show as small multiples, first and last included."""
-    if n_hidden <= at_most:
-        return list(range(1, n_hidden + 1))
-    return sorted({int(round(v)) for v in np.linspace(1, n_hidden, at_most)})
+HIST_ALL_LAYERS_UP_TO = 20  # histogram grids show every layer up to this many; beyond, a choice
 
 
-def histogram_grid(result: RunResult, snapshot: int) -> go.Figure:
-    """Activation histograms of hidden layers: at initialization (grey) and at snapshot ``snapshot``."""
+def pick_layers(n_layers: int, at_most: int = HIST_ALL_LAYERS_UP_TO) -> list[int]:
+    """Layers (1-based) to show as small multiples: all of them up to ``at_most``; beyond, every
+    k-th from layer 1 with the same step throughout, and the last one."""
+    if n_layers <= at_most:
+        return list(range(1, n_layers + 1))
+    step = math.ceil((n_layers - 1) / (at_most - 1))
+    return sorted({*range(1, n_layers + 1, step), n_layers})
+
+
+def which_layers(shown: list[int], n_layers: int) -> str:
+    """Which of ``n_layers`` layers a grid shows, in words: 'all 11 layers', 'layers 1, 3, 5, …, 31 (16 of 31)'."""
+    if list(shown) == list(range(1, n_layers + 1)):
+        return f"all {n_layers} layers"
+    listed = ", ".join(map(str, shown)) if len(shown) <= 6 else f"{shown[0]}, {shown[1]}, {shown[2]}, …, {shown[-1]}"
+    return f"layers {listed} ({len(shown)} of {n_layers})"
+
+
+def histogram_grid(result: RunResult, snapshot: int, layers: list[int] | None = None, cols: int = 5,
+                   colour: str | None = None) -> go.Figure:
+    """Activation histograms of hidden layers: at initialization (grey) and at snapshot ``snapshot``.
+
+    ``layers``: which hidden layers (1-based; default ``pick_layers``); ``cols`` small multiples
+    per row; ``colour`` draws the initialization in a run's own colour instead of grey."""
     n_hidden = result.act_hist.shape[1]
-    shown = pick_layers(n_hidden)
+    shown = [l for l in (layers or pick_layers(n_hidden)) if 1 <= l <= n_hidden] or pick_layers(n_hidden)
     stats = result.layers
     titles = []
     for l in shown:
@@ -134,34 +151,45 @@ def histogram_grid(result: RunResult, snapshot: int) -> go.Figure:
         zeros = result.act_zero_frac[snapshot, l - 1]
         if zeros > 0.005:
             extra.append(f"zeros {100 * zeros:.0f}%")
-        titles.append(f"layer {l}" + (": " + ", ".join(extra) if extra else ""))
+        titles.append(f"<b>layer {l}</b>" + "".join(f"<br>{e}" for e in extra))  # one per line: columns may be narrow
     # fractions of all activations, so the bars plus the exact zeros in the title add up to 1
     scale = 1.0 - result.act_zero_frac
     lo, hi = result.act_edges[0], result.act_edges[-1]
     return _hist_grid(result.act_hist, scale, result.act_edges, shown, titles, snapshot, result.hist_epochs,
-                      "activation", f"Activations per layer (non-zero values; outside [{lo:g}, {hi:g}] they fall in the end bins)")
+                      "activation value", "Activations per layer",
+                      [which_layers(shown, n_hidden), f"non-zero values; outside [{lo:g}, {hi:g}] in the end bins"],
+                      cols, colour)
 
 
-def delta_histogram_grid(result: RunResult, snapshot: int) -> go.Figure:
+def delta_histogram_grid(result: RunResult, snapshot: int, layers: list[int] | None = None,
+                         cols: int = 5) -> go.Figure:
     """Histograms of log10 |per-example error dL/dz| per layer, at initialization (grey) and at ``snapshot``:
     a vanishing signal shows as the histograms sliding left, layer after layer."""
     n_layers = result.delta_hist.shape[1]
-    shown = pick_layers(n_layers)
-    titles = [f"layer {l}" + (" (output)" if l == n_layers else "") for l in shown]
+    shown = [l for l in (layers or pick_layers(n_layers)) if 1 <= l <= n_layers] or pick_layers(n_layers)
+    titles = [f"<b>layer {l}</b>" + (" (output)" if l == n_layers else "") for l in shown]
     return _hist_grid(result.delta_hist, np.ones(result.delta_hist.shape[:2]), result.delta_edges, shown, titles,
                       snapshot, result.hist_epochs, "log10 |dL/dz| per example",
-                      "Back-propagated error per layer (values below 1e-16, and exact zeros, in the first bin)")
+                      "Back-propagated error per layer",
+                      [which_layers(shown, n_layers), "values below 1e-16, and exact zeros, in the first bin"], cols, None)
 
 
-def _hist_grid(counts, scale, edges, shown, titles, snapshot, epochs, xlabel, title) -> go.Figure:
-    """Small multiples of histograms ``counts`` (R, layers, bins) on fixed ``edges``."""
-    cols = min(5, len(shown))
+HIST_ROW_PX, TITLE_LINE_PX = 190, 14  # one row of small histograms; one line of a subplot title (11 px type)
+
+
+def _hist_grid(counts, scale, edges, shown, titles, snapshot, epochs, xlabel, title, notes, cols, colour) -> go.Figure:
+    """Small multiples of histograms ``counts`` (R, layers, bins) on fixed ``edges``; ``notes`` are
+    short lines under the title (short, because the grid may sit in half a page)."""
+    cols = max(1, min(cols, len(shown)))
     rows = math.ceil(len(shown) / cols)
+    title_px = TITLE_LINE_PX * (1 + max(t.count("<br>") for t in titles))
+    gap_px = 30 + title_px  # tick labels of the row above, then the titles of the next
+    plot_px = rows * HIST_ROW_PX + (rows - 1) * gap_px
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True,
-                        horizontal_spacing=0.03, vertical_spacing=0.18)
+                        horizontal_spacing=0.12 / cols + 0.015, vertical_spacing=gap_px / plot_px if rows > 1 else 0)
     centres = 0.5 * (edges[:-1] + edges[1:])
     width = edges[1] - edges[0]
-    snaps = [(0, INIT_COLOR, "at initialization")]
+    snaps = [(0, colour or INIT_COLOR, "at initialization")]
     if snapshot != 0:
         snaps.append((snapshot, DELTA_COLOR, f"epoch {epochs[snapshot]:g}"))
     for i, l in enumerate(shown):
@@ -170,12 +198,24 @@ def _hist_grid(counts, scale, edges, shown, titles, snapshot, epochs, xlabel, ti
             row = counts[snap, l - 1]
             frac = row / max(row.sum(), 1) * scale[snap, l - 1]
             fig.add_bar(x=centres, y=frac, width=width, marker_color=color, opacity=0.6, name=name,
-                        showlegend=i == 0, row=r, col=c)
+                        showlegend=i == 0, row=r, col=c,
+                        hovertemplate=f"layer {l}<br>{xlabel} %{{x:.2f}}<br>fraction %{{y:.3f}}<extra>{name}</extra>")
     fig.update_layout(barmode="overlay")
-    fig.update_annotations(font_size=11)  # five subplot titles side by side must not run into each other
-    fig.update_xaxes(title_text=xlabel, row=rows)
+    fig.update_annotations(font_size=11)  # several subplot titles side by side must not run into each other
+    fig.update_xaxes(nticks=4, tickfont_size=10)
+    fig.update_yaxes(nticks=4, tickfont_size=10)
     fig.update_yaxes(title_text="fraction", col=1)
-    return _layout(fig, title, height=260 * rows + 80)
+    # one x-axis title for the whole grid: repeated under narrow columns they run together
+    fig.add_annotation(text=xlabel, x=0.5, xref="paper", y=0, yref="paper", yanchor="top", yshift=-28,
+                       showarrow=False, font=dict(size=13, color="#444"))
+    small = "".join(f"<br><span style='font-size:12px;color:#555'>{n}</span>" for n in notes)
+    top = 45 + 18 * len(notes) + title_px + 10  # the title, its notes, and the subplot titles of the first row
+    fig = _layout(fig, title + small, height=plot_px + top + 100)
+    # the title from the top in pixels (plotly's default sits 2% of the height down: far, on a tall grid)
+    return fig.update_layout(margin=dict(t=top, b=100),
+                             title=dict(y=1.0, yref="container", yanchor="top", pad=dict(t=12)),
+                             legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xanchor="left",
+                                         x=0.0))
 
 
 def _epoch_of(result: RunResult, snapshot: int):
@@ -238,15 +278,18 @@ def _dtick(n_layers) -> int:
 
 
 def profiles_overlay(profiles: dict[str, pd.DataFrame], title: str = "Error signal per layer at initialization",
-                     predicted: dict[str, pd.DataFrame] | None = None) -> go.Figure:
+                     predicted: dict[str, pd.DataFrame] | None = None,
+                     colours: dict[str, str] | None = None) -> go.Figure:
     """delta_rms per layer of several runs on one log axis; ``profiles`` maps name -> layers rows of one epoch;
-    ``predicted`` maps some of the names to a mean-field profile (layer, delta_rms), drawn dashed."""
+    ``predicted`` maps some of the names to a mean-field profile (layer, delta_rms), drawn dashed;
+    ``colours`` maps names to colours (default: the palette in order)."""
     fig = go.Figure()
     deepest = 1
-    for i, (name, rows) in enumerate(profiles.items()):
+    colours = {**colour_map(profiles), **(colours or {})}
+    for name, rows in profiles.items():
         if rows.empty:  # a run that overflowed at initialization recorded no profile
             continue
-        colour = PALETTE[i % len(PALETTE)]
+        colour = colours[name]
         fig.add_scatter(x=rows["layer"], y=rows["delta_rms"], name=name, mode="lines+markers",
                         line=dict(color=colour, width=3))
         if predicted and name in predicted and len(predicted[name]):
@@ -263,70 +306,213 @@ def colour_map(names) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(names))}
 
 
+# A run whose loss peaks this many decades above every other run's would flatten them all
+# on one axis (the default comparison: normal(std 1) at 1e15, the others near 1); it gets
+# a panel of its own above the rest.
+OUTLIER_GAP_DECADES = 3.0
+
+
+def split_outliers(peaks: dict[str, float], gap_decades: float = OUTLIER_GAP_DECADES) -> set[str]:
+    """The names whose peak lies above the widest gap between the sorted peaks, when that gap
+    spans more than ``gap_decades`` decades (peaks as positive values; NaN ones are ignored)."""
+    logs = sorted((math.log10(v), k) for k, v in peaks.items() if v is not None and math.isfinite(v) and v > 0)
+    if len(logs) < 2:
+        return set()
+    widest, at = max((logs[i + 1][0] - logs[i][0], i) for i in range(len(logs) - 1))
+    return {k for _, k in logs[at + 1:]} if widest > gap_decades else set()
+
+
+def _peak(*columns: pd.Series) -> float:
+    values = pd.concat(columns).to_numpy(dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(values.max()) if values.size else math.nan
+
+
 def compare_loss_figure(histories: dict[str, pd.DataFrame], settings: dict[str, str], log_y: bool = True,
-                        band: pd.DataFrame | None = None, loss_name: str = "cross_entropy") -> go.Figure:
+                        band: pd.DataFrame | None = None, loss_name: str = "cross_entropy",
+                        colours: dict[str, str] | None = None) -> go.Figure:
     """Loss per epoch of several runs: training solid, validation dashed, one colour per setting.
 
     With ``band`` (from compare.mean_band) each setting is drawn as its mean over seeds
-    with a shaded min-max band instead of one line per seed.
+    with a shaded min-max band instead of one line per seed.  ``colours`` maps a setting to
+    its colour (default: the palette in order).  Runs whose loss peaks more than
+    OUTLIER_GAP_DECADES above the others go to a panel of their own on top, so that the
+    others keep their detail; a run that diverged ends in a cross.
     """
-    colours = colour_map(settings.values())
-    fig = go.Figure()
+    colours = {**colour_map(settings.values()), **(colours or {})}
     if band is not None and len(band):
-        for setting, rows in band.groupby("setting", sort=False):
+        groups = {s: rows for s, rows in band.groupby("setting", sort=False)}
+        high = split_outliers({s: _peak(rows["high"]) for s, rows in groups.items()})
+    else:
+        groups = None
+        high = split_outliers({n: _peak(h["loss"], h["val_loss"]) for n, h in histories.items()})
+    label = LOSS_LABEL.get(loss_name, "loss") + (" (log scale)" if log_y else "")
+    if high:
+        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.3, 0.7], vertical_spacing=0.1,
+                            subplot_titles=("far above the others (its own axis): " + ", ".join(sorted(high)),
+                                            "the other runs"))
+    else:
+        fig = go.Figure()
+
+    def where(key):
+        return {"row": 1 if key in high else 2, "col": 1} if high else {}
+
+    if groups is not None:
+        for setting, rows in groups.items():
             c = colours[setting]
             fig.add_scatter(x=rows["epoch"], y=rows["high"], mode="lines", line=dict(width=0, color=c),
-                            showlegend=False, hoverinfo="skip")
+                            showlegend=False, hoverinfo="skip", **where(setting))
             fig.add_scatter(x=rows["epoch"], y=rows["low"], mode="lines", line=dict(width=0, color=c), fill="tonexty",
-                            fillcolor=_rgba(c, 0.2), showlegend=False, hoverinfo="skip")
-            fig.add_scatter(x=rows["epoch"], y=rows["mean"], mode="lines", line=dict(color=c, width=2.5),
-                            name=f"{setting} (training, mean of {int(rows['n'].max())} seeds)")
+                            fillcolor=_rgba(c, 0.2), showlegend=False, hoverinfo="skip", **where(setting))
+            fig.add_scatter(x=rows["epoch"], y=rows["mean"], mode="lines+markers" if len(rows) == 1 else "lines",
+                            line=dict(color=c, width=2.5), name=f"{setting} (training, mean of {int(rows['n'].max())} seeds)",
+                            **where(setting))
     else:
         for name, h in histories.items():
-            h = h[~h["diverged"]]
-            c = colours[settings[name]]
-            fig.add_scatter(x=h["epoch"], y=h["loss"], mode="lines", line=dict(color=c, width=2.5), name=f"{name} training",
-                            legendgroup=name)
-            if h["val_loss"].notna().any():
-                fig.add_scatter(x=h["epoch"], y=h["val_loss"], mode="lines", line=dict(color=c, dash="dash"),
-                                name=f"{name} validation", legendgroup=name)
-    fig.update_xaxes(title_text="epoch")
+            _add_run(fig, name, h, colours[settings[name]], where(name))
+    fig.update_xaxes(title_text="epoch", **({"row": 2, "col": 1} if high else {}))
     if log_y:
-        _log_axis(fig, LOSS_LABEL.get(loss_name, "loss") + " (log scale)")
+        _log_axis(fig, label)
     else:
-        fig.update_yaxes(title_text=LOSS_LABEL.get(loss_name, "loss"))
-    return _layout(fig, "Loss curves (solid: training, dashed: validation)", height=440)
+        fig.update_yaxes(title_text=label)
+    if high:
+        fig.update_yaxes(title_text="loss" + (" (log)" if log_y else ""), row=1, col=1)
+    if log_y:
+        _readable_log_ticks(fig)
+    crosses = any(t.marker.symbol == "x" for t in fig.data)
+    fig = _layout(fig, "Loss curves (solid: training, dashed: validation" + ("; ✕: diverged)" if crosses else ")"),
+                  height=620 if high else 440)
+    return fig.update_layout(margin=dict(t=90)) if high else fig
 
 
-def profiles_grid(layers: dict[str, pd.DataFrame], settings: dict[str, str], epoch: str | float = "end") -> go.Figure:
+def _readable_log_ticks(fig: go.Figure) -> None:
+    """On each log y axis whose data span less than 3 decades, ticks at 1, 2 and 5 times a power of
+    ten (or, over a narrower span, evenly spaced round numbers), labelled in full: plotly's own
+    labels there are single digits in small type, or none at all."""
+    by_axis: dict[str, list] = {}
+    for t in fig.data:
+        if t.y is not None:
+            by_axis.setdefault(t.yaxis or "y", []).append(np.asarray(t.y, dtype=float))
+    for axis, arrays in by_axis.items():
+        v = np.concatenate(arrays)
+        v = v[np.isfinite(v) & (v > 0)]
+        if not v.size or v.max() / v.min() >= 1e3:
+            continue
+        lo, hi = float(v.min()), float(v.max())
+        decades = range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+        ticks = [m * 10.0**k for k in decades for m in (1, 2, 5) if lo <= m * 10.0**k <= hi]
+        labels = [_tick_label(t) for t in ticks]
+        if len(ticks) < 3:
+            ticks, labels = _round_ticks(lo, hi)
+        fig.layout["yaxis" + axis[1:]].update(tickvals=ticks, ticktext=labels)
+
+
+def _round_ticks(lo: float, hi: float, count: int = 4) -> tuple[list[float], list[str]]:
+    """About ``count`` round numbers from ``lo`` to ``hi``, and labels with as many digits as the
+    step needs (0.6935 must not print as 0.694 next to 0.694)."""
+    if hi <= lo:
+        return [lo], [_tick_label(lo)]
+    raw = (hi - lo) / count
+    step = 10.0 ** math.floor(math.log10(raw))
+    step *= next(m for m in (1, 2, 5, 10) if m * step >= raw)
+    ticks = [k * step for k in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
+    if not 1e-3 <= hi < 1e4:
+        return ticks, [_tick_label(t) for t in ticks]
+    digits = max(0, -math.floor(math.log10(step) + 1e-9))  # a step of 1, 2 or 5 times 10^-k needs k decimals
+    return ticks, [f"{t:.{digits}f}" for t in ticks]
+
+
+def _tick_label(x: float) -> str:
+    """0.2, 15, 2.5×10²²: plain within 1e-3..1e4, otherwise a power of ten."""
+    if x == 0 or 1e-3 <= abs(x) < 1e4:
+        return f"{x:.3g}"
+    mantissa, exponent = f"{x:.2g}".split("e") if "e" in f"{x:.2g}" else (f"{x:.2g}", "0")
+    return f"{mantissa}×10<sup>{int(exponent)}</sup>"
+
+
+def _add_run(fig: go.Figure, name: str, history: pd.DataFrame, colour: str, where: dict) -> None:
+    """One run's training (solid) and validation (dashed) loss; a cross where it diverged."""
+    h = history[~history["diverged"]]
+    diverged = history.loc[history["diverged"], "epoch"]
+    note = f" (diverged at epoch {diverged.iloc[0]:g})" if len(diverged) else ""
+    finite = h[np.isfinite(h["loss"].to_numpy(dtype=float))]
+    if finite.empty:  # it overflowed before its first record: nothing to draw, but say so in the legend
+        fig.add_scatter(x=[None], y=[None], mode="markers", marker=dict(color=colour, symbol="x", size=10),
+                        name=f"{name}{note or ' (no finite loss)'}: nothing to draw", **where)
+        return
+    mode = "lines+markers" if len(finite) == 1 else "lines"
+    fig.add_scatter(x=h["epoch"], y=h["loss"], mode=mode, line=dict(color=colour, width=2.5),
+                    name=f"{name} training{note}", legendgroup=name, **where)
+    if h["val_loss"].notna().any():
+        fig.add_scatter(x=h["epoch"], y=h["val_loss"], mode=mode, line=dict(color=colour, dash="dash"),
+                        name=f"{name} validation", legendgroup=name, **where)
+    if note:
+        last = finite.iloc[-1]
+        fig.add_scatter(x=[last["epoch"]], y=[last["loss"]], mode="markers", legendgroup=name, showlegend=False,
+                        marker=dict(color=colour, symbol="x", size=13, line=dict(width=1, color="black")),
+                        hovertext=[f"{name}: last finite record before it diverged at epoch {diverged.iloc[0]:g}"],
+                        hoverinfo="text", **where)
+
+
+def profiles_grid(layers: dict[str, pd.DataFrame], settings: dict[str, str], epoch: str | float = "end",
+                  colours: dict[str, str] | None = None) -> go.Figure:
     """One small gradient profile per run on a shared log axis: delta_rms at initialization (grey)
-    and at ``epoch`` ("end" = each run's last record), so heights compare directly across runs."""
-    colours = colour_map(settings.values())
+    and at ``epoch`` ("end" = each run's last record), so heights compare directly across runs.
+    A run with no record at ``epoch`` (it diverged earlier) shows its last record, and says so."""
+    colours = {**colour_map(settings.values()), **(colours or {})}
     names = [n for n in layers if not layers[n].empty]  # runs that overflowed at initialization have none
     if not names:
         return _layout(go.Figure(), "No gradient profile: every run overflowed at initialization")
     cols = min(len(names), 5)
     rows = math.ceil(len(names) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, shared_yaxes="all", shared_xaxes=False,
-                        horizontal_spacing=0.02, vertical_spacing=0.2)
+    titles = []
+    chosen_epochs = {}
+    for name in names:
+        recorded = layers[name]["epoch"]
+        want = recorded.max() if epoch == "end" else epoch
+        at = recorded[recorded <= want].max()
+        chosen_epochs[name] = at
+        titles.append(_wrap(name) + ("" if at == want else f"<br>(last record: epoch {at:g})"))
+    title_px = 15 * (1 + max(t.count("<br>") for t in titles))
+    gap_px = 50 + title_px  # x-axis title of the row above, then the panel titles of the next
+    plot_px = 220 * rows + gap_px * (rows - 1)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes="all", shared_xaxes=False,
+                        horizontal_spacing=0.02, vertical_spacing=gap_px / plot_px if rows > 1 else 0)
     for i, name in enumerate(names):
         df = layers[name]
         r, c = i // cols + 1, i % cols + 1
         first = df[df["epoch"] == df["epoch"].min()]
-        at_epoch = df["epoch"].max() if epoch == "end" else epoch
+        at_epoch = chosen_epochs[name]
         chosen = df[df["epoch"] == at_epoch]
         fig.add_scatter(x=first["layer"], y=first["delta_rms"], mode="lines+markers", marker=dict(size=4),
                         line=dict(color=INIT_COLOR), name="at initialization", showlegend=i == 0, row=r, col=c)
         if at_epoch != first["epoch"].iloc[0] and len(chosen):
             fig.add_scatter(x=chosen["layer"], y=chosen["delta_rms"], mode="lines+markers", marker=dict(size=4),
-                            line=dict(color=colours[settings[name]], width=2.5), name=f"epoch {at_epoch:g}",
+                            line=dict(color=colours[settings[name]], width=2.5), name=f"{name}, epoch {at_epoch:g}",
                             showlegend=False, row=r, col=c)
-        fig.update_xaxes(title_text="layer", row=r, col=c)
+        fig.update_xaxes(title_text="layer", nticks=4, row=r, col=c)
     _log_axis(fig, "delta_rms (log)", col=1)
     fig.update_yaxes(type="log", exponentformat="power", minor=dict(showgrid=False))
+    fig.update_annotations(font_size=12)
     title = "Gradient profiles on one log axis: grey at initialization, colour at " + (
         "each run's last epoch" if epoch == "end" else f"epoch {epoch:g}")
-    return _layout(fig, title, height=300 * rows + 110)
+    fig = _layout(fig, title, height=plot_px + 60 + title_px + 110)
+    return fig.update_layout(margin=dict(t=60 + title_px))
+
+
+def _wrap(name: str, width: int = 14) -> str:
+    """A run name over several lines when it is long, broken after ' · ', '=' or a space: five panels
+    side by side leave about 110 pixels per title at 1000 pixels wide."""
+    if len(name) <= width:
+        return name
+    head, found, tail = name.partition(" · ")
+    if found:
+        return f"{_wrap(head, width)}<br>· {tail}"
+    for sep in ("=", " "):
+        head, found, tail = name.partition(sep)
+        if found and head and tail:
+            return f"{head}{found.strip()}<br>{_wrap(tail, width)}"
+    return name
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -414,19 +600,43 @@ def softmax_figure(table: pd.DataFrame) -> go.Figure:
     return _layout(fig, "Softmax output, target and gradient per class", height=360)
 
 
+PHASE_COLOUR_LIMIT = 20.0  # decades: beyond this the colour saturates (the hover still gives the value)
+NO_VALUE_COLOUR = "#b0b0b0"
+
+
 def phase_figure(table: pd.DataFrame, critical_sigma_w: float | None = None) -> go.Figure:
     """Heatmap of log10(delta_rms first / last hidden) by sigma_w (x) and depth (y), blue below 0,
-    red above, with the predicted edge of chaos (chi = 1) as a dashed vertical line."""
+    red above, with the predicted edge of chaos (chi = 1) as a dashed vertical line.
+
+    A cell whose signal became exactly 0 (-inf) is drawn as vanished as it gets; a cell with no
+    value (NaN: overflow, or no signal at the last hidden layer) is grey and says so on hover."""
     grid = table.pivot(index="depth", columns="sigma_w", values="log10_ratio")
-    z = grid.to_numpy(dtype=float)
-    finite = np.abs(z[np.isfinite(z)])
-    bound = float(min(max(finite.max() if finite.size else 1.0, 1.0), 20.0))
-    z = np.where(np.isneginf(z), -bound, z)  # underflowed to zero: as vanished as it gets
+    raw = grid.to_numpy(dtype=float)
+    finite = np.abs(raw[np.isfinite(raw)])
+    largest = float(finite.max()) if finite.size else 1.0
+    bound = min(max(largest, 1.0), PHASE_COLOUR_LIMIT)
+    z = np.where(np.isneginf(raw), -bound, raw)  # underflowed to zero: as vanished as it gets
+    z = np.where(np.isposinf(raw), bound, z)
+    shown = np.where(np.isneginf(raw), "signal exactly 0", np.char.mod("%.2f", np.nan_to_num(raw)))
+    ticks = np.linspace(-bound, bound, 5)
+    ticktext = [f"{t:.3g}" for t in ticks]
+    if np.nanmin(raw, initial=0.0) < -bound:  # some cells lie beyond the colour range: say so at that end
+        ticktext[0] = f"≤ {ticktext[0]}"
+    if np.nanmax(raw, initial=0.0) > bound:
+        ticktext[-1] = f"≥ {ticktext[-1]}"
     fig = go.Figure(go.Heatmap(
         z=z, x=grid.columns, y=grid.index, colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound,
-        colorbar=dict(title=dict(text="log10 delta_rms<br>first / last hidden", side="right")),
-        hovertemplate="σ_w %{x:.2f}<br>depth %{y}<br>log10 ratio %{z:.2f}<extra></extra>",
+        customdata=shown,
+        colorbar=dict(title=dict(text="log10 delta_rms<br>first / last hidden", side="right"),
+                      tickvals=ticks, ticktext=ticktext),
+        hovertemplate="σ_w %{x:.2f}<br>depth %{y}<br>log10 ratio %{customdata}<extra></extra>",
     ))
+    missing = np.isnan(raw)
+    if missing.any():
+        fig.add_heatmap(z=np.where(missing, 1.0, np.nan), x=grid.columns, y=grid.index, showscale=False,
+                        colorscale=[[0, NO_VALUE_COLOUR], [1, NO_VALUE_COLOUR]], name="no value",
+                        hovertemplate="σ_w %{x:.2f}<br>depth %{y}<br>no value: the signal overflowed,<br>or none reached the last hidden layer"
+                                      "<extra></extra>")
     if critical_sigma_w is not None:
         fig.add_vline(x=critical_sigma_w, line=dict(color="black", dash="dash", width=2))
         fig.add_annotation(x=critical_sigma_w, y=1.0, yref="paper", yanchor="bottom", showarrow=False,

@@ -9,10 +9,12 @@ import hashlib
 import math
 import os
 import time
+from collections import Counter
 
+import pandas as pd
 import streamlit as st
 
-from lab import ConfigError, DataError, RunConfig, RunResult, charts, export, make_dataset, summaries, theory, train
+from lab import ConfigError, DataError, RunConfig, RunResult, charts, export, make_dataset, summaries, tables, theory, train
 from lab import cost
 from lab.compare import describe, unique_name
 from lab.cost import Cost
@@ -336,6 +338,36 @@ def remember_run(name: str, result: RunResult, source: str) -> str:
     return name
 
 
+def layer_picker(n_layers: int, key: str, label: str = "layers to show in the histograms") -> list[int] | None:
+    """All layers when the grids can show them all (None); beyond that, a choice that starts evenly spaced."""
+    if n_layers <= charts.HIST_ALL_LAYERS_UP_TO:
+        return None
+    options = list(range(1, n_layers + 1))
+    picked = st.multiselect(label, options, default=charts.pick_layers(n_layers), key=f"{key}_{n_layers}",
+                            help=f"{n_layers} layers are too many to draw at once; add or remove any of them. "
+                                 f"The last one is the output layer (error histograms only).")
+    return sorted(picked) or None
+
+
+def run_colours(runs: dict[str, RunResult], groups: dict[str, str] | None = None) -> dict[str, str]:
+    """A colour per group of runs (default: per run), kept with the runs so that a run has the same
+    colour on every chart of the session; a new group gets the colour least in use by the session's runs."""
+    groups = groups if groups is not None else {n: n for n in runs}
+    out: dict[str, str] = {}
+    for name, group in groups.items():
+        if group not in out and "colour" in runs[name].meta:
+            out[group] = runs[name].meta["colour"]
+    in_use = Counter(r.meta["colour"] for r in st.session_state.get("runs", {}).values() if "colour" in r.meta)
+    in_use.update(out.values())
+    for group in dict.fromkeys(groups.values()):
+        if group not in out:
+            out[group] = min(charts.PALETTE, key=lambda c: (in_use[c], charts.PALETTE.index(c)))
+            in_use[out[group]] += 1
+    for name, group in groups.items():
+        runs[name].meta["colour"] = out[group]
+    return out
+
+
 def export_buttons(runs: dict, figures: dict, prefix: str) -> None:
     """Downloads of the runs (CSV, JSON, ZIP) and of each figure (HTML).  The files are made only
     when a button is pressed (callables), and pressing one does not rerun the page."""
@@ -386,14 +418,17 @@ def session_runs_panel() -> None:
               "epochs": r.history["epoch"].iloc[-1], "final loss": r.history["loss"].dropna().iloc[-1]
               if r.history["loss"].notna().any() else None,
               "diverged at": r.diverged_at} for n, r in runs.items()]
-    st.dataframe(table, hide_index=True, width="stretch")
+    colours = run_colours(runs)  # every run keeps its colour, here and on the page's charts above
+    st.dataframe(tables.styled(pd.DataFrame(table), colours), hide_index=True, width="stretch",
+                 height=tables.height(len(table), 12))
     default = [n for n in st.session_state.get("runs_overlay", []) if n in runs] or list(runs)[-3:]
     picked = st.multiselect("overlay these runs", list(runs), default=default, key="overlay_pick")
     if picked:
         chosen = {n: runs[n] for n in picked}
-        chart(charts.compare_loss_figure({n: r.history for n, r in chosen.items()}, {n: n for n in picked}),
+        chart(charts.compare_loss_figure({n: r.history for n, r in chosen.items()}, {n: n for n in picked},
+                                         colours=colours),
               key="overlay_loss", filename="session_runs_loss")
-        chart(charts.profiles_grid({n: r.layers for n, r in chosen.items()}, {n: n for n in picked}),
+        chart(charts.profiles_grid({n: r.layers for n, r in chosen.items()}, {n: n for n in picked}, colours=colours),
               key="overlay_profiles", filename="session_runs_profiles")
         export_buttons(chosen, {}, prefix="runs")
     with st.expander("rename or delete runs"):

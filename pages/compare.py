@@ -1,7 +1,7 @@
 """Compare: vary one setting, keep everything else fixed, and see which networks learn and why."""
 import streamlit as st
 
-from lab import charts, summaries
+from lab import charts, summaries, tables
 from lab.activations import ACTIVATIONS
 from lab.compare import AXES, CompareSpec, mean_band, parse_values, summary_table
 from lab.init import INITIALIZERS
@@ -112,6 +112,7 @@ if comparison:
     settings = {n: spec.configs()[n][0] if n in spec.configs() else n for n in names}
 else:
     runs, settings = {}, {}
+colours = common.run_colours(runs, settings)  # one colour per setting, the same in the session panel below
 
 if not runs:
     st.info("The link's comparison is set up above: press **Run comparison** to run it." if link else
@@ -122,7 +123,7 @@ else:
     log_y = st.toggle("log-scale loss", value=True, key="cmp_log")
     band = mean_band(runs, settings) if spec.seeds > 1 else None
     loss_fig = charts.compare_loss_figure({n: r.history for n, r in runs.items()}, settings, log_y, band,
-                                          spec.base.loss)
+                                          spec.base.loss, colours=colours)
     common.chart(loss_fig, key="cmp_loss", filename="loss_curves")
     table = summary_table(runs, threshold)
     best = table.sort_values("final_loss").iloc[0]
@@ -130,14 +131,12 @@ else:
                "Curves that stay flat belong to networks whose first layers receive almost no error signal.")
 
     st.subheader("Gradient profiles at initialization and later")
-    # the epochs recorded by every run that did not diverge; a diverged run shows what it has
-    # (only its grey profile at initialization, at an epoch it did not reach)
-    lasting = [r for r in runs.values() if not r.layers.empty and r.diverged_at is None]
-    recorded = [set(r.layers["epoch"].unique()) for r in lasting or runs.values() if not r.layers.empty]
-    epochs = sorted(set.intersection(*recorded)) if recorded else [0]
+    # every epoch any run recorded: a run that diverged early shows its last record (and says so)
+    recorded = [set(r.layers["epoch"].unique()) for r in runs.values() if not r.layers.empty]
+    epochs = sorted(set.union(*recorded)) if recorded else [0]
     at = st.select_slider("epoch for the coloured profile", epochs, value=epochs[-1], key="cmp_epoch") \
         if len(epochs) > 1 else epochs[0]
-    prof_fig = charts.profiles_grid({n: r.layers for n, r in runs.items()}, settings, at)
+    prof_fig = charts.profiles_grid({n: r.layers for n, r in runs.items()}, settings, at, colours=colours)
     common.chart(prof_fig, key="cmp_profiles", filename="gradient_profiles")
     worst = table.sort_values("delta_ratio_init").iloc[0]
     st.caption("All panels share one log axis, so heights compare directly. At initialization layer 1 of "
@@ -145,8 +144,32 @@ else:
                "hidden layer, the smallest share of any run (column delta_ratio_init below).")
 
     st.subheader("Summary")
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        c: st.column_config.NumberColumn(format="%.3g") for c in table.columns if c != "run"})
+    # two narrow tables rather than one wide one, so that nothing is cut off at 1000 pixels
+    run_colour = {n: colours[settings[n]] for n in runs}
+    steps = [c for c in table.columns if c.startswith("epochs_to_loss_")]
+    labels = {
+        "final_loss": ("loss", "final_loss: training loss at the last record (before divergence, if any)"),
+        "final_accuracy": ("accuracy", "final_accuracy: training accuracy at the last record"),
+        "final_val_loss": ("val loss", "final_val_loss: validation loss at the last record"),
+        "final_val_accuracy": ("val accuracy", "final_val_accuracy: validation accuracy at the last record"),
+        **{c: (f"epochs to < {threshold:g}", f"{c}: first epoch whose training loss is below {threshold:g}")
+           for c in steps},
+        "delta_ratio_init": ("δ ratio, init", ("delta_ratio_init: delta_rms of layer 1 over that of the last "
+                                               "hidden layer, at initialization")),
+        "delta_ratio_end": ("δ ratio, end", "delta_ratio_end: the same at the last record"),
+        "diverged_at": ("diverged at", "diverged_at: the epoch at which the run diverged (empty: it did not)"),
+        "wall_s": ("seconds", "wall_s: seconds the run took"),
+    }
+    config = {c: st.column_config.Column(label, help=help_text, alignment="right")
+              for c, (label, help_text) in labels.items()}
+    for title, columns in (("At the last record", ["final_loss", "final_accuracy", "final_val_loss",
+                                                   "final_val_accuracy", "wall_s"]),
+                           ("Speed, error signal, divergence", [*steps, "delta_ratio_init", "delta_ratio_end",
+                                                                "diverged_at"])):
+        part = table[["run", *columns]]
+        st.markdown(f"**{title}**")
+        st.dataframe(tables.styled(part, run_colour), hide_index=True, width="content", column_config=config,
+                     height=tables.height(len(part), 12))
 
     st.subheader("Take it with you")
     common.export_buttons(runs, {"loss_curves": loss_fig, "gradient_profiles": prof_fig}, prefix="comparison")

@@ -52,10 +52,13 @@ for side, r in list(results.items()):
         st.error(f"{names[side]}: the signal overflowed at initialization ({r.diverge_reason}); nothing to draw.")
         del results[side]
 
+COLOURS = {"A": charts.PALETTE[0], "B": charts.PALETTE[1]}  # each side keeps its colour on every chart
+
 if results:
     against = {side: theory.against_measurement(r) for side, r in results.items()}
     predicted = {names[side]: overlay for side, (overlay, _) in against.items() if overlay is not None}
-    common.chart(charts.profiles_overlay({names[s]: r.layers for s, r in results.items()}, predicted=predicted),
+    common.chart(charts.profiles_overlay({names[s]: r.layers for s, r in results.items()}, predicted=predicted,
+                                         colours={names[s]: COLOURS[s] for s in results}),
                  key="overlay", filename="init_profiles")
     for side, r in results.items():
         st.caption(f"{names[side]}: " + summaries.profile_caption(r.layers, 0))
@@ -65,5 +68,7 @@ if results:
     for col, (side, r) in zip(cols, results.items()):
         with col:
             st.markdown(f"**{names[side]}**")
-            common.chart(charts.histogram_grid(r, 0), key=f"hist_{side}")
+            shown = common.layer_picker(r.act_hist.shape[1], key=f"x{side}_hist_layers")
+            common.chart(charts.histogram_grid(r, 0, shown, cols=2, colour=COLOURS[side]), key=f"hist_{side}",
+                         filename=f"init_histograms_{side}")
             st.caption(summaries.saturation_caption(r.layers, 0))

@@ -32,34 +32,60 @@ with st.form("phase"):
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def cached(activation, sigma_b, sigma_ws, depths, width, _progress=None):
-    return sweep(activation, sigma_ws, depths, sigma_b, width=width, n_probe=256, progress=_progress)
+def finished_sweep(activation, sigma_b, sigma_ws, depths, width, _done=None):
+    """The cache of finished sweeps, (table, seconds it took): without ``_done`` a lookup (a miss raises
+    LookupError, which is not stored), with it a store.  The sweep runs outside, so that its progress
+    bar is not replayed from the cache (a second identical sweep used to fail on exactly that)."""
+    if _done is None:
+        raise LookupError(activation)
+    return _done
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def edge_of_chaos(activation, sigma_b):
+    return critical_sigma_w(activation, sigma_b)
 
 
 if go:
     sigma_ws = tuple(np.round(np.linspace(*sw_range, cells), 4))
     depths = tuple(int(d) for d in np.unique(np.linspace(2, max_depth, cells).round().astype(int)))
-    bar = st.progress(0.0, text="sweeping…")
-    start = time.perf_counter()
-    table = cached(activation, sigma_b, sigma_ws, depths, width,
-                   _progress=lambda done, total: bar.progress(done / total, text=f"σ_w row {done} of {total}"))
-    bar.empty()
+    key = (activation, sigma_b, sigma_ws, depths, width)
+    try:
+        table, seconds = finished_sweep(*key)
+    except LookupError:
+        bar = st.progress(0.0, text="sweeping…")
+        start = time.perf_counter()
+        table = sweep(activation, sigma_ws, depths, sigma_b, width=width, n_probe=256,
+                      progress=lambda done, total: bar.progress(done / total, text=f"σ_w column {done} of {total}"))
+        seconds = time.perf_counter() - start
+        finished_sweep(*key, _done=(table, seconds))
+        bar.empty()
     st.session_state["phase_result"] = dict(table=table, activation=activation, sigma_b=sigma_b, width=width,
-                                     seconds=time.perf_counter() - start)
+                                            seconds=seconds)
 
 phase = st.session_state.get("phase_result")
 if phase is None:
-    st.info("Press **Run the sweep**: 20 × 20 cells take a few seconds (two worker processes).")
+    st.info("Press **Run the sweep**: the default 20 × 20 cells take about two seconds; "
+            "the largest setting (30 × 30 cells of width 256) 10 to 20 seconds.")
     st.stop()
 
-critical = critical_sigma_w(phase["activation"], phase["sigma_b"])
+critical = edge_of_chaos(phase["activation"], phase["sigma_b"])
 fig = charts.phase_figure(phase["table"], critical)
 common.chart(fig, key="phase", filename="phase_diagram")
 act = get_activation(phase["activation"])
+values = phase["table"]["log10_ratio"]
 summary = (f"{len(phase['table'])} networks of width {phase['width']} measured in {phase['seconds']:.1f} s. ")
-underflow = int(np.isneginf(phase["table"]["log10_ratio"]).sum())
+underflow, missing = int(np.isneginf(values).sum()), int(values.isna().sum())
 if underflow:
-    summary += f"In {underflow} of them the signal underflowed to exactly zero (drawn darkest blue). "
+    summary += (f"In {underflow} of them the error signal became exactly zero on its way back "
+                "(every unit's derivative 0): drawn darkest blue. ")
+if missing:
+    summary += (f"{missing} cells have no value (the signal overflowed, or none reached the last hidden layer): "
+                "drawn grey. ")
+beyond = int((values.abs() > charts.PHASE_COLOUR_LIMIT).sum() - underflow)
+if beyond > 0:
+    summary += (f"{beyond} cells lie beyond ±{charts.PHASE_COLOUR_LIMIT:g} decades, where the colours stop; "
+                "hover over a cell for its value. ")
 if critical is None:
     summary += (f"For {phase['activation']} with σ_b = {phase['sigma_b']:g}, χ never crosses 1 in this range: "
                 "theory predicts no edge of chaos here.")

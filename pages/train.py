@@ -4,7 +4,7 @@ import io
 import pandas as pd
 import streamlit as st
 
-from lab import charts, summaries
+from lab import charts, summaries, tables
 from lab.data import MAX_CSV_BYTES
 from lab.compare import describe
 from lab.share import config_to_params, params_to_config
@@ -118,10 +118,12 @@ if result.act_hist.shape[0] and result.act_hist.shape[1]:
     snaps = list(range(result.act_hist.shape[0]))
     snap = st.select_slider("snapshot", snaps, value=snaps[-1], key="hist_snap",
                             format_func=lambda i: f"epoch {result.hist_epochs[i]:g}")
-    common.chart(charts.histogram_grid(result, snap), key="hists", filename="activation_histograms")
+    n_layers = result.delta_hist.shape[1]
+    shown = common.layer_picker(n_layers, key="hist_layers")
+    common.chart(charts.histogram_grid(result, snap, shown), key="hists", filename="activation_histograms")
     snap_epoch = result.layers["epoch"].dtype.type(result.hist_epochs[snap])
     st.caption(summaries.saturation_caption(result.layers, snap_epoch))
-    common.chart(charts.delta_histogram_grid(result, snap), key="delta_hists", filename="error_histograms")
+    common.chart(charts.delta_histogram_grid(result, snap, shown), key="delta_hists", filename="error_histograms")
     st.caption(summaries.delta_hist_caption(result.layers, snap_epoch))
 
 boundary = charts.boundary_figure(result)
@@ -131,8 +133,12 @@ if boundary is not None:
 
 st.subheader("Per-layer statistics")
 at = result.layers[result.layers["epoch"] == epoch].drop(columns=["epoch", "step"])
-st.dataframe(at, hide_index=True, width="stretch",
-             column_config={c: st.column_config.NumberColumn(format="%.3e") for c in at.columns if c != "layer"})
+# two tabs of at most six columns, so that the table fits beside the sidebar without a scroll bar
+signal, weights = st.tabs(["error signal and gradients", "weights and activations"])
+for tab, columns in ((signal, ["delta_rms", "grad_norm", "grad_mean_abs", "update_ratio"]),
+                     (weights, ["weight_norm", "act_mean", "act_std", "saturated_frac", "dead_frac"])):
+    tab.dataframe(tables.styled(at[["layer", *columns]]), hide_index=True, width="stretch",
+                  height=tables.height(len(at)))
 st.caption(f"At epoch {epoch:g}, the epoch chosen above. Column meanings are in the README's export section.")
 
 st.subheader("Take it with you")

@@ -183,6 +183,29 @@ def _small_compare(at):
     return at
 
 
+def _trace_colours(chart) -> dict:
+    import json
+
+    return {t["name"].removesuffix(" training"): t["line"]["color"] for t in json.loads(chart.proto.spec)["data"]
+            if t.get("name", "").endswith(" training")}
+
+
+def test_each_run_keeps_its_colour_on_the_page_and_in_the_session_panel():
+    at = app("pages/train.py", SMALL)
+    at.sidebar.form_submit_button[0].click().run()
+    at.switch_page("pages/compare.py").run()
+    _small_compare(at)
+    at.multiselect(key="c_values_init").set_value(["xavier_normal", "he_normal"])
+    at.form_submit_button[0].click().run()
+    at.multiselect(key="overlay_pick").set_value(list(at.session_state["runs"])).run()
+    assert not at.exception, [e.value for e in at.exception]
+    loss, _, overlay, _ = charts(at)  # the comparison's two charts, then the session panel's two
+    compared, panel = _trace_colours(loss), _trace_colours(overlay)
+    (trained,) = set(panel) - set(compared)
+    assert all(panel[name] == colour for name, colour in compared.items())
+    assert panel[trained] not in compared.values() and len(set(compared.values())) == 2
+
+
 def test_compare_runs_every_value_and_shares_a_link():
     at = _small_compare(app("pages/compare.py"))
     at.multiselect(key="c_values_init").set_value(["xavier_normal", "he_normal", "zeros"])
@@ -253,6 +276,9 @@ def test_phase_diagram_sweeps_and_marks_the_edge_of_chaos():
     assert not at.exception, [e.value for e in at.exception]
     assert len(charts(at)) == 1
     assert "edge of chaos at σ_w = 1" in " ".join(c.value for c in at.caption)
+    at.form_submit_button[0].click().run()  # the same sweep again comes from the cache
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(charts(at)) == 1
 
 
 def test_session_runs_can_be_renamed_and_deleted():
@@ -307,3 +333,15 @@ def test_init_explorer_side_that_overflows_gets_a_message():
     at.form_submit_button[0].click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("overflowed at initialization" in e.value for e in at.error)
+
+
+def test_deep_network_histograms_say_which_layers_and_take_a_choice():
+    at = app("pages/train.py", RunConfig(samples=200, epochs=1, depth=25, width=4, dtype="float64"))
+    at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    picker = at.multiselect(key="hist_layers_26")
+    assert picker.value[0] == 1 and picker.value[-1] == 26
+    picker.set_value([2, 26]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.dataframe) == 2  # the statistics in two tabs, every layer in each
+    assert all(len(d.value) == 26 for d in at.dataframe)

@@ -1,0 +1,103 @@
+"""How the pages' tables show their numbers: one format per kind of column.
+
+Fractions as percentages, magnitudes (losses, norms, ratios) in a compact scientific form
+that stays narrow from 1e-12 to 1e15, counts and layers as plain integers, epochs as
+written.  ``styled`` gives a pandas Styler: the cells keep their numbers (so a column
+still sorts by value) and only their text changes.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+ROW_PX = 35  # st.dataframe's row height, the header's too
+ALL_ROWS_UP_TO = 31  # a 30-layer network's 31 layers fit without an inner scroll bar
+
+
+def magnitude(x) -> str:
+    """3 significant digits: 0.326, 12.0, 2.50e4, 7.41e11, 1.22e-5 (no '+', no leading zeros)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    x = float(x)
+    if x == 0:
+        return "0"
+    if not math.isfinite(x):
+        return "∞" if x > 0 else "-∞"
+    if 1e-3 <= abs(x) < 1e4:
+        return f"{x:.3g}"
+    mantissa, exponent = f"{x:.2e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def fraction(x) -> str:
+    """A fraction in [0, 1] as a percentage that never rounds a non-zero share to 0% or a partial one to 100%."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    p = 100.0 * float(x)
+    if p == 0 or p == 100:
+        return f"{p:.0f}%"
+    if p < 0.1:
+        return "<0.1%"
+    if p > 99.9 and p < 100:
+        return ">99.9%"
+    return f"{p:.1f}%"
+
+
+def count(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{int(x)}"
+
+
+def epoch(x) -> str:
+    """Whole epochs as integers, fractional ones (``record_every``) with up to 3 decimals."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{float(x):.3f}".rstrip("0").rstrip(".")
+
+
+def seconds(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{float(x):.2f}"
+
+
+def formatter(column: str):
+    """The format for a column, from its name (the lab's column names say what they hold)."""
+    name = column.lower().replace(" ", "_")
+    if name.endswith(("accuracy", "_frac")):
+        return fraction
+    if name in ("layer", "step", "records", "n_train", "n_val"):
+        return count
+    if name.startswith(("epoch", "diverged_at")) or name == "epochs":
+        return epoch
+    if name.endswith("_s"):
+        return seconds
+    return magnitude
+
+
+# st.dataframe refuses to show a whole number above 2^53 in a number column (an error cell); every
+# float that large is whole, so a loss of 1e19 would be one.  Such a column is shown as text.
+LARGEST_NUMBER_CELL = 2.0**53
+
+
+def styled(table: pd.DataFrame, colours: dict[str, str] | None = None, key: str = "run"):
+    """``table`` with every numeric column formatted by ``formatter``; text columns as they are.
+    ``colours`` maps values of column ``key`` to a text colour (a run's colour on the charts).
+    A column holding a magnitude beyond LARGEST_NUMBER_CELL becomes its formatted text."""
+    numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c]) and table[c].dtype != bool]
+    huge = [c for c in numeric if (table[c].abs() >= LARGEST_NUMBER_CELL).any()]
+    if huge:
+        # missing stays missing, so that it looks like the number columns' missing cells
+        table = table.assign(**{c: table[c].map(formatter(c)).where(table[c].notna(), None) for c in huge})
+        numeric = [c for c in numeric if c not in huge]
+    style = table.style.format({c: formatter(c) for c in numeric})
+    if colours and key in table.columns:
+        style = style.map(lambda v: f"color: {colours[v]}; font-weight: 600" if v in colours else "", subset=[key])
+    return style
+
+
+def height(n_rows: int, all_rows_up_to: int = ALL_ROWS_UP_TO) -> int:
+    """Pixels for st.dataframe: every row up to ``all_rows_up_to``, then that many with a scroll bar."""
+    return ROW_PX * (min(max(n_rows, 1), all_rows_up_to) + 1) + 3
