@@ -19,7 +19,7 @@ from lab import cost
 from lab.compare import describe, unique_name
 from lab.cost import Cost
 from lab.limits import SESSION_FULL_RUNS, Limits, run_refusal
-from lab.runcache import RunCache, trim_history
+from lab.runcache import RunCache, return_free_memory, trim_history
 from lab.settings import SETTINGS
 
 SETTINGS_KEY = "train_settings"
@@ -333,6 +333,7 @@ def remember_run(name: str, result: RunResult, source: str) -> str:
     # a bounded session: weights and data of the newest runs only, and the oldest let go past the budget
     kept, dropped = trim_history(runs, SESSION_FULL_RUNS, int(server_limits().session_mb * 2**20))
     st.session_state["runs"] = kept
+    return_free_memory()
     if dropped:
         st.session_state["dropped_runs"] = [*st.session_state.get("dropped_runs", []), *dropped][-20:]
     return name
