@@ -6,7 +6,7 @@ under the same names, which the app copies into the environment):
     BACKPROP_LAB_MAX_RUN_SECONDS      estimated seconds of one run               (default 300)
     BACKPROP_LAB_MAX_RUN_MB           estimated peak memory of one run, in MB    (default 1500)
     BACKPROP_LAB_MAX_COMPARE_SECONDS  estimated seconds of a whole comparison    (default 600)
-    BACKPROP_LAB_SESSION_MB           runs one browser session keeps, in MB      (default 300)
+    BACKPROP_LAB_SESSION_MB           runs one browser session keeps, in MB      (default 150)
     BACKPROP_LAB_CACHE_MB             finished runs the server caches, in MB     (default 500)
 
 A value of 0 (or "off") turns that limit off (the two memory budgets then fall back to their
@@ -26,7 +26,7 @@ ENV = {
     "run_seconds": ("BACKPROP_LAB_MAX_RUN_SECONDS", 300.0),
     "run_mb": ("BACKPROP_LAB_MAX_RUN_MB", 1500.0),
     "compare_seconds": ("BACKPROP_LAB_MAX_COMPARE_SECONDS", 600.0),
-    "session_mb": ("BACKPROP_LAB_SESSION_MB", 300.0),
+    "session_mb": ("BACKPROP_LAB_SESSION_MB", 150.0),
     "cache_mb": ("BACKPROP_LAB_CACHE_MB", 500.0),
 }
 SESSION_FULL_RUNS = 3  # a session keeps the weights and data of its newest runs only

@@ -10,11 +10,11 @@ HUGE = RunConfig(depth=100, width=512, samples=5000, batch_size=8, epochs=5000, 
 
 
 def test_defaults_and_overrides_come_from_the_environment():
-    assert Limits.from_env({}) == Limits(300.0, 1500.0, 600.0, 300.0, 500.0)
+    assert Limits.from_env({}) == Limits(300.0, 1500.0, 600.0, 150.0, 500.0)
     got = Limits.from_env({"BACKPROP_LAB_MAX_RUN_SECONDS": "20", "BACKPROP_LAB_MAX_RUN_MB": "off",
                            "BACKPROP_LAB_MAX_COMPARE_SECONDS": "0"})
-    assert got == Limits(20.0, math.inf, math.inf, 300.0, 500.0)
-    assert Limits.from_env({"BACKPROP_LAB_SESSION_MB": "off", "BACKPROP_LAB_CACHE_MB": "64"}).session_mb == 300.0
+    assert got == Limits(20.0, math.inf, math.inf, 150.0, 500.0)
+    assert Limits.from_env({"BACKPROP_LAB_SESSION_MB": "off", "BACKPROP_LAB_CACHE_MB": "64"}).session_mb == 150.0
     assert Limits.from_env({"BACKPROP_LAB_CACHE_MB": "64"}).cache_mb == 64.0
     assert Limits.from_env({"BACKPROP_LAB_MAX_RUN_SECONDS": "lots"}).run_seconds == 300.0
 
