@@ -73,7 +73,7 @@ def memory(browser, url, pid) -> None:
 
 def stop(browser, url, pid) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(url + "/train?depth=100&width=512&samples=400&epochs=20&batch_size=8&record_every=100000")
+    page.goto(url + "/train?depth=100&width=512&samples=400&epochs=20&batch_size=8&record_every=100000&optimizer=sgd&lr=0.0001")
     page.get_by_role("button", name="Train").first.click()
     page.get_by_text("of 20, loss").first.wait_for(timeout=60_000)
     time.sleep(2.0)

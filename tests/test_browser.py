@@ -202,7 +202,7 @@ def test_phase_diagram_page(server, page):
     _shot(page, "phase_diagram")
 
 
-LONG_RUN = "/train?depth=100&width=512&samples=400&epochs=20&batch_size=8&record_every=100000"
+LONG_RUN = "/train?depth=100&width=512&samples=400&epochs=20&batch_size=8&record_every=100000&optimizer=sgd&lr=0.0001"
 # depth 100 x width 512 in batches of 8 with records only at the start and the end: about 70 ms a
 # step, a minute in all, and nothing but the per-step check to notice Stop or a closed tab
 
