@@ -16,7 +16,7 @@ import numpy as np
 
 from .activations import get_activation
 from .config import ConfigError, RunConfig
-from .cost import describe, duration, estimate, size
+from .cost import describe, duration, priced, size
 from .data import DataError
 from .export import write_run_dir
 from .gradcheck import PASS_THRESHOLD, estimate_numerical_seconds, gradient_check, n_parameters
@@ -234,7 +234,7 @@ def _check_out_dir(out: str, force: bool) -> None:
 
 def _check_cost(config: RunConfig, label: str, quiet: bool) -> None:
     """Refuse a run that cannot fit in this machine's memory; announce a long one."""
-    estimated = estimate(config)
+    estimated = priced(config)
     free = machine_free_bytes()
     if free is not None and estimated.peak_bytes > free:
         raise ConfigError(f"{label}this run would need about {size(estimated.peak_bytes)} of memory and this machine "

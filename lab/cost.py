@@ -116,6 +116,26 @@ def calibrate(dtype: str = "float64") -> Prices:
     return Prices(tuple(matmul), element, call, record_call, record_element, param)
 
 
+# Prices measured on the project's 2-core machines (calibrate() there, 2026-11): a first
+# estimate that costs nothing.  Only when it comes near a limit is the machine itself timed.
+TYPICAL_PRICES = {
+    "float64": Prices(((1024.0, 9.2e-07), (131072.0, 3.8e-06), (2097152.0, 4.5e-05), (67108864.0, 6.5e-04),
+                       (536870912.0, 5.0e-03)), 5.1e-10, 6.9e-06, 2.9e-05, 2.2e-08, 5.8e-10),
+    "float32": Prices(((1024.0, 8.5e-07), (131072.0, 2.2e-06), (2097152.0, 1.9e-05), (67108864.0, 3.0e-04),
+                       (536870912.0, 2.3e-03)), 1.4e-10, 7.1e-06, 3.0e-05, 1.8e-08, 2.0e-10),
+}
+CALIBRATE_ABOVE_S = 5.0  # a typical-price estimate above this is redone with this machine's prices
+
+
+def priced(config: RunConfig, limit_s: float = math.inf, **data) -> "Cost":
+    """``estimate`` at typical prices, redone at this machine's own (a calibration of about a
+    second, once per process) when the first answer is above CALIBRATE_ABOVE_S or near ``limit_s``."""
+    quick = estimate(config, prices=TYPICAL_PRICES[config.dtype], **data)
+    if quick.seconds < min(CALIBRATE_ABOVE_S, limit_s / 3):
+        return quick
+    return estimate(config, **data)
+
+
 def _network(config: RunConfig, input_dim: int, classes: int) -> list[tuple[int, int]]:
     sizes = [input_dim] + [config.width] * config.depth + [classes]
     return list(zip(sizes[:-1], sizes[1:]))

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass
 
 from .config import RunConfig
-from .cost import Cost, duration, estimate, size
+from .cost import Cost, duration, priced, size
 
 ENV = {
     "run_seconds": ("BACKPROP_LAB_MAX_RUN_SECONDS", 300.0),
@@ -59,7 +59,7 @@ class Limits:
 
 def run_refusal(config: RunConfig, limits: Limits, cost: Cost | None = None, **data) -> str:
     """Why ``config`` may not run under ``limits`` and what to reduce; "" when it may."""
-    cost = cost or estimate(config, **data)
+    cost = cost or priced(config, limits.run_seconds, **data)
     if cost.peak_bytes > limits.run_mb * 2**20:
         return (f"this run would need about {size(cost.peak_bytes)} of memory, and the limit on this server is "
                 f"{size(limits.run_mb * 2**20)}: reduce the width, the depth or the number of samples")
@@ -71,7 +71,7 @@ def run_refusal(config: RunConfig, limits: Limits, cost: Cost | None = None, **d
 
 def compare_refusal(configs: list[RunConfig], limits: Limits, **data) -> str:
     """Why a comparison of ``configs`` may not run; "" when it may."""
-    costs = [estimate(c, **data) for c in configs]
+    costs = [priced(c, limits.compare_seconds / len(configs), **data) for c in configs]
     for c, cost in zip(configs, costs):
         why = run_refusal(c, limits, cost)
         if why:

@@ -225,8 +225,9 @@ def refuse_if_too_costly(config: RunConfig, data=None) -> Cost | None:
     """The run's estimated cost, or None after showing why the server's limits refuse it."""
     dims = {} if data is None else {"n_train": len(data.X_train) + len(data.X_val), "input_dim": data.input_dim,
                                     "classes": data.classes}
-    estimated = cost.estimate(config, **dims)
-    why = run_refusal(config, server_limits(), estimated, **dims)
+    limits = server_limits()
+    estimated = cost.priced(config, limits.run_seconds, **dims)
+    why = run_refusal(config, limits, estimated, **dims)
     if why:
         st.error(f"Not started: {why}.")
         return None

@@ -202,9 +202,9 @@ def test_phase_diagram_page(server, page):
     _shot(page, "phase_diagram")
 
 
-LONG_RUN = "/train?depth=100&width=512&samples=400&epochs=20&batch_size=8&record_every=100000&optimizer=sgd&lr=0.0001"
-# depth 100 x width 512 in batches of 8 with records only at the start and the end: about 70 ms a
-# step, a minute in all, and nothing but the per-step check to notice Stop or a closed tab
+LONG_RUN = "/train?depth=20&width=128&samples=400&epochs=2000&batch_size=8&record_every=100000&optimizer=sgd&lr=0.0001"
+# depth 20 x width 128 in batches of 8, 2000 epochs, with records only at the start and the end:
+# about 80 s of training in which nothing but the per-step check can notice Stop or a closed tab
 
 
 def _server_cpu_in(seconds: float) -> float:
@@ -216,8 +216,8 @@ def _server_cpu_in(seconds: float) -> float:
 def _start_long_run(page, server):
     _open(page, server + LONG_RUN, "Train a network and watch its gradients")
     page.get_by_role("button", name="Train").first.click()
-    page.get_by_text("of 20, loss").first.wait_for(timeout=60_000)
-    time.sleep(1.0)
+    page.get_by_text("of 2000, loss").first.wait_for(timeout=60_000)
+    time.sleep(0.5)
 
 
 def test_stop_keeps_what_was_recorded_and_frees_the_server(server, page):
@@ -228,9 +228,7 @@ def test_stop_keeps_what_was_recorded_and_frees_the_server(server, page):
     shown = time.perf_counter() - clicked
     _settle(page)
     assert shown < 5.0, f"the page said it stopped {shown:.1f} s after Stop"
-    windows = [_server_cpu_in(1.0) for _ in range(3)]
-    print("windows", windows)
-    busy = windows[-1]
+    busy = _server_cpu_in(1.0)
     assert busy < 0.3, f"the server still used {busy:.2f} s of CPU in a second after stopping"
     _no_exception(page)
     assert page.get_by_role("heading", name="2. The gradient profile: how much error signal reaches each layer").count() == 1
@@ -241,6 +239,6 @@ def test_closing_the_tab_frees_the_server_within_2_s(server, browser):
     _start_long_run(page, server)
     assert _server_cpu_in(0.5) > 0.3  # it is training
     page.close()
-    time.sleep(2.0)
-    busy = _server_cpu_in(1.0)
+    time.sleep(1.0)
+    busy = _server_cpu_in(1.0)  # the second second after closing
     assert busy < 0.3, f"the server still used {busy:.2f} s of CPU a second after the tab closed"
