@@ -33,11 +33,14 @@ def test_help_shows_examples():
     ["compare", "--init", "he_normal", "xavier_normal", "--depth", "2", "3", "--out", "x"],
     ["bogus"],
 ])
-def test_bad_arguments_get_one_line_and_status_2(args):
-    proc = lab(*args)
-    assert proc.returncode == 2
-    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
-    assert proc.stdout == ""
+def test_bad_arguments_get_one_line_and_status_2(args, capsys):
+    from lab.cli import main  # in process: the same code as `python -m lab`, without a new interpreter
+
+    code = main(args)
+    out = capsys.readouterr()
+    assert code == 2
+    assert len(out.err.strip().splitlines()) == 1 and "Traceback" not in out.err
+    assert out.out == ""
 
 
 def test_train_writes_config_history_and_layers(tmp_path):
