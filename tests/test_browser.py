@@ -95,7 +95,7 @@ def _open(page, url: str, heading: str):
 
 def _settle(page, timeout_s: float = 60):
     """Wait until Streamlit has finished: no running script, no loading skeleton, and the number
-    of elements on the page unchanged for a second."""
+    of elements on the page unchanged for 0.6 s."""
     deadline = time.time() + timeout_s
     last, stable_since = -1, time.time()
     while time.time() < deadline:
@@ -103,7 +103,7 @@ def _settle(page, timeout_s: float = 60):
         count = page.locator("[data-testid=stElementContainer]").count()
         if busy or count != last:
             last, stable_since = count, time.time()
-        elif time.time() - stable_since > 1.0:
+        elif time.time() - stable_since > 0.6:
             return
         time.sleep(0.1)
 

@@ -1,4 +1,6 @@
 """python -m lab: files, columns, exit statuses and one-line errors."""
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -13,13 +15,24 @@ from lab.probe import STAT_COLUMNS
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def lab(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+def lab(*args):
+    """``python -m lab ARGS`` in this process (the same ``main``, without a new interpreter's
+    second of imports): returncode, stdout and stderr as subprocess.run gives them."""
+    from lab.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's --help
+            code = exc.code or 0
+    return subprocess.CompletedProcess(["python", "-m", "lab", *args], code, out.getvalue(), err.getvalue())
 
 
 def test_help_shows_examples():
-    proc = lab("--help")
+    # the real entry point once, as a user types it
+    proc = subprocess.run([sys.executable, "-m", "lab", "--help"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0 and "examples:" in proc.stdout and "python -m lab compare --init" in proc.stdout
     assert "--record-every" in lab("train", "--help").stdout
 
