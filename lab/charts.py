@@ -312,6 +312,14 @@ def colour_map(names) -> dict[str, str]:
 OUTLIER_GAP_DECADES = 3.0
 
 
+def _as_text(runs: dict, settings: dict, colours: dict | None):
+    """Run names and settings as HTML-escaped text: they may come from a user or a file, and
+    plotly renders tags (a link, an image) in trace names and titles."""
+    esc = lambda v: html.escape(str(v))  # noqa: E731
+    return ({esc(k): v for k, v in runs.items()}, {esc(k): esc(v) for k, v in settings.items()},
+            {esc(k): v for k, v in (colours or {}).items()} or None)
+
+
 def split_outliers(peaks: dict[str, float], gap_decades: float = OUTLIER_GAP_DECADES) -> set[str]:
     """The names whose peak lies above the widest gap between the sorted peaks, when that gap
     spans more than ``gap_decades`` decades (peaks as positive values; NaN ones are ignored)."""
@@ -339,6 +347,9 @@ def compare_loss_figure(histories: dict[str, pd.DataFrame], settings: dict[str, 
     OUTLIER_GAP_DECADES above the others go to a panel of their own on top, so that the
     others keep their detail; a run that diverged ends in a cross.
     """
+    histories, settings, colours = _as_text(histories, settings, colours)
+    if band is not None and len(band):
+        band = band.assign(setting=band["setting"].map(lambda v: html.escape(str(v))))
     colours = {**colour_map(settings.values()), **(colours or {})}
     if band is not None and len(band):
         groups = {s: rows for s, rows in band.groupby("setting", sort=False)}
@@ -459,6 +470,7 @@ def profiles_grid(layers: dict[str, pd.DataFrame], settings: dict[str, str], epo
     """One small gradient profile per run on a shared log axis: delta_rms at initialization (grey)
     and at ``epoch`` ("end" = each run's last record), so heights compare directly across runs.
     A run with no record at ``epoch`` (it diverged earlier) shows its last record, and says so."""
+    layers, settings, colours = _as_text(layers, settings, colours)
     colours = {**colour_map(settings.values()), **(colours or {})}
     names = [n for n in layers if not layers[n].empty]  # runs that overflowed at initialization have none
     if not names:

@@ -28,3 +28,15 @@ def test_csv_labels_are_escaped_in_the_legend(tmp_path):
     names = [t.name for t in boundary_figure(result).data if t.name]
     assert any("&lt;a href=" in n for n in names)
     assert not any("<a" in n for n in names)
+
+
+def test_run_names_are_escaped_in_comparison_charts():
+    from lab.charts import compare_loss_figure, profiles_grid
+
+    result = train(RunConfig(samples=64, epochs=2, depth=2, width=4))
+    name = '<a href="http://x">run</a> <img src=x>'
+    loss = compare_loss_figure({name: result.history}, {name: name})
+    grid = profiles_grid({name: result.layers}, {name: name})
+    texts = [t.name or "" for t in loss.data + grid.data] + [a.text or "" for a in grid.layout.annotations]
+    assert any("&lt;a href=" in t for t in texts)
+    assert not any("<a " in t or "<img" in t for t in texts)
