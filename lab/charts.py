@@ -427,17 +427,19 @@ def _round_ticks(lo: float, hi: float, count: int = 4) -> tuple[list[float], lis
     step = 10.0 ** math.floor(math.log10(raw))
     step *= next(m for m in (1, 2, 5, 10) if m * step >= raw)
     ticks = [k * step for k in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
-    if not 1e-3 <= hi < 1e4:
-        return ticks, [_tick_label(t) for t in ticks]
+    if not 1e-3 <= hi < 1e4:  # as many significant digits as the step needs: 1.21×10¹⁵, 1.22×10¹⁵
+        sig = max(2, math.floor(math.log10(hi)) - math.floor(math.log10(step)) + 1)
+        return ticks, [_tick_label(t, sig) for t in ticks]
     digits = max(0, -math.floor(math.log10(step) + 1e-9))  # a step of 1, 2 or 5 times 10^-k needs k decimals
     return ticks, [f"{t:.{digits}f}" for t in ticks]
 
 
-def _tick_label(x: float) -> str:
-    """0.2, 15, 2.5×10²²: plain within 1e-3..1e4, otherwise a power of ten."""
+def _tick_label(x: float, sig: int = 2) -> str:
+    """0.2, 15, 2.5×10²²: plain within 1e-3..1e4, otherwise a power of ten (``sig`` significant digits)."""
     if x == 0 or 1e-3 <= abs(x) < 1e4:
         return f"{x:.3g}"
-    mantissa, exponent = f"{x:.2g}".split("e") if "e" in f"{x:.2g}" else (f"{x:.2g}", "0")
+    text = f"{x:.{sig}g}"
+    mantissa, exponent = text.split("e") if "e" in text else (text, "0")
     return f"{mantissa}×10<sup>{int(exponent)}</sup>"
 
 

@@ -92,7 +92,8 @@ def styled(table: pd.DataFrame, colours: dict[str, str] | None = None, key: str 
         # missing stays missing, so that it looks like the number columns' missing cells
         table = table.assign(**{c: table[c].map(formatter(c)).where(table[c].notna(), None) for c in huge})
         numeric = [c for c in numeric if c not in huge]
-    style = table.style.format({c: formatter(c) for c in numeric})
+    # a missing value (a threshold never reached, a run that did not diverge) reads as a dash, not "None"
+    style = table.style.format(na_rep="–").format({c: formatter(c) for c in numeric}, na_rep="–")
     if colours and key in table.columns:
         style = style.map(lambda v: f"color: {colours[v]}; font-weight: 600" if v in colours else "", subset=[key])
     return style

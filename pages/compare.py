@@ -141,7 +141,7 @@ else:
     worst = table.sort_values("delta_ratio_init").iloc[0]
     st.caption("All panels share one log axis, so heights compare directly. At initialization layer 1 of "
                f"**{worst['run']}** gets {summaries.fmt(worst['delta_ratio_init'])}× the error signal of its last "
-               "hidden layer, the smallest share of any run (column delta_ratio_init below).")
+               "hidden layer, the smallest share of any run (δ ratio, init in the summary below).")
 
     st.subheader("Summary")
     # two narrow tables rather than one wide one, so that nothing is cut off at 1000 pixels

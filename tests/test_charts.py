@@ -200,3 +200,10 @@ def test_a_narrow_log_axis_gets_distinct_readable_ticks():
     fig = charts.compare_loss_figure(runs, {"a": "a", "b": "b"})
     labels = list(fig.layout.yaxis.ticktext)
     assert len(labels) >= 3 and len(set(labels)) == len(labels)  # no two ticks print alike
+
+
+def test_narrow_huge_log_axis_ticks_are_distinct():
+    from lab.charts import _round_ticks
+
+    ticks, labels = _round_ticks(1.21e15, 1.26e15)
+    assert len(ticks) >= 2 and len(set(labels)) == len(labels)

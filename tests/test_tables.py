@@ -61,3 +61,13 @@ def test_a_loss_beyond_2_to_the_53_is_shown_as_its_text():
     shown = tables.styled(table).data
     assert list(shown["final_loss"]) == ["2.47e22", "0.2"]
     assert shown["final_accuracy"].dtype.kind == "f"  # the other columns stay numbers
+
+
+def test_missing_values_read_as_a_dash_not_none():
+    import pandas as pd
+
+    from lab.tables import styled
+
+    table = pd.DataFrame({"run": ["a", "b"], "epochs_to_loss_T": [None, 3], "diverged_at": [None, None]})
+    html = styled(table).to_html()
+    assert "None" not in html and "nan" not in html and html.count("–") >= 3
