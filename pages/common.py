@@ -386,9 +386,9 @@ def export_buttons(runs: dict, figures: dict, prefix: str) -> None:
     ]
     files += [(f"{name.replace('_', ' ')} (HTML)", (lambda f=fig: html(f)), f"{prefix}_{name}.html", "text/html")
               for name, fig in figures.items()]
-    cols = st.columns(4)
+    cols = st.columns(2)  # two a row: four truncate their labels in a 1000-pixel window
     for i, (label, make, file_name, mime) in enumerate(files):
-        cols[i % 4].download_button(label, make, file_name, mime, on_click="ignore", key=f"{prefix}_dl_{i}")
+        cols[i % 2].download_button(label, make, file_name, mime, on_click="ignore", key=f"{prefix}_dl_{i}")
 
 
 def session_runs_panel() -> None:
@@ -421,8 +421,9 @@ def session_runs_panel() -> None:
               if r.history["loss"].notna().any() else None,
               "diverged at": r.diverged_at} for n, r in runs.items()]
     colours = run_colours(runs)  # every run keeps its colour, here and on the page's charts above
+    narrow = {c: st.column_config.Column(width="small") for c in ("source", "epochs", "final loss", "diverged at")}
     st.dataframe(tables.styled(pd.DataFrame(table), colours), hide_index=True, width="stretch",
-                 height=tables.height(len(table), 12))
+                 height=tables.height(len(table), 12), column_config=narrow)
     default = [n for n in st.session_state.get("runs_overlay", []) if n in runs] or list(runs)[-3:]
     picked = st.multiselect("overlay these runs", list(runs), default=default, key="overlay_pick")
     if picked:
