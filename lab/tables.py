@@ -86,12 +86,16 @@ def styled(table: pd.DataFrame, colours: dict[str, str] | None = None, key: str 
     """``table`` with every numeric column formatted by ``formatter``; text columns as they are.
     ``colours`` maps values of column ``key`` to a text colour (a run's colour on the charts).
     A column holding a magnitude beyond LARGEST_NUMBER_CELL becomes its formatted text."""
-    numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c]) and table[c].dtype != bool]
-    huge = [c for c in numeric if (table[c].abs() >= LARGEST_NUMBER_CELL).any()]
-    if huge:
-        # missing stays missing, so that it looks like the number columns' missing cells
-        table = table.assign(**{c: table[c].map(formatter(c)).where(table[c].notna(), None) for c in huge})
-        numeric = [c for c in numeric if c not in huge]
+    numeric = [c for c in table.columns if c != key and table[c].dtype != bool
+               and pd.api.types.is_numeric_dtype(pd.to_numeric(table[c], errors="coerce"))
+               and table[c].map(lambda v: v is None or isinstance(v, (int, float))).all()]
+    # st.dataframe draws a missing cell as a grey "None" whatever the Styler says, and refuses whole
+    # numbers above 2^53: such columns are shown as their formatted text ("–" where missing)
+    as_text = [c for c in numeric if table[c].isna().any()
+               or (pd.to_numeric(table[c], errors="coerce").abs() >= LARGEST_NUMBER_CELL).any()]
+    if as_text:
+        table = table.assign(**{c: pd.to_numeric(table[c], errors="coerce").map(formatter(c)) for c in as_text})
+        numeric = [c for c in numeric if c not in as_text]
     # a missing value (a threshold never reached, a run that did not diverge) reads as a dash, not "None"
     style = table.style.format(na_rep="–").format({c: formatter(c) for c in numeric}, na_rep="–")
     if colours and key in table.columns:
