@@ -508,8 +508,8 @@ def profiles_grid(layers: dict[str, pd.DataFrame], settings: dict[str, str], epo
     _log_axis(fig, "delta_rms (log)", col=1)
     fig.update_yaxes(type="log", exponentformat="power", minor=dict(showgrid=False))
     fig.update_annotations(font_size=12)
-    title = "Gradient profiles on one log axis: grey at initialization, colour at " + (
-        "each run's last epoch" if epoch == "end" else f"epoch {epoch:g}")
+    title = "Gradient profiles, one log axis: grey at initialization, colour at " + (
+        "the last record" if epoch == "end" else f"epoch {epoch:g}")
     fig = _layout(fig, title, height=plot_px + 60 + title_px + 110)
     return fig.update_layout(margin=dict(t=60 + title_px))
 

@@ -416,12 +416,12 @@ def session_runs_panel() -> None:
     if not runs:
         st.caption("Runs from the Train and Compare pages, and loaded files, are listed here.")
         return
-    table = [{"run": n, "source": r.meta.get("source", ""), "settings": describe(r.config),
+    table = [{"run": n, "settings": describe(r.config),
               "epochs": r.history["epoch"].iloc[-1], "final loss": r.history["loss"].dropna().iloc[-1]
               if r.history["loss"].notna().any() else None,
               "diverged at": r.diverged_at} for n, r in runs.items()]
     colours = run_colours(runs)  # every run keeps its colour, here and on the page's charts above
-    narrow = {c: st.column_config.Column(width="small") for c in ("source", "epochs", "final loss", "diverged at")}
+    narrow = {c: st.column_config.Column(width="small") for c in ("epochs", "final loss", "diverged at")}
     st.dataframe(tables.styled(pd.DataFrame(table), colours), hide_index=True, width="stretch",
                  height=tables.height(len(table), 12), column_config=narrow)
     default = [n for n in st.session_state.get("runs_overlay", []) if n in runs] or list(runs)[-3:]
