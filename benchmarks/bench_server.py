@@ -3,7 +3,7 @@
 Starts `streamlit run app.py` on a loopback port and drives it in headless Chromium:
 
 1. **Memory**: opens `/train?depth=100&width=512&epochs=0` (the audit's case), then presses
-   Train ten times with a new seed each time, and prints the server's resident memory after
+   Train ten times (RUNS=N for another number) with a new seed each time, and prints the server's resident memory after
    each run beside the idle server's (the baseline), and again after the tab is closed.
 2. **Stop**: starts a long run (depth 100 x width 512, batch 8, records only at the start and
    the end), presses Stop, and prints how long the server's CPU stays busy afterwards.
@@ -27,6 +27,7 @@ from bench_pages import ARGS, start_server
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 MB = 2**20
+RUNS = int(os.environ.get("RUNS", "10"))  # large runs in one session
 
 
 def resident(pid: int) -> float:
@@ -59,7 +60,7 @@ def memory(browser, url, pid) -> None:
     settle(page)
     idle = resident(pid)
     print(f"idle server, Train page open: {idle:7.0f} MB (baseline)")
-    for seed in range(1, 11):
+    for seed in range(1, RUNS + 1):
         box = page.get_by_label("seed")
         box.fill(str(seed))
         page.get_by_role("button", name="Train").first.click()
