@@ -1,19 +1,12 @@
 """Shared helpers for the engine tests.
 
-The repository root goes on ``sys.path`` here, so that ``import lab`` works however
-pytest is started (``pytest``, ``python -m pytest``, from the root or from tests/).
+``import lab`` works however pytest is started: pyproject.toml puts the repository root on
+the path (``[tool.pytest.ini_options] pythonpath``).
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def central_difference(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
