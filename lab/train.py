@@ -269,10 +269,15 @@ def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) 
             diverged_at = epoch if config.record_every == 0 else step / steps_per_epoch
             rec.mark_diverged(diverged_at, step, start)
     wall = time.perf_counter() - start
-    return rec.result(
+    result = rec.result(
         data=data, weights=model.weights(), steps_per_epoch=steps_per_epoch, wall_s=wall,
         diverged_at=diverged_at, diverge_reason=reason, stopped=stopped, integer_epochs=config.record_every == 0,
     )
+    # A Progress handed to the callback keeps its snapshot closure, and with it these variables, for as
+    # long as anyone holds it (a page keeps the last one to recover a stopped run): let go of the model
+    # and the optimizer's moments, often the largest arrays of the run, once the result has its copies.
+    model = optimizer = rec.model = None  # noqa: F841
+    return result
 
 
 class _Recorder:
