@@ -43,6 +43,7 @@ if ROOT not in sys.path:
 from lab.config import RunConfig  # noqa: E402
 from lab.model import build_mlp  # noqa: E402
 from lab.optim import OPTIMIZERS  # noqa: E402
+from lab import threads as engine_policy  # noqa: E402
 
 engine_train = importlib.import_module("lab.train")  # the module (lab/__init__ exports a function of that name)
 
@@ -255,8 +256,7 @@ def numpy_blas() -> tuple[int | None, str]:
 
 def engine_threads(width: int):
     """The BLAS thread context lab.train.train runs a network of this width in."""
-    policy = getattr(engine_train, "blas_threads", None)
-    return policy(width) if policy is not None else contextlib.nullcontext()
+    return engine_policy.blas_threads(width)
 
 
 def blas_limit(n: int | None):
@@ -669,9 +669,8 @@ def main(argv=None) -> int:
         f"numpy {np.__version__}"
     )
     out.append(f"numpy BLAS: {blas_desc}, {blas_threads if blas_threads else '?'} threads by default")
-    policy = getattr(engine_train, "SINGLE_THREAD_BELOW_WIDTH", None)
-    if policy is not None:
-        out.append(f"engine: lab.train.train keeps BLAS on 1 thread for width < {policy}; steps below are timed the same way")
+    out.append(f"engine: lab.train.train keeps BLAS on 1 thread for width < {engine_policy.SINGLE_THREAD_BELOW_WIDTH}; "
+               "steps below are timed the same way")
     out.append(torch_note)
     out.append(
         f"timing: time.perf_counter; >= {settings.warmup} warm-up calls lasting >= {settings.warmup_s:g} s, then the median\n"

@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from .activations import get_activation
 from .model import mlp_from_weights
-from .train import RunResult
+from .results import RunResult
 
 # one colour per run, in the same order everywhere (Plotly's default qualitative set)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")

@@ -24,7 +24,8 @@ from .limits import machine_free_bytes
 from .model import build_mlp
 from .settings import SETTINGS, Choice
 from .theory import caveat, predict, regime, sigma_w
-from .train import make_dataset, train
+from .data import make_dataset
+from .train import train
 
 LONG_RUN_S = 10.0  # runs estimated to take longer announce their estimate on stderr
 MAX_GRADCHECK_S = 3600.0  # gradcheck refuses longer checks without --force

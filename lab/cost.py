@@ -81,7 +81,7 @@ def calibrate(dtype: str = "float64") -> Prices:
     """Price numpy's operations on this machine (about 0.3 s, once per process and dtype)."""
     from .model import build_mlp
     from .optim import OPTIMIZERS
-    from .train import blas_threads
+    from .threads import blas_threads
 
     rng = np.random.default_rng(0)
     matmul = []

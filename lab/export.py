@@ -18,7 +18,7 @@ import pandas as pd
 
 from .compare import unique_name
 from .config import ConfigError, RunConfig
-from .train import HISTORY_COLUMNS, LAYER_COLUMNS, RunResult
+from .results import HISTORY_COLUMNS, LAYER_COLUMNS, RunResult
 
 FORMAT_VERSION = 1
 KIND = "backprop-lab-runs"

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .optim import OPTIMIZERS
-from .train import RunResult
+from .results import RunResult
 from .verdicts import (  # noqa: F401 - signal_ratio and per_layer_factor are read from here too
     ADAPTIVE_OPTIMIZERS,
     EXPLODING_ABOVE,
