@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import erf  # exact erf for gelu; numpy has none
 
 _SQRT2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -133,6 +132,13 @@ class Selu(Elu):
     scale = SELU_LAMBDA
 
 
+def _erf(x):
+    """scipy's exact erf (numpy has none), imported on first use: scipy takes 0.1 s to load."""
+    from scipy.special import erf
+
+    return erf(x)
+
+
 class Gelu(Activation):
     """Exact GELU, x * Phi(x) with Phi the standard normal CDF (erf-based, not tanh)."""
 
@@ -140,10 +146,10 @@ class Gelu(Activation):
     max_deriv = 1.129  # sup of Phi(x) + x phi(x), reached at x = sqrt(2)
 
     def f(self, x):
-        return 0.5 * x * (1.0 + erf(x / _SQRT2))
+        return 0.5 * x * (1.0 + _erf(x / _SQRT2))
 
     def df(self, x, y):
-        cdf = 0.5 * (1.0 + erf(x / _SQRT2))
+        cdf = 0.5 * (1.0 + _erf(x / _SQRT2))
         return cdf + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
 
 

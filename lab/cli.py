@@ -14,18 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import get_activation
 from .config import ConfigError, RunConfig
 from .cost import describe, duration, priced, size
-from .data import DataError
-from .export import write_run_dir
-from .gradcheck import PASS_THRESHOLD, estimate_numerical_seconds, gradient_check, n_parameters
+from .data import DataError, make_dataset
 from .limits import machine_free_bytes
 from .model import build_mlp
 from .settings import SETTINGS, Choice
-from .theory import caveat, predict, regime, sigma_w
-from .data import make_dataset
-from .train import train
+
+# Each command imports what only it needs (pandas, scipy, the training loop) in its body, so
+# that --help and a bad option answer without loading them.
 
 LONG_RUN_S = 10.0  # runs estimated to take longer announce their estimate on stderr
 MAX_GRADCHECK_S = 3600.0  # gradcheck refuses longer checks without --force
@@ -245,6 +242,9 @@ def _check_cost(config: RunConfig, label: str, quiet: bool) -> None:
 
 
 def cmd_train(args, multi):
+    from .export import write_run_dir
+    from .training import train
+
     configs = configs_from_args(args, multi)
     _check_out_dir(args.out, args.force)
     for name, config in configs.items():
@@ -273,6 +273,8 @@ def _probe_model(config, n_examples):
 
 
 def cmd_gradcheck(args, multi):
+    from .gradcheck import PASS_THRESHOLD, estimate_numerical_seconds, gradient_check, n_parameters
+
     (config,) = configs_from_args(args, False).values()
     config = config.replace(dtype="float64")
     if args.examples < 1:
@@ -311,6 +313,9 @@ def cmd_gradients(args, multi):
 
 
 def cmd_theory(args, multi):
+    from .activations import get_activation
+    from .theory import caveat, predict, regime, sigma_w
+
     (config,) = configs_from_args(args, False).values()
     data = make_dataset(config.replace(samples=min(config.samples, 2000)))
     mean_squares = np.mean(data.X_train**2, axis=1)  # one q_1 per example, as the pages do

@@ -23,8 +23,8 @@ import numpy as np
 
 from .config import RunConfig
 
-HIST_RECORDS = 21  # as lab.train: histogram snapshots per run
-EVAL_CHUNK = 4096  # as lab.train: validation in chunks of this many examples
+HIST_RECORDS = 21  # as lab.training: histogram snapshots per run
+EVAL_CHUNK = 4096  # as lab.training: validation in chunks of this many examples
 HIST_BINS = 48 + 40  # error and activation histogram bins per layer
 STAT_COLUMNS = 10
 OPTIMIZER_PASSES = {"sgd": 2, "momentum": 4, "adagrad": 6, "rmsprop": 7, "adam": 10}

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 if TYPE_CHECKING:  # config imports this module
     from .config import RunConfig
@@ -115,6 +114,8 @@ def read_csv_table(source, label: str) -> tuple[np.ndarray, np.ndarray, tuple, t
     integer codes, feature names, class names.  Raises DataError with a message
     that names the problem (and the column or row) for every bad input.
     """
+    import pandas as pd  # here, so that importing the datasets does not load pandas
+
     raw = _read_bytes(source)
     if not raw.strip():
         raise DataError("the file is empty")

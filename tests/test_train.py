@@ -26,7 +26,7 @@ from lab.optim import OPTIMIZERS
 from lab.probe import STAT_COLUMNS, probe
 from lab.data import make_dataset
 from lab.results import HISTORY_COLUMNS, LAYER_COLUMNS
-from lab.train import train
+from lab.training import train
 
 SMALL = RunConfig(dataset="blobs", samples=120, input_dim=4, classes=3, depth=3, width=7, epochs=0,
                   batch_size=32, probe_size=50, seed=3)
