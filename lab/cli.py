@@ -19,6 +19,7 @@ from .cost import describe, duration, priced, size
 from .data import DataError, make_dataset
 from .limits import machine_free_bytes
 from .model import build_mlp
+from .seeds import stream
 from .settings import SETTINGS, Choice
 
 # Each command imports what only it needs (pandas, scipy, the training loop) in its body, so
@@ -268,8 +269,7 @@ def _probe_model(config, n_examples):
     data = make_dataset(config)
     X = data.X_train[:n_examples].astype(config.np_dtype)
     y = data.y_train[:n_examples]
-    rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(3)[1])
-    return build_mlp(config, data.input_dim, data.classes, rng), X, y
+    return build_mlp(config, data.input_dim, data.classes, stream(config.seed, "init")), X, y
 
 
 def cmd_gradcheck(args, multi):

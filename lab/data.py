@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .seeds import stream
+
 if TYPE_CHECKING:  # config imports this module
     from .config import RunConfig
 
@@ -259,7 +261,7 @@ def split(X, y, val_fraction, rng, classes, feature_names=None, class_names=None
 def make_dataset(config: RunConfig, rng: np.random.Generator | None = None, csv_source=None) -> Dataset:
     """The dataset ``config`` names, split and standardized.  Raises DataError for a bad CSV."""
     if rng is None:
-        rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(3)[0])
+        rng = stream(config.seed, "data")
     if config.dataset == "csv":
         X, y, names, class_names = read_csv_table(
             csv_source if csv_source is not None else config.data_path, config.label

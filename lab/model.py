@@ -17,6 +17,7 @@ from .activations import Activation, get_activation
 from .config import RunConfig
 from .init import init_weight, resolve_gain
 from .layers import LOSSES, ActivationLayer, Affine
+from .seeds import bias_generators
 
 
 class MLP:
@@ -97,7 +98,11 @@ def _flat_affines(shapes, dtype):
 
 
 def build_mlp(config: RunConfig, n_inputs: int, n_classes: int, rng: np.random.Generator) -> MLP:
-    """Draw the weights of the network that ``config`` describes."""
+    """Draw the weights of the network that ``config`` describes.
+
+    rng: the init stream; the weights come from it in layer order, and the biases (when
+    ``bias_std`` > 0) from one child stream per layer (``lab.seeds`` states the layout).
+    """
     activation = get_activation(config.activation, config.leaky_slope)
     gain = resolve_gain(config.init, config.gain, activation)
     sizes = [n_inputs] + [config.width] * config.depth + [n_classes]
@@ -105,8 +110,9 @@ def build_mlp(config: RunConfig, n_inputs: int, n_classes: int, rng: np.random.G
     affines, flat, flat_grad = _flat_affines(shapes, config.np_dtype)
     for affine, shape in zip(affines, shapes):
         affine.params["W"][...] = init_weight(config.init, shape, rng, gain, config.init_scale)
-        if config.bias_std > 0:
-            affine.params["b"][...] = rng.standard_normal(shape[1]) * config.bias_std
+    if config.bias_std > 0:
+        for affine, bias_rng in zip(affines, bias_generators(rng, len(affines))):
+            affine.params["b"][...] = bias_rng.standard_normal(affine.params["b"].shape) * config.bias_std
     return MLP(affines, activation, config.loss, flat, flat_grad)
 
 

@@ -27,15 +27,11 @@ from .model import MLP, build_mlp
 from .optim import OPTIMIZERS
 from .probe import DELTA_EDGES, STAT_COLUMNS, act_edges, probe
 from .results import HISTORY_COLUMNS, LAYER_COLUMNS, Progress, RunResult
+from .seeds import run_generators
 from .threads import blas_threads
 
 HIST_RECORDS = 21  # histogram snapshots per run: evenly spaced record points, first and last included
 EVAL_CHUNK = 4096
-
-
-def _rngs(seed: int):
-    data, init, shuffle = np.random.SeedSequence(seed).spawn(3)
-    return np.random.default_rng(data), np.random.default_rng(init), np.random.default_rng(shuffle)
 
 
 def evaluate(model: MLP, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -68,7 +64,7 @@ def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) 
     run, keeping what was recorded (it may also raise, as Streamlit's stop does).
     Never raises for a run that diverges: it stops and says so in the result.
     """
-    data_rng, init_rng, shuffle_rng = _rngs(config.seed)
+    data_rng, init_rng, shuffle_rng = run_generators(config.seed)
     if data is None:
         data = make_dataset(config, data_rng)
     dtype = config.np_dtype
