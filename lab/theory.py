@@ -26,7 +26,7 @@ from scipy.special import logsumexp
 from .activations import Activation, get_activation
 from .config import RunConfig
 from .gaussian import gaussian_expectation
-from .init import canonical_init, resolve_gain
+from .init import SCHEMES, canonical_init, resolve_gain
 from .summaries import theory_caption
 
 
@@ -84,19 +84,7 @@ def fixed_point(activation: Activation, sigma_w2: float, sigma_b2: float, q0: fl
 
 def weight_variance(init: str, fan_in: int, fan_out: int, gain: float, scale: float) -> float:
     """The variance of one weight entry under ``init`` (weights laid out (fan_in, fan_out))."""
-    init = canonical_init(init)
-    return {
-        "zeros": 0.0,
-        "normal": (gain * scale) ** 2,
-        "uniform": (gain * scale) ** 2 / 3.0,
-        "xavier_normal": gain**2 * 2.0 / (fan_in + fan_out),
-        "xavier_uniform": gain**2 * 2.0 / (fan_in + fan_out),
-        "he_normal": gain**2 * 2.0 / fan_in,
-        "he_uniform": gain**2 * 2.0 / fan_in,
-        "lecun_normal": gain**2 / fan_in,
-        "lecun_uniform": gain**2 / fan_in,
-        "orthogonal": gain**2 / max(fan_in, fan_out),
-    }[init]
+    return SCHEMES[canonical_init(init)].variance(fan_in, fan_out, gain, scale)
 
 
 def sigma_w(config: RunConfig, fan_in: int | None = None, fan_out: int | None = None) -> float:
