@@ -1,4 +1,4 @@
-"""``python -m lab``: train, compare, gradcheck and gradients from the command line.
+"""``python -m lab``: train, compare, gradcheck, gradients and theory from the command line.
 
 Every subcommand reads the same run options into a RunConfig and calls the same
 engine the pages use.  Bad input ends with one line on stderr and exit status 2.
@@ -273,7 +273,7 @@ def _probe_model(config, n_examples):
 
 
 def cmd_gradcheck(args, multi):
-    from .gradcheck import PASS_THRESHOLD, estimate_numerical_seconds, gradient_check, n_parameters
+    from .gradcheck import PASS_THRESHOLD, estimate_numerical_seconds, gradient_check
 
     (config,) = configs_from_args(args, False).values()
     config = config.replace(dtype="float64")
@@ -281,11 +281,12 @@ def cmd_gradcheck(args, multi):
         raise ConfigError("--examples must be at least 1")
     model, X, y = _probe_model(config, args.examples)
     seconds = estimate_numerical_seconds(model, X, y)
+    n_params = model.flat_params.size
     if seconds > MAX_GRADCHECK_S and not args.force:
-        raise ConfigError(f"central differences on {n_parameters(model):,} parameters would take about "
+        raise ConfigError(f"central differences on {n_params:,} parameters would take about "
                           f"{duration(seconds)}: lower --depth or --width (or add --force)")
     if seconds > LONG_RUN_S:
-        print(f"estimated {duration(seconds)} ({2 * n_parameters(model):,} forward passes)", file=sys.stderr)
+        print(f"estimated {duration(seconds)} ({2 * n_params:,} forward passes)", file=sys.stderr)
     table = gradient_check(model, X, y)
     print(f"gradient check: {config.activation}, {config.init}, depth {config.depth}, width {config.width}, "
           f"{config.loss}, {len(X)} examples, float64, threshold {PASS_THRESHOLD:g}")

@@ -21,7 +21,7 @@ from .seeds import bias_generators
 
 
 class MLP:
-    """Fully connected network; ``sizes`` = [D_in, width, ..., K]."""
+    """Fully connected network: ``affines[l]`` maps layer l's input to its pre-activation, W_l (fan_in, fan_out)."""
 
     def __init__(self, affines: list[Affine], activation: Activation, loss_name: str, flat_params, flat_grads):
         self.affines = affines
@@ -105,8 +105,7 @@ def build_mlp(config: RunConfig, n_inputs: int, n_classes: int, rng: np.random.G
     """
     activation = get_activation(config.activation, config.leaky_slope)
     gain = resolve_gain(config.init, config.gain, activation)
-    sizes = [n_inputs] + [config.width] * config.depth + [n_classes]
-    shapes = list(zip(sizes[:-1], sizes[1:]))
+    shapes = config.layer_shapes(n_inputs, n_classes)
     affines, flat, flat_grad = _flat_affines(shapes, config.np_dtype)
     for affine, shape in zip(affines, shapes):
         affine.params["W"][...] = init_weight(config.init, shape, rng, gain, config.init_scale)

@@ -15,7 +15,6 @@ averages that over the examples, each with its own q_1.  The expectations are in
 """
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -154,8 +153,8 @@ def predict(config: RunConfig, input_dim: int, n_classes: int, input_mean_square
     """
     act = get_activation(config.activation, config.leaky_slope)
     gain = resolve_gain(config.init, config.gain, act)
-    sizes = [input_dim] + [config.width] * config.depth + [n_classes]
-    sw2 = [weight_variance(config.init, fi, fo, gain, config.init_scale) * fi for fi, fo in itertools.pairwise(sizes)]
+    sw2 = [weight_variance(config.init, fi, fo, gain, config.init_scale) * fi
+           for fi, fo in config.layer_shapes(input_dim, n_classes)]
     sb2 = config.bias_std**2
     hidden = config.depth
     if hidden == 0:

@@ -25,12 +25,11 @@ from .data import Dataset, make_dataset
 from .divergence import DivergenceCheck
 from .model import MLP, build_mlp
 from .optim import OPTIMIZERS
-from .probe import DELTA_EDGES, STAT_COLUMNS, act_edges, probe
+from .probe import DELTA_EDGES, STAT_COLUMNS, act_edges, histogram_steps, probe
 from .results import HISTORY_COLUMNS, LAYER_COLUMNS, Progress, RunResult
 from .seeds import run_generators
 from .threads import blas_threads
 
-HIST_RECORDS = 21  # histogram snapshots per run: evenly spaced record points, first and last included
 EVAL_CHUNK = 4096
 
 
@@ -78,7 +77,7 @@ def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) 
     total_steps = config.epochs * steps_per_epoch
     every = config.record_every or steps_per_epoch
     record_steps = sorted({0, *range(every, total_steps + 1, every), total_steps})
-    hist_at = set(record_steps[:: max(1, len(record_steps) // (HIST_RECORDS - 1))]) | {record_steps[-1]}
+    hist_at = histogram_steps(record_steps)
     n_probe = min(n, config.probe_size)
     X_probe, y_probe = X[:n_probe], y[:n_probe]
 
