@@ -88,7 +88,7 @@ def gradient_check(model: MLP, X: np.ndarray, t: np.ndarray, eps: float = 1e-6,
                   "backprop_s", "numerical_s"]]
 
 
-# --- the Gradient check page: a planted bug, every entry side by side, honest timings ---------
+# --- a planted bug, every entry side by side, honest timings -------------------------------
 
 BUG_KINDS = {
     "halved": "the derivative multiplied by 0.5, as if a factor had been dropped",

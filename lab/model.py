@@ -11,6 +11,8 @@ ever write into them.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .activations import Activation, get_activation
@@ -122,3 +124,33 @@ def mlp_from_weights(weights, activation: Activation, loss_name: str) -> MLP:
         affine.params["W"][...] = W
         affine.params["b"][...] = b
     return MLP(affines, activation, loss_name, flat, flat_grad)
+
+
+BOUNDARY_FLOPS = 4e9  # the grid's forward pass costs at most this (about 0.2 s), whatever the network
+
+
+def boundary_resolution(weights, most: int = 120, least: int = 24) -> int:
+    """Grid points per side for the decision boundary: ``most`` for small networks, fewer for
+    large ones, so that drawing a depth-100, width-512 network does not take a minute."""
+    flops_per_point = 2.0 * sum(W.size for W, _ in weights)
+    side = int(math.sqrt(BOUNDARY_FLOPS / max(flops_per_point, 1.0)))
+    return max(least, min(most, side))
+
+
+def decision_grid(weights, activation: Activation, loss_name: str, X: np.ndarray, resolution: int | None = None,
+                  margin: float = 0.3):
+    """The class a 2-input network predicts over the plane around X (N, 2), ``margin`` beyond its points.
+
+    Returns xs (R,), ys (R,) and the predicted class (R, R), row i at ys[i]; R is ``resolution``
+    (default: ``boundary_resolution(weights)``).
+    """
+    resolution = resolution or boundary_resolution(weights)
+    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
+    xs = np.linspace(lo[0], hi[0], resolution)
+    ys = np.linspace(lo[1], hi[1], resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    grid = np.c_[gx.ravel(), gy.ravel()]
+    model = mlp_from_weights(weights, activation, loss_name)
+    with np.errstate(all="ignore"):
+        pred = model.predict(grid.astype(weights[0][0].dtype)).reshape(gx.shape)
+    return xs, ys, pred
