@@ -10,7 +10,7 @@ Prints figures and the issue's targets beside them; it never fails on a time.  T
 thing it does check is that float32 stays float32 through a training step: if it does
 not, it says so and exits with status 1 after printing everything else.
 
-A *training step* is what ``lab.train.train`` does per mini-batch: forward and backward
+A *training step* is what ``lab.train`` does per mini-batch: forward and backward
 of the mean cross-entropy (``model.loss_and_grads``) and one optimizer step on the flat
 parameter buffer, on one fixed batch (so no batch slicing is timed), with BLAS on the
 thread count the engine's ``train`` sets for that width.  Times are the median over
@@ -25,7 +25,6 @@ import contextlib
 import ctypes
 import dataclasses
 import glob
-import importlib
 import math
 import os
 import platform
@@ -43,8 +42,9 @@ if ROOT not in sys.path:
 from lab.config import RunConfig  # noqa: E402
 from lab.model import build_mlp  # noqa: E402
 from lab.optim import OPTIMIZERS  # noqa: E402
+from lab import threads as engine_policy  # noqa: E402
+from lab import train  # noqa: E402
 
-engine_train = importlib.import_module("lab.train")  # the module (lab/__init__ exports a function of that name)
 
 DTYPES = ("float64", "float32")
 LR = 1e-3
@@ -254,9 +254,8 @@ def numpy_blas() -> tuple[int | None, str]:
 
 
 def engine_threads(width: int):
-    """The BLAS thread context lab.train.train runs a network of this width in."""
-    policy = getattr(engine_train, "blas_threads", None)
-    return policy(width) if policy is not None else contextlib.nullcontext()
+    """The BLAS thread context lab.train runs a network of this width in."""
+    return engine_policy.blas_threads(width)
 
 
 def blas_limit(n: int | None):
@@ -448,14 +447,14 @@ class RunTiming:
 
 
 def bench_whole_run(dtype: str, settings: Settings) -> RunTiming:
-    """Case (a) trained by lab.train.train on 2000 examples, recorded every epoch."""
+    """Case (a) trained by lab.train on 2000 examples, recorded every epoch."""
     case = CASES["a"]
     base = RunConfig(
         dataset="spirals", samples=2500, val_fraction=0.2, depth=case.depth, width=case.width,
         batch_size=case.batch, optimizer="sgd", lr=0.003, record_every=0, dtype=dtype, seed=SEED,
     )
     for flag in (True, False):  # warm-up: imports, pandas, first-call costs
-        engine_train.train(base.replace(epochs=2, instrument=flag))
+        train(base.replace(epochs=2, instrument=flag))
     on, off = [], []
     result = None
     load = OtherLoad()
@@ -465,7 +464,7 @@ def bench_whole_run(dtype: str, settings: Settings) -> RunTiming:
                 wait_for_idle(settings.idle_wait_s)
             log(f"  whole run {dtype} instrument={flag} ({r + 1}/{settings.run_repeats})")
             t0 = time.perf_counter()
-            result = engine_train.train(base.replace(epochs=settings.run_epochs, instrument=flag))
+            result = train(base.replace(epochs=settings.run_epochs, instrument=flag))
             bucket.append(time.perf_counter() - t0)
             if result.diverged_at is not None:
                 log(f"  warning: the whole run diverged ({result.diverge_reason})")
@@ -669,9 +668,8 @@ def main(argv=None) -> int:
         f"numpy {np.__version__}"
     )
     out.append(f"numpy BLAS: {blas_desc}, {blas_threads if blas_threads else '?'} threads by default")
-    policy = getattr(engine_train, "SINGLE_THREAD_BELOW_WIDTH", None)
-    if policy is not None:
-        out.append(f"engine: lab.train.train keeps BLAS on 1 thread for width < {policy}; steps below are timed the same way")
+    out.append(f"engine: lab.train keeps BLAS on 1 thread for width < {engine_policy.SINGLE_THREAD_BELOW_WIDTH}; "
+               "steps below are timed the same way")
     out.append(torch_note)
     out.append(
         f"timing: time.perf_counter; >= {settings.warmup} warm-up calls lasting >= {settings.warmup_s:g} s, then the median\n"
@@ -763,7 +761,7 @@ def main(argv=None) -> int:
     for dt, rt in run_res.items():
         on, off = statistics.median(rt.on), statistics.median(rt.off)
         out.append(
-            f"\nWhole run of (a) with lab.train.train: spirals, {rt.n_train} training + {rt.n_val} validation examples, "
+            f"\nWhole run of (a) with lab.train: spirals, {rt.n_train} training + {rt.n_val} validation examples, "
             f"{dt}, SGD lr 0.003,\n{settings.run_epochs} epochs = {rt.steps} steps, {rt.records} record points "
             f"(every epoch, probe set 512), median of {settings.run_repeats} runs each, alternating; others {pct(rt.others)}"
         )

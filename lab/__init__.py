@@ -1,6 +1,32 @@
-"""Backprop Lab engine: a numpy MLP that records how the error signal flows through every layer."""
-from .config import ConfigError, RunConfig
-from .data import DataError
-from .train import RunResult, make_dataset, train
+"""Backprop Lab engine: a numpy MLP that records how the error signal flows through every layer.
 
-__all__ = ["ConfigError", "DataError", "RunConfig", "RunResult", "make_dataset", "train"]
+The names below load on first use (PEP 562), so ``import lab.layers`` or ``python -m lab --help``
+does not pay for pandas, scipy and threadpoolctl.  ``lab.train`` is the function; the training
+loop's module is ``lab.training``.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "ConfigError": "settings",
+    "DataError": "data",
+    "RunConfig": "config",
+    "RunResult": "results",
+    "make_dataset": "data",
+    "train": "training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'lab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # loaded once; later look-ups do not come here
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import erf  # exact erf for gelu; numpy has none
 
 _SQRT2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -29,10 +28,13 @@ class Activation:
     saturating: f' -> 0 on both sides (sigmoid, tanh): only then is ``saturated_frac``
     recorded.  kinks: points where f or f' jumps (gradient checks stay away).
     hist_range: fixed histogram edges for the activation values.
+    gain: PyTorch's ``calculate_gain`` for it, the factor that keeps the signal's scale
+    through the layer (1 where PyTorch has no value: elu, gelu, softplus, silu).
     """
 
     name = "identity"
     max_deriv = 1.0
+    gain = 1.0
     saturating = False
     kinks: tuple[float, ...] = ()
     hist_range = (-4.0, 4.0)
@@ -67,6 +69,7 @@ class Sigmoid(Activation):
 
 class Tanh(Activation):
     name = "tanh"
+    gain = 5.0 / 3.0
     saturating = True
     hist_range = (-1.0, 1.0)
 
@@ -79,6 +82,7 @@ class Tanh(Activation):
 
 class Relu(Activation):
     name = "relu"
+    gain = math.sqrt(2.0)
     kinks = (0.0,)
     hist_range = (0.0, 4.0)
 
@@ -95,6 +99,10 @@ class LeakyRelu(Activation):
 
     def __init__(self, slope: float = 0.01):
         self.slope = float(slope)
+
+    @property
+    def gain(self) -> float:
+        return math.sqrt(2.0 / (1.0 + self.slope**2))  # not sqrt(2 / 1 + slope^2), numpy-ml's slip
 
     def f(self, x):
         return np.where(x > 0, x, self.slope * x)
@@ -129,8 +137,16 @@ class Selu(Elu):
 
     name = "selu"
     max_deriv = SELU_LAMBDA * SELU_ALPHA
+    gain = 0.75  # PyTorch's value, chosen for self-normalizing networks
     alpha = SELU_ALPHA
     scale = SELU_LAMBDA
+
+
+def _erf(x):
+    """scipy's exact erf (numpy has none), imported on first use: scipy takes 0.1 s to load."""
+    from scipy.special import erf
+
+    return erf(x)
 
 
 class Gelu(Activation):
@@ -140,10 +156,10 @@ class Gelu(Activation):
     max_deriv = 1.129  # sup of Phi(x) + x phi(x), reached at x = sqrt(2)
 
     def f(self, x):
-        return 0.5 * x * (1.0 + erf(x / _SQRT2))
+        return 0.5 * x * (1.0 + _erf(x / _SQRT2))
 
     def df(self, x, y):
-        cdf = 0.5 * (1.0 + erf(x / _SQRT2))
+        cdf = 0.5 * (1.0 + _erf(x / _SQRT2))
         return cdf + x * _INV_SQRT_2PI * np.exp(-0.5 * x * x)
 
 

@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .activations import get_activation
-from .model import mlp_from_weights
-from .train import RunResult
+from .model import decision_grid
+from .results import RunResult
 
 # one colour per run, in the same order everywhere (Plotly's default qualitative set)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -223,33 +223,15 @@ def _epoch_of(result: RunResult, snapshot: int):
     return int(e) if float(e).is_integer() and result.layers["epoch"].dtype.kind == "i" else e
 
 
-BOUNDARY_FLOPS = 4e9  # the grid's forward pass costs at most this (about 0.2 s), whatever the network
-
-
-def boundary_resolution(weights, most: int = 120, least: int = 24) -> int:
-    """Grid points per side for the decision boundary: ``most`` for small networks, fewer for
-    large ones, so that drawing a depth-100, width-512 network does not take a minute."""
-    flops_per_point = 2.0 * sum(W.size for W, _ in weights)
-    side = int(math.sqrt(BOUNDARY_FLOPS / max(flops_per_point, 1.0)))
-    return max(least, min(most, side))
-
-
 def boundary_figure(result: RunResult, resolution: int | None = None) -> go.Figure | None:
     """Predicted class over the (standardized) input plane with the training points; None unless 2-D."""
     data = result.data
     if data is None or data.input_dim != 2 or not result.weights:
         return None
-    resolution = resolution or boundary_resolution(result.weights)
     X = data.X_train
-    lo, hi = X.min(axis=0) - 0.3, X.max(axis=0) + 0.3
-    xs = np.linspace(lo[0], hi[0], resolution)
-    ys = np.linspace(lo[1], hi[1], resolution)
-    gx, gy = np.meshgrid(xs, ys)
-    grid = np.c_[gx.ravel(), gy.ravel()]
-    model = mlp_from_weights(result.weights, get_activation(result.config.activation, result.config.leaky_slope),
-                             result.config.loss)
-    with np.errstate(all="ignore"):
-        pred = model.predict(grid.astype(result.weights[0][0].dtype)).reshape(gx.shape)
+    xs, ys, pred = decision_grid(result.weights, get_activation(result.config.activation, result.config.leaky_slope),
+                                 result.config.loss, X, resolution)
+    lo, hi = (xs[0], ys[0]), (xs[-1], ys[-1])
     k = data.classes
     colors = [PALETTE[i % len(PALETTE)] for i in range(k)]
     scale = [[i / max(k - 1, 1), c] for i, c in enumerate(colors)] if k > 1 else [[0, colors[0]], [1, colors[0]]]

@@ -1,4 +1,4 @@
-"""``python -m lab``: train, compare, gradcheck and gradients from the command line.
+"""``python -m lab``: train, compare, gradcheck, gradients and theory from the command line.
 
 Every subcommand reads the same run options into a RunConfig and calls the same
 engine the pages use.  Bad input ends with one line on stderr and exit status 2.
@@ -14,17 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import get_activation
 from .config import ConfigError, RunConfig
 from .cost import describe, duration, priced, size
-from .data import DataError
-from .export import write_run_dir
-from .gradcheck import PASS_THRESHOLD, estimate_numerical_seconds, gradient_check, n_parameters
+from .data import DataError, make_dataset
 from .limits import machine_free_bytes
 from .model import build_mlp
+from .seeds import stream
 from .settings import SETTINGS, Choice
-from .theory import caveat, predict, regime, sigma_w
-from .train import make_dataset, train
+
+# Each command imports what only it needs (pandas, scipy, the training loop) in its body, so
+# that --help and a bad option answer without loading them.
 
 LONG_RUN_S = 10.0  # runs estimated to take longer announce their estimate on stderr
 MAX_GRADCHECK_S = 3600.0  # gradcheck refuses longer checks without --force
@@ -244,6 +243,9 @@ def _check_cost(config: RunConfig, label: str, quiet: bool) -> None:
 
 
 def cmd_train(args, multi):
+    from .export import write_run_dir
+    from .training import train
+
     configs = configs_from_args(args, multi)
     _check_out_dir(args.out, args.force)
     for name, config in configs.items():
@@ -267,22 +269,24 @@ def _probe_model(config, n_examples):
     data = make_dataset(config)
     X = data.X_train[:n_examples].astype(config.np_dtype)
     y = data.y_train[:n_examples]
-    rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(3)[1])
-    return build_mlp(config, data.input_dim, data.classes, rng), X, y
+    return build_mlp(config, data.input_dim, data.classes, stream(config.seed, "init")), X, y
 
 
 def cmd_gradcheck(args, multi):
+    from .gradcheck import PASS_THRESHOLD, estimate_numerical_seconds, gradient_check
+
     (config,) = configs_from_args(args, False).values()
     config = config.replace(dtype="float64")
     if args.examples < 1:
         raise ConfigError("--examples must be at least 1")
     model, X, y = _probe_model(config, args.examples)
     seconds = estimate_numerical_seconds(model, X, y)
+    n_params = model.flat_params.size
     if seconds > MAX_GRADCHECK_S and not args.force:
-        raise ConfigError(f"central differences on {n_parameters(model):,} parameters would take about "
+        raise ConfigError(f"central differences on {n_params:,} parameters would take about "
                           f"{duration(seconds)}: lower --depth or --width (or add --force)")
     if seconds > LONG_RUN_S:
-        print(f"estimated {duration(seconds)} ({2 * n_parameters(model):,} forward passes)", file=sys.stderr)
+        print(f"estimated {duration(seconds)} ({2 * n_params:,} forward passes)", file=sys.stderr)
     table = gradient_check(model, X, y)
     print(f"gradient check: {config.activation}, {config.init}, depth {config.depth}, width {config.width}, "
           f"{config.loss}, {len(X)} examples, float64, threshold {PASS_THRESHOLD:g}")
@@ -310,6 +314,9 @@ def cmd_gradients(args, multi):
 
 
 def cmd_theory(args, multi):
+    from .activations import get_activation
+    from .theory import caveat, predict, regime, sigma_w
+
     (config,) = configs_from_args(args, False).values()
     data = make_dataset(config.replace(samples=min(config.samples, 2000)))
     mean_squares = np.mean(data.X_train**2, axis=1)  # one q_1 per example, as the pages do

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .config import RunConfig
 from .summaries import signal_ratio
-from .train import RunResult
+from .results import RunResult
 
 AXES = ("init", "activation", "depth", "width", "optimizer", "lr", "gain", "init_scale", "batch_size", "loss")
 INT_AXES = {"depth", "width", "batch_size"}

@@ -66,6 +66,11 @@ class RunConfig:
             raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
         return cls(**d).validate()
 
+    def layer_shapes(self, n_inputs: int, n_classes: int) -> list[tuple[int, int]]:
+        """(fan_in, fan_out) of W_1, ..., W_L: n_inputs -> width (``depth`` times) -> n_classes."""
+        sizes = [n_inputs] + [self.width] * self.depth + [n_classes]
+        return list(zip(sizes[:-1], sizes[1:]))
+
     @property
     def np_dtype(self):
         return np.dtype(self.dtype)

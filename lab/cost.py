@@ -22,9 +22,9 @@ from functools import lru_cache
 import numpy as np
 
 from .config import RunConfig
+from .probe import histogram_steps
 
-HIST_RECORDS = 21  # as lab.train: histogram snapshots per run
-EVAL_CHUNK = 4096  # as lab.train: validation in chunks of this many examples
+EVAL_CHUNK = 4096  # as lab.training: validation in chunks of this many examples
 HIST_BINS = 48 + 40  # error and activation histogram bins per layer
 STAT_COLUMNS = 10
 OPTIMIZER_PASSES = {"sgd": 2, "momentum": 4, "adagrad": 6, "rmsprop": 7, "adam": 10}
@@ -81,7 +81,7 @@ def calibrate(dtype: str = "float64") -> Prices:
     """Price numpy's operations on this machine (about 0.3 s, once per process and dtype)."""
     from .model import build_mlp
     from .optim import OPTIMIZERS
-    from .train import blas_threads
+    from .threads import blas_threads
 
     rng = np.random.default_rng(0)
     matmul = []
@@ -137,8 +137,7 @@ def priced(config: RunConfig, limit_s: float = math.inf, **data) -> "Cost":
 
 
 def _network(config: RunConfig, input_dim: int, classes: int) -> list[tuple[int, int]]:
-    sizes = [input_dim] + [config.width] * config.depth + [classes]
-    return list(zip(sizes[:-1], sizes[1:]))
+    return config.layer_shapes(input_dim, classes)
 
 
 def _pass_seconds(prices: Prices, shapes, rows: int, backward: bool) -> float:
@@ -194,7 +193,7 @@ def estimate(config: RunConfig, n_train: int | None = None, input_dim: int | Non
     probe_acts = item * n_probe * units * 5
     eval_acts = item * min(max(n_val, n_train), EVAL_CHUNK) * max(config.width, input_dim, classes) * 3
     recorded = records * (len(shapes) * (STAT_COLUMNS + 2) * 8 + 200)
-    hists = min(records, HIST_RECORDS) * len(shapes) * HIST_BINS * 8
+    hists = len(histogram_steps(range(records))) * len(shapes) * HIST_BINS * 8
     peak = data + weights + batch_acts + probe_acts + eval_acts + 3 * recorded + hists
     return Cost(seconds=seconds, peak_bytes=int(peak), steps=steps, records=records)
 

@@ -8,9 +8,14 @@ import io
 import os
 import stat
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+from .seeds import stream
+
+if TYPE_CHECKING:  # config imports this module
+    from .config import RunConfig
 
 MAX_CSV_BYTES = 50 * 2**20
 MAX_CSV_ROWS = 200_000
@@ -111,6 +116,8 @@ def read_csv_table(source, label: str) -> tuple[np.ndarray, np.ndarray, tuple, t
     integer codes, feature names, class names.  Raises DataError with a message
     that names the problem (and the column or row) for every bad input.
     """
+    import pandas as pd  # here, so that importing the datasets does not load pandas
+
     raw = _read_bytes(source)
     if not raw.strip():
         raise DataError("the file is empty")
@@ -249,3 +256,20 @@ def split(X, y, val_fraction, rng, classes, feature_names=None, class_names=None
     feature_names = feature_names or tuple(f"x{i + 1}" for i in range(X.shape[1]))
     class_names = class_names or tuple(str(k) for k in range(classes))
     return Dataset(X_train, y_train, X_val, y_val, classes, tuple(feature_names), tuple(class_names))
+
+
+def make_dataset(config: RunConfig, rng: np.random.Generator | None = None, csv_source=None) -> Dataset:
+    """The dataset ``config`` names, split and standardized.  Raises DataError for a bad CSV."""
+    if rng is None:
+        rng = stream(config.seed, "data")
+    if config.dataset == "csv":
+        X, y, names, class_names = read_csv_table(
+            csv_source if csv_source is not None else config.data_path, config.label
+        )
+        classes = len(class_names)
+    else:
+        X, y = DATASETS[config.dataset](
+            config.samples, rng, classes=config.n_classes, input_dim=config.n_inputs, noise=config.noise
+        )
+        classes, names, class_names = config.n_classes, None, None
+    return split(X, y, config.val_fraction, rng, classes, names, class_names, config.standardize)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .compare import unique_name
 from .config import ConfigError, RunConfig
-from .train import HISTORY_COLUMNS, LAYER_COLUMNS, RunResult
+from .results import HISTORY_COLUMNS, LAYER_COLUMNS, RunResult
 
 FORMAT_VERSION = 1
 KIND = "backprop-lab-runs"
@@ -95,20 +95,23 @@ def write_run_dir(out: str | Path, runs: dict[str, RunResult], with_run: bool = 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "config.json", out / "history.csv", out / "layers.csv"]
-    paths[0].write_text(json.dumps(_finite(config_document(runs, with_run)), indent=2) + "\n")
+    paths[0].write_text(json.dumps(_json_ready(config_document(runs, with_run)), indent=2) + "\n")
     paths[1].write_text(csv_text(history_table(runs, with_run)))
     paths[2].write_text(csv_text(layers_table(runs, with_run)))
     return paths
 
 
-def _finite(obj):
-    """JSON has no NaN or inf: write them as null."""
+def _json_ready(obj):
+    """numpy scalars as Python values (json cannot encode numpy types) and NaN or inf as null
+    (JSON has neither), recursively through dicts and lists."""
+    if isinstance(obj, dict):
+        return {k: _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
     return obj
 
 
@@ -121,7 +124,7 @@ def runs_json(runs: dict[str, RunResult]) -> str:
             "history": r.history.loc[:, list(HISTORY_COLUMNS)].to_dict(orient="list"),
             "layers": r.layers.loc[:, list(LAYER_COLUMNS)].to_dict(orient="list"),
         })
-    return json.dumps(_finite(_plain(doc)), allow_nan=False)
+    return json.dumps(_json_ready(doc), allow_nan=False)
 
 
 def csv_text(frame: pd.DataFrame) -> str:
@@ -140,7 +143,7 @@ def runs_zip(runs: dict[str, RunResult], figures: dict[str, str] | None = None) 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("runs.json", runs_json(runs))
-        z.writestr("config.json", json.dumps(_finite(config_document(runs, True)), indent=2))
+        z.writestr("config.json", json.dumps(_json_ready(config_document(runs, True)), indent=2))
         z.writestr("history.csv", csv_text(history_table(runs, with_run=True, with_config=True)))
         z.writestr("layers.csv", csv_text(layers_table(runs, with_run=True)))
         for name, html in (figures or {}).items():
@@ -309,14 +312,3 @@ def _table(name, cols, required, what) -> pd.DataFrame:
             raise ImportFormatError(f"run {name!r}: column {c!r} of the {what} table is not numeric")
         frame[c] = pd.to_numeric(values.where(values.notna(), np.nan)).astype(float)
     return frame
-
-
-def _plain(obj):
-    """numpy scalars -> Python values, recursively (json cannot encode numpy types)."""
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj

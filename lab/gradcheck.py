@@ -45,39 +45,50 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / denom) if denom > 0 else 0.0
 
 
-def gradient_check(model: MLP, X: np.ndarray, t: np.ndarray, eps: float = 1e-6,
-                   threshold: float = PASS_THRESHOLD) -> pd.DataFrame:
-    """Compare backprop with central differences for every parameter of every layer.
-
-    Returns one row per layer: layer, rel_error_W, rel_error_b, rel_error (the larger),
-    max_abs_diff, passed (rel_error < threshold, or max_abs_diff < ABS_FLOOR), backprop_s (one backward pass), numerical_s (this layer's central differences).
-    """
-    start = time.perf_counter()
-    model.loss_and_grads(X, t)
-    backprop_s = time.perf_counter() - start
+def _against_central_differences(model: MLP, X, t, eps: float, threshold: float):
+    """Per layer, the model's current gradients (from its last backward pass) against central
+    differences: one row per layer, and the (numerical, backprop) pairs of (W, b) gradients."""
     analytic = [(a.grads["W"].copy(), a.grads["b"].copy()) for a in model.affines]
 
     def f():
         return model.loss(X, t)
 
-    rows = []
+    rows, pairs = [], []
     for l, affine in enumerate(model.affines):
         start = time.perf_counter()
-        num_W = numerical_gradient(f, affine.params["W"], eps)
-        num_b = numerical_gradient(f, affine.params["b"], eps)
+        num = (numerical_gradient(f, affine.params["W"], eps), numerical_gradient(f, affine.params["b"], eps))
         elapsed = time.perf_counter() - start
-        err_W = relative_error(num_W, analytic[l][0])
-        err_b = relative_error(num_b, analytic[l][1])
-        abs_diff = max(np.abs(num_W - analytic[l][0]).max(), np.abs(num_b - analytic[l][1]).max())
+        errs = [relative_error(n, a) for n, a in zip(num, analytic[l])]
+        abs_diff = max(float(np.abs(n - a).max()) for n, a in zip(num, analytic[l]))
         rows.append({
-            "layer": l + 1, "rel_error_W": err_W, "rel_error_b": err_b, "rel_error": max(err_W, err_b),
-            "max_abs_diff": float(abs_diff), "passed": max(err_W, err_b) < threshold or abs_diff < ABS_FLOOR,
-            "backprop_s": backprop_s, "numerical_s": elapsed,
+            "layer": l + 1, "n_params": int(num[0].size + num[1].size),
+            "numerical_norm": float(np.sqrt(sum((n * n).sum() for n in num))),
+            "backprop_norm": float(np.sqrt(sum((a * a).sum() for a in analytic[l]))),
+            "rel_error_W": errs[0], "rel_error_b": errs[1], "rel_error": max(errs), "max_abs_diff": abs_diff,
+            "passed": max(errs) < threshold or abs_diff < ABS_FLOOR, "numerical_s": elapsed,
         })
-    return pd.DataFrame(rows)
+        pairs.append((num, analytic[l]))
+    return pd.DataFrame(rows), pairs
 
 
-# --- the Gradient check page: a planted bug, every entry side by side, honest timings ---------
+def gradient_check(model: MLP, X: np.ndarray, t: np.ndarray, eps: float = 1e-6,
+                   threshold: float = PASS_THRESHOLD) -> pd.DataFrame:
+    """Compare backprop with central differences for every parameter of every layer.
+
+    Returns one row per layer: layer, rel_error_W, rel_error_b, rel_error (the larger),
+    max_abs_diff, passed (rel_error < threshold, or max_abs_diff < ABS_FLOOR), backprop_s (one
+    backward pass), numerical_s (this layer's central differences).
+    """
+    start = time.perf_counter()
+    model.loss_and_grads(X, t)
+    backprop_s = time.perf_counter() - start
+    table, _ = _against_central_differences(model, X, t, eps, threshold)
+    table["backprop_s"] = backprop_s
+    return table[["layer", "rel_error_W", "rel_error_b", "rel_error", "max_abs_diff", "passed",
+                  "backprop_s", "numerical_s"]]
+
+
+# --- a planted bug, every entry side by side, honest timings -------------------------------
 
 BUG_KINDS = {
     "halved": "the derivative multiplied by 0.5, as if a factor had been dropped",
@@ -131,10 +142,6 @@ def check_problem(config: RunConfig, n_inputs: int = 4, n_classes: int = 3, n_sa
     return model, X, t
 
 
-def n_parameters(model: MLP) -> int:
-    return int(model.flat_params.size)
-
-
 def time_pass(fn, repeats: int = 21) -> float:
     """Median wall time of ``fn()`` over ``repeats`` calls, in seconds (one call is too noisy to quote)."""
     times = []
@@ -173,41 +180,24 @@ class GradientComparison:
 
 def compare_gradients(model: MLP, X: np.ndarray, t: np.ndarray, eps: float = 1e-6,
                       threshold: float = PASS_THRESHOLD, repeats: int = 21) -> GradientComparison:
-    """``gradient_check``'s verdict (same criterion), keeping both gradients and timing backprop by its median."""
+    """``gradient_check``'s verdict (the same loop), keeping both gradients and timing backprop by its median."""
     backprop_s = time_pass(lambda: model.loss_and_grads(X, t), repeats)
     model.loss_and_grads(X, t)
-    analytic = [(a.grads["W"].copy(), a.grads["b"].copy()) for a in model.affines]
-
-    def f():
-        return model.loss(X, t)
-
-    rows, entries = [], []
-    for l, affine in enumerate(model.affines):
-        start = time.perf_counter()
-        num = (numerical_gradient(f, affine.params["W"], eps), numerical_gradient(f, affine.params["b"], eps))
-        elapsed = time.perf_counter() - start
-        errs = [relative_error(n, a) for n, a in zip(num, analytic[l])]
-        abs_diff = max(float(np.abs(n - a).max()) for n, a in zip(num, analytic[l]))
-        rows.append({
-            "layer": l + 1, "n_params": int(num[0].size + num[1].size),
-            "numerical_norm": float(np.sqrt(sum((n * n).sum() for n in num))),
-            "backprop_norm": float(np.sqrt(sum((a * a).sum() for a in analytic[l]))),
-            "rel_error_W": errs[0], "rel_error_b": errs[1], "rel_error": max(errs), "max_abs_diff": abs_diff,
-            "passed": max(errs) < threshold or abs_diff < ABS_FLOOR, "numerical_s": elapsed,
-        })
-        for name, n, a in zip("Wb", num, analytic[l]):
-            entries.append(pd.DataFrame({"layer": l + 1, "param": name, "numerical": n.ravel(), "backprop": a.ravel()}))
-    table = pd.DataFrame(rows)
+    table, pairs = _against_central_differences(model, X, t, eps, threshold)
+    entries = [
+        pd.DataFrame({"layer": l, "param": name, "numerical": n.ravel(), "backprop": a.ravel()})
+        for l, (num, analytic) in enumerate(pairs, start=1)
+        for name, n, a in zip("Wb", num, analytic)
+    ]
     return GradientComparison(table, pd.concat(entries, ignore_index=True), backprop_s,
                               float(table["numerical_s"].sum()), threshold)
 
 
 def estimate_numerical_seconds(model: MLP, X: np.ndarray, t: np.ndarray) -> float:
     """What central differences would cost: two forward passes per parameter, at the measured forward time."""
-    return 2 * n_parameters(model) * time_pass(lambda: model.loss(X, t), 7)
+    return 2 * model.flat_params.size * time_pass(lambda: model.loss(X, t), 7)
 
 
 def parameter_count(config: RunConfig, n_inputs: int = 4, n_classes: int = 3) -> int:
     """Weights and biases of the network ``config`` describes, without drawing them."""
-    sizes = [n_inputs] + [config.width] * config.depth + [n_classes]
-    return sum(fi * fo + fo for fi, fo in zip(sizes[:-1], sizes[1:]))
+    return sum(fi * fo + fo for fi, fo in config.layer_shapes(n_inputs, n_classes))

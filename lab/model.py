@@ -11,16 +11,19 @@ ever write into them.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .activations import Activation, get_activation
 from .config import RunConfig
 from .init import init_weight, resolve_gain
 from .layers import LOSSES, ActivationLayer, Affine
+from .seeds import bias_generators
 
 
 class MLP:
-    """Fully connected network; ``sizes`` = [D_in, width, ..., K]."""
+    """Fully connected network: ``affines[l]`` maps layer l's input to its pre-activation, W_l (fan_in, fan_out)."""
 
     def __init__(self, affines: list[Affine], activation: Activation, loss_name: str, flat_params, flat_grads):
         self.affines = affines
@@ -97,16 +100,20 @@ def _flat_affines(shapes, dtype):
 
 
 def build_mlp(config: RunConfig, n_inputs: int, n_classes: int, rng: np.random.Generator) -> MLP:
-    """Draw the weights of the network that ``config`` describes."""
+    """Draw the weights of the network that ``config`` describes.
+
+    rng: the init stream; the weights come from it in layer order, and the biases (when
+    ``bias_std`` > 0) from one child stream per layer (``lab.seeds`` states the layout).
+    """
     activation = get_activation(config.activation, config.leaky_slope)
     gain = resolve_gain(config.init, config.gain, activation)
-    sizes = [n_inputs] + [config.width] * config.depth + [n_classes]
-    shapes = list(zip(sizes[:-1], sizes[1:]))
+    shapes = config.layer_shapes(n_inputs, n_classes)
     affines, flat, flat_grad = _flat_affines(shapes, config.np_dtype)
     for affine, shape in zip(affines, shapes):
         affine.params["W"][...] = init_weight(config.init, shape, rng, gain, config.init_scale)
-        if config.bias_std > 0:
-            affine.params["b"][...] = rng.standard_normal(shape[1]) * config.bias_std
+    if config.bias_std > 0:
+        for affine, bias_rng in zip(affines, bias_generators(rng, len(affines))):
+            affine.params["b"][...] = bias_rng.standard_normal(affine.params["b"].shape) * config.bias_std
     return MLP(affines, activation, config.loss, flat, flat_grad)
 
 
@@ -117,3 +124,33 @@ def mlp_from_weights(weights, activation: Activation, loss_name: str) -> MLP:
         affine.params["W"][...] = W
         affine.params["b"][...] = b
     return MLP(affines, activation, loss_name, flat, flat_grad)
+
+
+BOUNDARY_FLOPS = 4e9  # the grid's forward pass costs at most this (about 0.2 s), whatever the network
+
+
+def boundary_resolution(weights, most: int = 120, least: int = 24) -> int:
+    """Grid points per side for the decision boundary: ``most`` for small networks, fewer for
+    large ones, so that drawing a depth-100, width-512 network does not take a minute."""
+    flops_per_point = 2.0 * sum(W.size for W, _ in weights)
+    side = int(math.sqrt(BOUNDARY_FLOPS / max(flops_per_point, 1.0)))
+    return max(least, min(most, side))
+
+
+def decision_grid(weights, activation: Activation, loss_name: str, X: np.ndarray, resolution: int | None = None,
+                  margin: float = 0.3):
+    """The class a 2-input network predicts over the plane around X (N, 2), ``margin`` beyond its points.
+
+    Returns xs (R,), ys (R,) and the predicted class (R, R), row i at ys[i]; R is ``resolution``
+    (default: ``boundary_resolution(weights)``).
+    """
+    resolution = resolution or boundary_resolution(weights)
+    lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
+    xs = np.linspace(lo[0], hi[0], resolution)
+    ys = np.linspace(lo[1], hi[1], resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    grid = np.c_[gx.ravel(), gy.ravel()]
+    model = mlp_from_weights(weights, activation, loss_name)
+    with np.errstate(all="ignore"):
+        pred = model.predict(grid.astype(weights[0][0].dtype)).reshape(gx.shape)
+    return xs, ys, pred

@@ -26,8 +26,19 @@ STAT_COLUMNS = (
 _COL = {name: i for i, name in enumerate(STAT_COLUMNS)}
 
 ACT_BINS = 40
+HIST_RECORDS = 21  # aim for this many histogram snapshots per run (see histogram_steps)
 # log10 |delta| from 1e-16 to 1e8; exact zeros and smaller values land in the first bin
 DELTA_EDGES = np.linspace(-16.0, 8.0, 49)
+
+
+def histogram_steps(record_steps: list[int] | range) -> set[int]:
+    """The record steps that also keep histograms: every k-th, k = len // (HIST_RECORDS - 1), and the last.
+
+    That is every record up to 39 records (38 epochs give 39 snapshots), then between 21 and
+    39 of them, evenly spaced, with the first and the last always included.
+    """
+    stride = max(1, len(record_steps) // (HIST_RECORDS - 1))
+    return set(record_steps[::stride]) | {record_steps[-1]}
 SATURATION_LEVEL = 0.01  # a unit is saturated where phi' < 1% of its maximum
 
 

@@ -13,7 +13,7 @@ import dataclasses
 import threading
 from collections import OrderedDict
 
-from .train import RunResult
+from .results import RunResult
 
 
 def _fresh(result: RunResult) -> RunResult:

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from .optim import OPTIMIZERS
-from .train import RunResult
+from .results import RunResult
+from .theory import THEORY_AGREEMENT, against_measurement, chi_means  # noqa: F401 - THEORY_AGREEMENT read from here too
 from .verdicts import (  # noqa: F401 - signal_ratio and per_layer_factor are read from here too
     ADAPTIVE_OPTIMIZERS,
     EXPLODING_ABOVE,
@@ -352,21 +353,16 @@ def preset_caption(result: RunResult) -> str:
     return "Measured: " + "; ".join(parts) + "."
 
 
-THEORY_AGREEMENT = 0.10  # relative: the theory describes a network whose per-layer factor is this close
-
-
 def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str = "", trained_epoch=None) -> str:
     """Measured against predicted per-layer factor of the squared error signal at initialization
     (geometric means over the layers where both are positive), with its verdict; ``note`` is the
     theory's caveat for this config, ``trained_epoch`` the epoch a chart shows when it is after training."""
     if predicted.empty or measured_chi.empty:
         return note
-    pred = predicted.set_index("layer")["chi"].reindex(measured_chi.index)
-    ok = (pred > 0) & (measured_chi > 0)
-    if not ok.any():
+    means = chi_means(predicted, measured_chi)
+    if means is None:
         return note or "Theory and measurement: no error signal to compare."
-    geo = lambda s: float(np.exp(np.log(s[ok]).mean()))  # noqa: E731
-    p, m = geo(pred), geo(measured_chi)
+    p, m = means
     off = m / p - 1
     percent = f"{100 * off:+.1f}%" if abs(off) < 0.1 else f"{100 * off:+.0f}%"
     text = (f"Theory (dashed) predicts that going back one layer multiplies the squared error signal by "
@@ -383,3 +379,14 @@ def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str =
         text += (f" The theory is about the untrained network: compare the dashed line with the grey profile at "
                  f"initialization; by epoch {trained_epoch:g} training has changed the weights it assumes.")
     return text
+
+
+def theory_comparison(result: RunResult, epoch=None) -> tuple[pd.DataFrame | None, str]:
+    """``theory.against_measurement`` for a chart: the predicted profile to draw over the measurement
+    (None where the theory does not apply) and the caption comparing the per-layer factors."""
+    c = against_measurement(result, epoch)
+    if c is None:
+        return None, ""
+    if c.overlay is None:
+        return None, c.note
+    return c.overlay, theory_caption(c.predicted, c.measured_chi, c.note, c.trained_epoch)

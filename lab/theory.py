@@ -15,7 +15,6 @@ averages that over the examples, each with its own q_1.  The expectations are in
 """
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -26,8 +25,7 @@ from scipy.special import logsumexp
 from .activations import Activation, get_activation
 from .config import RunConfig
 from .gaussian import gaussian_expectation
-from .init import canonical_init, resolve_gain
-from .summaries import theory_caption
+from .init import SCHEMES, canonical_init, resolve_gain
 
 
 def _mean_square_slope(activation: Activation) -> float | None:
@@ -84,19 +82,7 @@ def fixed_point(activation: Activation, sigma_w2: float, sigma_b2: float, q0: fl
 
 def weight_variance(init: str, fan_in: int, fan_out: int, gain: float, scale: float) -> float:
     """The variance of one weight entry under ``init`` (weights laid out (fan_in, fan_out))."""
-    init = canonical_init(init)
-    return {
-        "zeros": 0.0,
-        "normal": (gain * scale) ** 2,
-        "uniform": (gain * scale) ** 2 / 3.0,
-        "xavier_normal": gain**2 * 2.0 / (fan_in + fan_out),
-        "xavier_uniform": gain**2 * 2.0 / (fan_in + fan_out),
-        "he_normal": gain**2 * 2.0 / fan_in,
-        "he_uniform": gain**2 * 2.0 / fan_in,
-        "lecun_normal": gain**2 / fan_in,
-        "lecun_uniform": gain**2 / fan_in,
-        "orthogonal": gain**2 / max(fan_in, fan_out),
-    }[init]
+    return SCHEMES[canonical_init(init)].variance(fan_in, fan_out, gain, scale)
 
 
 def sigma_w(config: RunConfig, fan_in: int | None = None, fan_out: int | None = None) -> float:
@@ -166,8 +152,8 @@ def predict(config: RunConfig, input_dim: int, n_classes: int, input_mean_square
     """
     act = get_activation(config.activation, config.leaky_slope)
     gain = resolve_gain(config.init, config.gain, act)
-    sizes = [input_dim] + [config.width] * config.depth + [n_classes]
-    sw2 = [weight_variance(config.init, fi, fo, gain, config.init_scale) * fi for fi, fo in itertools.pairwise(sizes)]
+    sw2 = [weight_variance(config.init, fi, fo, gain, config.init_scale) * fi
+           for fi, fo in config.layer_shapes(input_dim, n_classes)]
     sb2 = config.bias_std**2
     hidden = config.depth
     if hidden == 0:
@@ -239,20 +225,58 @@ def overlay_frame(predicted: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame
     return pd.DataFrame({"layer": predicted["layer"], "delta_rms": predicted["predicted_delta_ratio"] * anchor})
 
 
-def against_measurement(result, epoch=None) -> tuple[pd.DataFrame | None, str]:
-    """For a finished run: the predicted profile to draw over its measurement at initialization
-    (None where theory does not apply), and the sentences comparing the per-layer factors.  ``epoch``
-    is the one a chart shows; after training the sentences say that the theory is about initialization."""
+THEORY_AGREEMENT = 0.10  # relative: the theory describes a network whose per-layer factor is this close
+
+
+def chi_means(predicted: pd.DataFrame, measured_chi: pd.Series) -> tuple[float, float] | None:
+    """Geometric means of the predicted and the measured per-layer factor over the layers where both
+    are positive; None when there is no such layer (no error signal to compare)."""
+    pred = predicted.set_index("layer")["chi"].reindex(measured_chi.index)
+    ok = (pred > 0) & (measured_chi > 0)
+    if not ok.any():
+        return None
+    return float(np.exp(np.log(pred[ok]).mean())), float(np.exp(np.log(measured_chi[ok]).mean()))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A run's measured error-signal profile at initialization against the theory's prediction.
+
+    overlay: the predicted profile to draw over the measurement (None where the theory does not apply);
+    predicted: ``predict``'s table; measured_chi: ``measured_factor`` at the first record;
+    note: ``caveat`` of the run's config; trained_epoch: the epoch a chart shows when it is after
+    initialization (None at initialization).
+    """
+
+    overlay: pd.DataFrame | None
+    predicted: pd.DataFrame
+    measured_chi: pd.Series
+    note: str
+    trained_epoch: float | None
+
+    @property
+    def means(self) -> tuple[float, float] | None:
+        """(predicted, measured) geometric-mean factors, see ``chi_means``."""
+        if self.predicted.empty or self.measured_chi.empty:
+            return None
+        return chi_means(self.predicted, self.measured_chi)
+
+
+def against_measurement(result, epoch=None) -> Comparison | None:
+    """For a finished run, the theory's prediction next to its measurement at initialization; None
+    when there is nothing to compare (no data, fewer than two hidden layers, no records).  ``epoch``
+    is the one a chart shows."""
     config, data = result.config, result.data
     if data is None or config.depth < 2 or result.layers.empty:
-        return None, ""
+        return None
     note = caveat(config)
+    first = result.layers["epoch"].min()
+    trained_epoch = epoch if epoch is not None and epoch != first else None
     if note.startswith("Theory does not apply"):
-        return None, note
+        return Comparison(None, pd.DataFrame(columns=["layer", "q", "chi", "predicted_delta_ratio"]),
+                          pd.Series(dtype=float), note, trained_epoch)
     # the examples the measurement was taken on (train's probe set), each with its own q_1
     mean_squares = np.mean(data.X_train[:config.probe_size].astype(float) ** 2, axis=1)
     table = predict(config, data.input_dim, data.classes, mean_squares)
-    first = result.layers["epoch"].min()
-    measured = measured_factor(result.layers, first)
-    trained_epoch = epoch if epoch is not None and epoch != first else None
-    return overlay_frame(table, result.layers), theory_caption(table, measured, note, trained_epoch)
+    return Comparison(overlay_frame(table, result.layers), table, measured_factor(result.layers, first), note,
+                      trained_epoch)

@@ -1,7 +1,7 @@
 """Init explorer: push random data through two untrained networks and compare, instantly."""
 import streamlit as st
 
-from lab import charts, summaries, theory
+from lab import charts, summaries
 from pages import common
 
 common.use_router()
@@ -55,7 +55,7 @@ for side, r in list(results.items()):
 COLOURS = {"A": charts.PALETTE[0], "B": charts.PALETTE[1]}  # each side keeps its colour on every chart
 
 if results:
-    against = {side: theory.against_measurement(r) for side, r in results.items()}
+    against = {side: summaries.theory_comparison(r) for side, r in results.items()}
     predicted = {names[side]: overlay for side, (overlay, _) in against.items() if overlay is not None}
     common.chart(charts.profiles_overlay({names[s]: r.layers for s, r in results.items()}, predicted=predicted,
                                          colours={names[s]: COLOURS[s] for s in results}),

@@ -2,7 +2,8 @@
 import numpy as np
 
 from lab import RunConfig, make_dataset, train
-from lab.charts import BOUNDARY_FLOPS, boundary_figure, boundary_resolution
+from lab.charts import boundary_figure
+from lab.model import BOUNDARY_FLOPS, boundary_resolution
 
 
 def _weights(depth, width):
@@ -40,3 +41,17 @@ def test_run_names_are_escaped_in_comparison_charts():
     texts = [t.name or "" for t in loss.data + grid.data] + [a.text or "" for a in grid.layout.annotations]
     assert any("&lt;a href=" in t for t in texts)
     assert not any("<a " in t or "<img" in t for t in texts)
+
+
+def test_decision_grid_is_the_models_prediction_over_the_plane():
+    from lab.activations import get_activation
+    from lab.model import decision_grid, mlp_from_weights
+
+    result = train(RunConfig(samples=200, epochs=2, depth=2, width=8))
+    X = result.data.X_train
+    xs, ys, pred = decision_grid(result.weights, get_activation("relu"), "cross_entropy", X, resolution=30)
+    assert xs.shape == ys.shape == (30,) and pred.shape == (30, 30)
+    assert xs[0] == X[:, 0].min() - 0.3 and ys[-1] == X[:, 1].max() + 0.3
+    model = mlp_from_weights(result.weights, get_activation("relu"), "cross_entropy")
+    for i, j in [(0, 0), (3, 17), (29, 29)]:
+        assert pred[i, j] == model.predict(np.array([[xs[j], ys[i]]]))[0]

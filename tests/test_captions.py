@@ -16,7 +16,7 @@ import pytest
 
 from lab import RunConfig, summaries, train
 from lab.optim import OPTIMIZERS
-from lab.train import LAYER_COLUMNS
+from lab.results import LAYER_COLUMNS
 from lab.verdicts import ADAPTIVE_OPTIMIZERS, Flow, Outcome, flow, outcome
 
 S = RunConfig(samples=200, width=16, depth=6, epochs=0, dtype="float64")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from lab import RunConfig, charts, train
-from lab.train import HISTORY_COLUMNS
+from lab.results import HISTORY_COLUMNS
 
 
 def history(losses, diverged_at=None) -> pd.DataFrame:

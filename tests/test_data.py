@@ -17,7 +17,7 @@ from lab.data import (
     read_csv_table,
     split,
 )
-from lab.train import make_dataset
+from lab.data import make_dataset
 
 NAMES = sorted(DATASETS)
 

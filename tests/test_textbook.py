@@ -9,7 +9,7 @@ import pytest
 
 from lab.activations import ACTIVATIONS
 from lab.config import RunConfig
-from lab.gradcheck import (BUG_KINDS, check_problem, compare_gradients, gradient_check, n_parameters,
+from lab.gradcheck import (BUG_KINDS, check_problem, compare_gradients, gradient_check,
                            parameter_count, planted_bug)
 from lab.graphs import fruit_shop, fruit_shop_dot, rounding_story, show_number
 from lab.softmax_steps import TEXT_LOGITS, softmax_jacobian, softmax_steps
@@ -213,9 +213,9 @@ def test_planted_bug_checks_its_arguments():
 def test_timings_and_sizes():
     model, X, t = _problem("tanh")
     result = compare_gradients(model, X, t, repeats=5)
-    assert parameter_count(PAGE_DEFAULT) == n_parameters(model) == 4 * 8 + 8 + 8 * 8 + 8 + 8 * 3 + 3
+    assert parameter_count(PAGE_DEFAULT) == model.flat_params.size == 4 * 8 + 8 + 8 * 8 + 8 + 8 * 3 + 3
     assert list(result.table["n_params"]) == [40, 72, 27]
-    assert len(result.entries) == n_parameters(model)
+    assert len(result.entries) == model.flat_params.size
     assert result.backprop_s > 0 and result.numerical_s > 0
     # 278 forward passes against one forward and one backward; a loose bound, so a busy machine cannot fail it
     assert result.speedup > 5

@@ -15,7 +15,7 @@ from lab.activations import ACTIVATIONS, get_activation
 from lab.gaussian import gaussian_expectation
 from lab.phase import critical_sigma_w, sweep
 from lab.presets import PRESETS
-from lab.summaries import THEORY_AGREEMENT, theory_caption
+from lab.summaries import THEORY_AGREEMENT, theory_caption, theory_comparison
 from lab.theory import (
     against_measurement,
     caveat,
@@ -215,7 +215,7 @@ def test_home_presets_at_width_256_agree_with_the_theory(name):
 
     config = ui_defaults().replace(**{**PRESETS[name].changes, "width": 256, "epochs": 0}).validate()
     run = train(config)
-    overlay, text = against_measurement(run)
+    overlay, text = theory_comparison(run)
     if caveat(config):
         assert text.endswith(caveat(config)) or text == caveat(config)
         assert name == "zeros" and overlay is None  # the only preset the theory does not describe
@@ -229,9 +229,23 @@ def test_home_presets_at_width_256_agree_with_the_theory(name):
 
 def test_after_training_the_caption_says_the_theory_is_about_initialization():
     run = train(RunConfig(activation="tanh", init="xavier_normal", depth=4, width=64, epochs=2, samples=200))
-    _, at_init = against_measurement(run, 0)
-    _, later = against_measurement(run, 2)
+    _, at_init = theory_comparison(run, 0)
+    _, later = theory_comparison(run, 2)
     assert "untrained" not in at_init and "untrained network" in later and "epoch 2" in later
+
+
+def test_against_measurement_returns_numbers():
+    run = train(RunConfig(activation="tanh", init="xavier_normal", depth=4, width=64, epochs=2, samples=200))
+    c = against_measurement(run, 2)
+    assert c.trained_epoch == 2 and against_measurement(run, 0).trained_epoch is None
+    assert list(c.measured_chi.index) == list(measured_factor(run.layers).index)
+    p, m = c.means
+    pred = c.predicted.set_index("layer")["chi"].reindex(c.measured_chi.index)
+    assert p == pytest.approx(geo(pred)) and m == pytest.approx(geo(c.measured_chi))
+    assert len(c.overlay) == 4 and c.note == caveat(run.config)
+    zeros = train(RunConfig(init="zeros", depth=3, width=8, epochs=0, samples=100))
+    assert against_measurement(zeros).overlay is None and against_measurement(zeros).note.startswith("Theory does not")
+    assert against_measurement(train(RunConfig(depth=1, width=8, epochs=0, samples=100))) is None
 
 
 def test_cli_theory_writes_the_columns(tmp_path):
@@ -255,14 +269,12 @@ def test_phase_sweep_orders_and_chaos():
 
 
 def test_against_measurement_overlays_where_theory_applies():
-    from lab.theory import against_measurement
-
     run = train(RunConfig(dataset="random", input_dim=100, classes=10, width=100, depth=6, activation="sigmoid",
                           init="xavier_normal", epochs=0, samples=400))
-    overlay, text = against_measurement(run)
+    overlay, text = theory_comparison(run)
     assert list(overlay["layer"]) == [1, 2, 3, 4, 5, 6]
     last = run.layers.set_index("layer")["delta_rms"].loc[6]
     assert overlay["delta_rms"].iloc[-1] == pytest.approx(last)  # anchored at the last hidden layer
     assert text.startswith("Theory (dashed) predicts")
-    overlay, text = against_measurement(train(RunConfig(init="zeros", depth=3, width=8, epochs=0, samples=100)))
+    overlay, text = theory_comparison(train(RunConfig(init="zeros", depth=3, width=8, epochs=0, samples=100)))
     assert overlay is None and text.startswith("Theory does not apply")

@@ -24,7 +24,9 @@ from lab.layers import LOSSES
 from lab.model import build_mlp
 from lab.optim import OPTIMIZERS
 from lab.probe import STAT_COLUMNS, probe
-from lab.train import HISTORY_COLUMNS, LAYER_COLUMNS, make_dataset, train
+from lab.data import make_dataset
+from lab.results import HISTORY_COLUMNS, LAYER_COLUMNS
+from lab.training import train
 
 SMALL = RunConfig(dataset="blobs", samples=120, input_dim=4, classes=3, depth=3, width=7, epochs=0,
                   batch_size=32, probe_size=50, seed=3)
