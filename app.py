@@ -1,7 +1,7 @@
 """Backprop Lab: the router.  Pages live in pages/; the engine in lab/."""
 import streamlit as st
 
-from pages.common import use_router
+from pages.ui.router import use_router
 
 st.set_page_config(page_title="Backprop Lab", page_icon=":material/science:", layout="wide")
 use_router(rerun=False)

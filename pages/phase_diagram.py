@@ -7,9 +7,9 @@ import streamlit as st
 from lab import charts, theory
 from lab.activations import ACTIVATIONS, get_activation
 from lab.phase import critical_sigma_w, sweep
-from pages import common
+from pages.ui import panels, router
 
-common.use_router()
+router.use_router()
 
 st.title("Phase diagram: depth against weight scale")
 st.markdown(
@@ -71,7 +71,7 @@ if phase is None:
 
 critical = edge_of_chaos(phase["activation"], phase["sigma_b"])
 fig = charts.phase_figure(phase["table"], critical)
-common.chart(fig, key="phase", filename="phase_diagram")
+panels.chart(fig, key="phase", filename="phase_diagram")
 act = get_activation(phase["activation"])
 values = phase["table"]["log10_ratio"]
 summary = (f"{len(phase['table'])} networks of width {phase['width']} measured in {phase['seconds']:.1f} s. ")

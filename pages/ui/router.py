@@ -1,0 +1,24 @@
+"""The one workaround for Streamlit's router: keep every page under app.py's st.navigation."""
+from __future__ import annotations
+
+import streamlit as st
+
+
+def use_router(rerun: bool = True) -> None:
+    """Make sure the page runs under app.py's st.navigation.
+
+    Streamlit keeps a v1 multipage mode for apps that have a ``pages/`` folder: until
+    app.py has run once in this server process, a first request for /train would run
+    pages/train.py on its own (no router, no wide layout, every file listed as a page).
+    app.py switches that mode off (``rerun=False``); a page that still finds it on was
+    reached without app.py, and reruns so that app.py routes the request, unless app.py
+    already ran in this session (then a rerun would only drop the click that got here).
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a future Streamlit without the v1 mode
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        if rerun and "runs" not in st.session_state:
+            st.rerun()
