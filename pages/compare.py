@@ -9,7 +9,7 @@ from lab.limits import compare_refusal
 from lab.optim import OPTIMIZERS
 from lab.settings import SEEDS, SETTINGS
 from lab.share import MAX_RUNS, params_to_spec, spec_to_params
-from pages.ui import links, panels, router, run_history, running, widgets
+from pages.ui import links, panels, router, run_history, running, state, widgets
 
 router.use_router()
 
@@ -25,18 +25,16 @@ DEFAULT = CompareSpec(widgets.ui_defaults().replace(depth=20, epochs=60, activat
                       ("xavier_normal", "he_normal", "lecun_normal", "orthogonal", "normal"))
 
 # a shared link restores the comparison once per distinct link, and waits for the button (as on Train)
-LINK_KEY = "compare_link_seen"
-link = links.new_link(LINK_KEY)
+link = links.new_link(state.COMPARE_LINK_SEEN)
 if link:
     linked, notices = params_to_spec(link, DEFAULT)
     links.show_link_notices(notices)
-    st.session_state["compare_spec"] = linked
-    st.session_state.pop("comparison", None)  # an older comparison would not match the settings shown
-    for key in [k for k in st.session_state if str(k).startswith("c_")]:
-        del st.session_state[key]
-    links.set_address(spec_to_params(linked, DEFAULT.base), LINK_KEY)
+    st.session_state[state.COMPARE_SPEC] = linked
+    st.session_state.pop(state.COMPARISON, None)  # an older comparison would not match the settings shown
+    state.forget_widgets(state.COMPARE_WIDGETS)
+    links.set_address(spec_to_params(linked, DEFAULT.base), state.COMPARE_LINK_SEEN)
 
-spec0: CompareSpec = st.session_state.get("compare_spec", DEFAULT)
+spec0: CompareSpec = st.session_state.get(state.COMPARE_SPEC, DEFAULT)
 
 # outside the form, so that choosing another setting shows the right kind of values box at once
 axis = st.selectbox("setting to vary", AXES, index=AXES.index(spec0.axis), key="c_axis")
@@ -58,9 +56,9 @@ with st.form("compare"):
         st.subheader("Everything else (fixed)")
         a, b = st.columns(2)
         with a:
-            fixed = widgets.network_widgets(spec0.base, prefix="c_")
+            fixed = widgets.network_widgets(spec0.base, prefix=state.COMPARE_WIDGETS)
         with b:
-            fixed |= widgets.training_widgets(spec0.base, prefix="c_")
+            fixed |= widgets.training_widgets(spec0.base, prefix=state.COMPARE_WIDGETS)
     run_clicked = st.form_submit_button("Run comparison", type="primary")
 
 if run_clicked:
@@ -90,7 +88,7 @@ if run_clicked:
                 st.error(f"Not started: {why}.")
                 planned = None
         if planned:
-            st.session_state["compare_spec"] = spec
+            st.session_state[state.COMPARE_SPEC] = spec
             runs = {}
             status = st.empty()
             for i, (name, (_, config)) in enumerate(planned.items(), start=1):
@@ -98,17 +96,17 @@ if run_clicked:
                 result = running.run_with_progress(config, live=False)
                 runs[name] = run_history.remember_run(name, result, source="Compare")  # the name it is kept under
             status.empty()
-            st.session_state["comparison"] = {"spec": spec, "runs": list(runs), "kept_as": runs}
+            st.session_state[state.COMPARISON] = {"spec": spec, "runs": list(runs), "kept_as": runs}
 
-comparison = st.session_state.get("comparison")
-session_runs = st.session_state.get("runs", {})
+comparison = st.session_state.get(state.COMPARISON)
+session_runs = st.session_state.get(state.RUNS, {})
 if comparison:
     spec = comparison["spec"]
     kept_as = comparison.get("kept_as", {})
     names = [n for n in comparison["runs"] if kept_as.get(n, n) in session_runs]
     runs = {n: session_runs[kept_as.get(n, n)] for n in names}
     # the address carries the comparison shown, also after a visit to another page
-    links.set_address(spec_to_params(spec, DEFAULT.base), LINK_KEY)
+    links.set_address(spec_to_params(spec, DEFAULT.base), state.COMPARE_LINK_SEEN)
     settings = {n: spec.configs()[n][0] if n in spec.configs() else n for n in names}
 else:
     runs, settings = {}, {}

@@ -4,7 +4,7 @@ import streamlit as st
 from lab import RunConfig, charts
 from lab.gradcheck import (BUG_KINDS, PASS_THRESHOLD, check_problem, compare_gradients,
                            estimate_numerical_seconds, parameter_count, planted_bug)
-from pages.ui import panels, router, widgets
+from pages.ui import panels, router, state, widgets
 
 router.use_router()
 
@@ -26,7 +26,7 @@ st.latex(r"\frac{\partial L}{\partial w} \approx \frac{L(w + \varepsilon) - L(w 
 
 with st.sidebar.form("gradcheck"):
     st.subheader("Network")
-    values = widgets.network_widgets(BASE, prefix="g_")
+    values = widgets.network_widgets(BASE, prefix=state.GRADCHECK_WIDGETS)
     seed = st.number_input("seed (weights and data)", 0, 2**31 - 1, BASE.seed, key="g_seed")
     threshold = st.select_slider("pass if relative error is below", THRESHOLDS, value=PASS_THRESHOLD,
                                  format_func=lambda v: f"{v:g}", key="g_threshold")

@@ -3,7 +3,7 @@ import streamlit as st
 
 from lab import summaries, train
 from lab.presets import PRESETS
-from pages.ui import router, widgets
+from pages.ui import router, state, widgets
 
 router.use_router()
 
@@ -43,8 +43,8 @@ for row in range(0, len(names), 4):
             st.markdown(measured(name))
             if st.button("Open in Train", key=f"preset_{name}", width="stretch"):
                 widgets.set_settings(widgets.ui_defaults().replace(**preset.changes))
-                st.session_state.pop("result", None)
-                st.session_state["train_autorun"] = True  # the preset trains as soon as the page opens
+                st.session_state.pop(state.RESULT, None)
+                st.session_state[state.TRAIN_AUTORUN] = True  # the preset trains as soon as the page opens
                 st.switch_page("pages/train.py")
 
 st.markdown(

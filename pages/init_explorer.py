@@ -2,7 +2,7 @@
 import streamlit as st
 
 from lab import charts, summaries, theory, train
-from pages.ui import panels, router, widgets
+from pages.ui import panels, router, state, widgets
 
 router.use_router()
 
@@ -25,7 +25,7 @@ with st.form("explore"):
     for col, (side, base) in zip(cols, SIDES.items()):
         with col:
             st.subheader(f"Setting {side}")
-            values[side] = widgets.network_widgets(base, prefix=f"x{side}_")
+            values[side] = widgets.network_widgets(base, prefix=state.explorer_widgets(side))
     st.form_submit_button("Compare", type="primary")
 
 
@@ -68,7 +68,7 @@ if results:
     for col, (side, r) in zip(cols, results.items()):
         with col:
             st.markdown(f"**{names[side]}**")
-            shown = panels.layer_picker(r.act_hist.shape[1], key=f"x{side}_hist_layers")
+            shown = panels.layer_picker(r.act_hist.shape[1], key=state.widget_key(state.explorer_widgets(side), "hist_layers"))
             panels.chart(charts.histogram_grid(r, 0, shown, cols=2, colour=COLOURS[side]), key=f"hist_{side}",
                          filename=f"init_histograms_{side}")
             st.caption(summaries.saturation_caption(r.layers, 0))

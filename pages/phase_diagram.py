@@ -7,7 +7,7 @@ import streamlit as st
 from lab import charts, theory
 from lab.activations import ACTIVATIONS, get_activation
 from lab.phase import critical_sigma_w, sweep
-from pages.ui import panels, router
+from pages.ui import panels, router, state
 
 router.use_router()
 
@@ -60,10 +60,10 @@ if go:
         seconds = time.perf_counter() - start
         finished_sweep(*key, _done=(table, seconds))
         bar.empty()
-    st.session_state["phase_result"] = dict(table=table, activation=activation, sigma_b=sigma_b, width=width,
+    st.session_state[state.PHASE_RESULT] = dict(table=table, activation=activation, sigma_b=sigma_b, width=width,
                                             seconds=seconds)
 
-phase = st.session_state.get("phase_result")
+phase = st.session_state.get(state.PHASE_RESULT)
 if phase is None:
     st.info("Press **Run the sweep**: the default 20 × 20 cells take about two seconds; "
             "the largest setting (30 × 30 cells of width 256) 10 to 20 seconds.")

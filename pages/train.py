@@ -8,7 +8,9 @@ from lab import charts, summaries, tables
 from lab.data import MAX_CSV_BYTES
 from lab.compare import describe
 from lab.share import config_to_params, params_to_config
-from pages.ui import links, panels, router, run_history, running, widgets
+from pages.ui import links, panels, router, run_history, running, state, widgets
+
+DATASET_WIDGET = state.widget_key(state.TRAIN_WIDGETS, "dataset")
 
 router.use_router()
 
@@ -19,14 +21,13 @@ st.markdown(
 )
 
 # a shared link restores its settings once per distinct link, and waits for Train (as on Compare)
-LINK_KEY = "train_link_seen"
-link = links.new_link(LINK_KEY)
+link = links.new_link(state.TRAIN_LINK_SEEN)
 if link:
     linked, notices = params_to_config(link, widgets.ui_defaults())
     links.show_link_notices(notices)
     widgets.set_settings(linked)
-    st.session_state.pop("result", None)  # an older result would not match the settings shown
-    links.set_address(config_to_params(linked, widgets.ui_defaults()), LINK_KEY)  # what the page uses
+    st.session_state.pop(state.RESULT, None)  # an older result would not match the settings shown
+    links.set_address(config_to_params(linked, widgets.ui_defaults()), state.TRAIN_LINK_SEEN)  # what the page uses
 
 settings = widgets.current_settings()
 
@@ -36,15 +37,15 @@ with st.sidebar:
     csv_bytes, csv_columns = None, None
     if upload is not None:
         csv_bytes = upload.getvalue()
-        if st.session_state.get("last_upload") != upload.file_id:
-            st.session_state["last_upload"] = upload.file_id
-            st.session_state["w_dataset"] = "csv"  # a new upload is what the user wants to train on
+        if st.session_state.get(state.LAST_UPLOAD) != upload.file_id:
+            st.session_state[state.LAST_UPLOAD] = upload.file_id
+            st.session_state[DATASET_WIDGET] = "csv"  # a new upload is what the user wants to train on
         try:
             csv_columns = list(pd.read_csv(io.BytesIO(csv_bytes), nrows=0).columns)
         except Exception as exc:  # noqa: BLE001 - any unreadable header gets the same message
             st.error(f"Your CSV cannot be used: the header could not be read ({type(exc).__name__}).")
-    if csv_columns is None and st.session_state.get("w_dataset") == "csv":
-        st.session_state["w_dataset"] = "spirals"  # the file was removed: back to a built-in set
+    if csv_columns is None and st.session_state.get(DATASET_WIDGET) == "csv":
+        st.session_state[DATASET_WIDGET] = "spirals"  # the file was removed: back to a built-in set
     with st.form("settings"):
         submitted = st.form_submit_button("Train", type="primary", width="stretch")
         st.subheader("Network")
@@ -56,31 +57,31 @@ with st.sidebar:
     if values.get("dataset") == "csv" and upload is not None:
         values["data_path"] = upload.name
 
-if submitted or st.session_state.pop("train_autorun", False):
+if submitted or st.session_state.pop(state.TRAIN_AUTORUN, False):
     config, message = widgets.build_config(settings, values)
     if config is None:
         st.error(f"These settings cannot run: {message}.")
     else:
-        st.session_state[widgets.SETTINGS_KEY] = config
+        st.session_state[state.TRAIN_SETTINGS] = config
         stop = st.empty()
         stop.button("Stop", help="stop training and keep what has been recorded")
         result = running.run_with_progress(config, csv_bytes)
         stop.empty()
         if result is not None:
-            st.session_state["result"] = result
+            st.session_state[state.RESULT] = result
             run_history.remember_run(describe(config), result, source="Train")
 else:
     partial = running.recover_partial()
     if partial is not None:
-        st.session_state["result"] = partial
+        st.session_state[state.RESULT] = partial
 
-result = st.session_state.get("result")
+result = st.session_state.get(state.RESULT)
 if result is None:
     st.info("The link's settings are in the sidebar: press **Train** to run them." if link else
             "Press **Train** in the sidebar, or pick a classic case on the Home page.")
     st.stop()
 # the address carries the settings of the run shown, also after a visit to another page
-links.set_address(config_to_params(result.config, widgets.ui_defaults()), LINK_KEY)
+links.set_address(config_to_params(result.config, widgets.ui_defaults()), state.TRAIN_LINK_SEEN)
 
 panels.status_line(result)
 if result.layers.empty:
@@ -142,7 +143,7 @@ for tab, columns in ((signal, ["delta_rms", "grad_norm", "grad_mean_abs", "updat
 st.caption(f"At epoch {epoch:g}, the epoch chosen above. Column meanings are in the README's export section.")
 
 st.subheader("Take it with you")
-name = next((n for n, r in st.session_state.get("runs", {}).items() if r is result), "run")
+name = next((n for n, r in st.session_state.get(state.RUNS, {}).items() if r is result), "run")
 run_history.export_buttons({name: result}, {}, prefix="run")
 if result.config.dataset == "csv":
     st.caption("This run trained on your uploaded file, which a link cannot carry: this page's address holds "

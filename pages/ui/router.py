@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.ui import state
+
 
 def use_router(rerun: bool = True) -> None:
     """Make sure the page runs under app.py's st.navigation.
@@ -20,5 +22,5 @@ def use_router(rerun: bool = True) -> None:
         return
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        if rerun and "runs" not in st.session_state:
+        if rerun and state.RUNS not in st.session_state:
             st.rerun()

@@ -10,6 +10,7 @@ from lab import RunResult, charts, export, tables
 from lab.compare import describe, unique_name
 from lab.limits import SESSION_FULL_RUNS
 from lab.runcache import return_free_memory, trim_history
+from pages.ui import state
 from pages.ui.panels import chart, plain_notice
 from pages.ui.running import server_limits
 
@@ -19,7 +20,7 @@ def remember_run(name: str, result: RunResult, source: str) -> str:
 
     A run that is already there (the same object, or a complete run of the same config on the
     same data, which the cache returns as a copy) is not added again: its name is returned."""
-    runs = st.session_state.setdefault("runs", {})
+    runs = st.session_state.setdefault(state.RUNS, {})
     made_from = result.meta.get("made_from")
     for existing, r in runs.items():
         if r is result or (made_from is not None and r.meta.get("made_from") == made_from):
@@ -29,10 +30,10 @@ def remember_run(name: str, result: RunResult, source: str) -> str:
     runs[name] = result
     # a bounded session: weights and data of the newest runs only, and the oldest let go past the budget
     kept, dropped = trim_history(runs, SESSION_FULL_RUNS, int(server_limits().session_mb * 2**20))
-    st.session_state["runs"] = kept
+    st.session_state[state.RUNS] = kept
     return_free_memory()
     if dropped:
-        st.session_state["dropped_runs"] = [*st.session_state.get("dropped_runs", []), *dropped][-20:]
+        st.session_state[state.DROPPED_RUNS] = [*st.session_state.get(state.DROPPED_RUNS, []), *dropped][-20:]
     return name
 
 
@@ -45,7 +46,7 @@ def run_colours(runs: dict[str, RunResult], groups: dict[str, str] | None = None
     for name, group in groups.items():
         if group not in out and "colour" in runs[name].meta:
             out[group] = runs[name].meta["colour"]
-    in_use = Counter(r.meta["colour"] for r in st.session_state.get("runs", {}).values() if "colour" in r.meta)
+    in_use = Counter(r.meta["colour"] for r in st.session_state.get(state.RUNS, {}).values() if "colour" in r.meta)
     in_use.update(out.values())
     for group in dict.fromkeys(groups.values()):
         if group not in out:
@@ -81,10 +82,10 @@ def session_runs_panel() -> None:
     """The session's run history: overlay, rename, delete, and import exported files."""
     st.divider()
     st.header("Runs of this session")
-    runs = st.session_state.setdefault("runs", {})
+    runs = st.session_state.setdefault(state.RUNS, {})
     upload = st.file_uploader("load an exported JSON or ZIP", type=["json", "zip"], key="import_file")
-    if upload is not None and st.session_state.get("imported_id") != upload.file_id:
-        st.session_state["imported_id"] = upload.file_id
+    if upload is not None and st.session_state.get(state.IMPORTED_ID) != upload.file_id:
+        st.session_state[state.IMPORTED_ID] = upload.file_id
         try:
             loaded = export.load_runs(upload.getvalue())
         except export.ImportFormatError as exc:
@@ -92,10 +93,10 @@ def session_runs_panel() -> None:
                          f"{upload.name}: {exc}.")
         else:
             added = [remember_run(name, r, source=f"imported from {upload.name}") for name, r in loaded.items()]
-            st.session_state["runs_overlay"] = added
+            st.session_state[state.RUNS_OVERLAY] = added
             plain_notice("success", f"Loaded {len(added)} run{'' if len(added) == 1 else 's'}:",
                          "\n".join([f"from {upload.name}:", *(f"• {n}" for n in added)]))
-    dropped = st.session_state.pop("dropped_runs", None)
+    dropped = st.session_state.pop(state.DROPPED_RUNS, None)
     if dropped:
         plain_notice("info", f"This session keeps at most {server_limits().session_mb:g} MB of runs, so the oldest "
                      "were let go (download the runs you want to keep):", "\n".join(f"• {n}" for n in dropped))
@@ -110,7 +111,7 @@ def session_runs_panel() -> None:
     narrow = {c: st.column_config.Column(width="small") for c in ("epochs", "final loss", "diverged at")}
     st.dataframe(tables.styled(pd.DataFrame(table), colours), hide_index=True, width="stretch",
                  height=tables.height(len(table), 12), column_config=narrow)
-    default = [n for n in st.session_state.get("runs_overlay", []) if n in runs] or list(runs)[-3:]
+    default = [n for n in st.session_state.get(state.RUNS_OVERLAY, []) if n in runs] or list(runs)[-3:]
     picked = st.multiselect("overlay these runs", list(runs), default=default, key="overlay_pick")
     if picked:
         chosen = {n: runs[n] for n in picked}
@@ -131,11 +132,11 @@ def session_runs_panel() -> None:
                 elif new in runs and new != old:
                     plain_notice("error", "There is already a run with that name:", new)
                 else:
-                    st.session_state["runs"] = {new if n == old else n: r for n, r in runs.items()}
+                    st.session_state[state.RUNS] = {new if n == old else n: r for n, r in runs.items()}
                     st.rerun()
         with st.form("delete"):
             gone = st.multiselect("runs to delete", list(runs), key="delete_pick")
             if st.form_submit_button("Delete") and gone:
-                st.session_state["runs"] = {n: r for n, r in runs.items() if n not in gone}
+                st.session_state[state.RUNS] = {n: r for n, r in runs.items() if n not in gone}
                 st.rerun()
 

@@ -11,6 +11,7 @@ from lab import DataError, RunConfig, RunResult, charts, cost, make_dataset, tra
 from lab.cost import Cost
 from lab.limits import Limits, run_refusal
 from lab.runcache import RunCache
+from pages.ui import state
 from pages.ui.panels import PLOT_CONFIG, plain_notice
 
 STOP_CHECK_S = 0.05  # how often a running training asks Streamlit whether to stop
@@ -67,7 +68,7 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
 
     Returns None (after showing why) when the data cannot be loaded or the run costs more than
     the server allows.  A run interrupted by the user (any click reruns the page) is kept in
-    session state as ``partial``.
+    session state under ``state.PARTIAL``.
     """
     key = digest(csv_bytes)
     cached = run_cache().get((config, key))
@@ -86,39 +87,39 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
     bar = st.progress(0.0, text=f"training… ({expect})")
     live_cols = st.columns(2) if live else None
     slots = [c.empty() for c in live_cols] if live else []
-    state = {"next": 0.0, "n": 0, "check": 0.0}
+    pace = {"next": 0.0, "n": 0, "check": 0.0}
 
     def callback(progress):
-        st.session_state["partial"] = (config, progress)
+        st.session_state[state.PARTIAL] = (config, progress)
         start = time.perf_counter()
-        if start < state["next"] and progress.step < progress.total_steps:
+        if start < pace["next"] and progress.step < progress.total_steps:
             return False
-        state["n"] += 1
+        pace["n"] += 1
         row = progress.history[-1]
         bar.progress(min(progress.fraction, 1.0),
                      text=f"epoch {row['epoch']:g} of {config.epochs}, loss {row['loss']:.4g} ({expect})")
         if live and progress.layer_stats[-1] is not None:
             slots[0].plotly_chart(charts.live_loss_figure(progress.history_frame(), config.loss),
-                                  key=f"live_loss_{state['n']}", config=PLOT_CONFIG)
+                                  key=f"live_loss_{pace['n']}", config=PLOT_CONFIG)
             layers = progress.layers_frame()
-            slots[1].plotly_chart(charts.profile_figure(layers, layers["epoch"].max()), key=f"live_prof_{state['n']}",
+            slots[1].plotly_chart(charts.profile_figure(layers, layers["epoch"].max()), key=f"live_prof_{pace['n']}",
                                   config=PLOT_CONFIG)
         # at most four redraws a second, and drawing takes at most a fifth of the run
         done = time.perf_counter()
-        state["next"] = done + max(LIVE_INTERVAL_S, 4 * (done - start))
+        pace["next"] = done + max(LIVE_INTERVAL_S, 4 * (done - start))
         return False
 
     def stop_requested() -> bool:
         # Any read of session state is one of Streamlit's yield points: there a pending Stop, rerun
         # or closed tab raises and ends the script (the last record is kept as "partial").
         now = time.perf_counter()
-        if now >= state["check"]:
-            state["check"] = now + STOP_CHECK_S
-            _ = "partial" in st.session_state
+        if now >= pace["check"]:
+            pace["check"] = now + STOP_CHECK_S
+            _ = state.PARTIAL in st.session_state
         return False
 
     result = train(config, data=data, callback=callback, should_stop=stop_requested)
-    st.session_state.pop("partial", None)
+    st.session_state.pop(state.PARTIAL, None)
     bar.empty()
     for slot in slots:
         slot.empty()
@@ -131,7 +132,7 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
 
 def recover_partial() -> RunResult | None:
     """The part of a run that a click interrupted, as a stopped RunResult (or None)."""
-    got = st.session_state.pop("partial", None)
+    got = st.session_state.pop(state.PARTIAL, None)
     if got is None:
         return None
     _, progress = got

@@ -7,9 +7,7 @@ import streamlit as st
 
 from lab import ConfigError, RunConfig
 from lab.settings import SETTINGS
-
-SETTINGS_KEY = "train_settings"
-
+from pages.ui import state
 
 def ui_defaults() -> RunConfig:
     """The Train page's default run: small enough to finish in about a second."""
@@ -17,14 +15,13 @@ def ui_defaults() -> RunConfig:
 
 
 def current_settings() -> RunConfig:
-    return st.session_state.get(SETTINGS_KEY) or ui_defaults()
+    return st.session_state.get(state.TRAIN_SETTINGS) or ui_defaults()
 
 
 def set_settings(config: RunConfig) -> None:
     """Make ``config`` the Train page's settings (the widgets pick them up on next render)."""
-    st.session_state[SETTINGS_KEY] = config
-    for key in [k for k in st.session_state if str(k).startswith("w_")]:
-        del st.session_state[key]
+    st.session_state[state.TRAIN_SETTINGS] = config
+    state.forget_widgets(state.TRAIN_WIDGETS)
 
 
 def _fits(name: str, value, options=None) -> bool:
@@ -84,7 +81,7 @@ def _choices(name: str) -> list:
     return list(SETTINGS[name].choices(ui=True))
 
 
-def network_widgets(c: RunConfig, prefix: str = "w_") -> dict:
+def network_widgets(c: RunConfig, prefix: str = state.TRAIN_WIDGETS) -> dict:
     """Depth, width, activation, init, gain, scale, bias: the architecture at initialization."""
     k = lambda name: f"{prefix}{name}"  # noqa: E731
     out = {}
@@ -107,7 +104,7 @@ def network_widgets(c: RunConfig, prefix: str = "w_") -> dict:
     return out
 
 
-def training_widgets(c: RunConfig, prefix: str = "w_") -> dict:
+def training_widgets(c: RunConfig, prefix: str = state.TRAIN_WIDGETS) -> dict:
     k = lambda name: f"{prefix}{name}"  # noqa: E731
     out = {}
     losses, optimizers = _choices("loss"), _choices("optimizer")
@@ -126,7 +123,7 @@ def training_widgets(c: RunConfig, prefix: str = "w_") -> dict:
     return out
 
 
-def data_widgets(c: RunConfig, csv_columns: list[str] | None, prefix: str = "w_") -> dict:
+def data_widgets(c: RunConfig, csv_columns: list[str] | None, prefix: str = state.TRAIN_WIDGETS) -> dict:
     k = lambda name: f"{prefix}{name}"  # noqa: E731
     out = {}
     names = _choices("dataset") + (["csv"] if csv_columns else [])
