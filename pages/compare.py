@@ -124,9 +124,7 @@ else:
                                           spec.base.loss, colours=colours)
     panels.chart(loss_fig, key="cmp_loss", filename="loss_curves")
     table = summary_table(runs, threshold)
-    best = table.sort_values("final_loss").iloc[0]
-    st.caption(f"Lowest final training loss: **{best['run']}** ({summaries.fmt(best['final_loss'])}). "
-               "Curves that stay flat belong to networks whose first layers receive almost no error signal.")
+    st.caption(summaries.comparison_loss_caption(table))
 
     st.subheader("Gradient profiles at initialization and later")
     # every epoch any run recorded: a run that diverged early shows its last record (and says so)
@@ -136,10 +134,7 @@ else:
         if len(epochs) > 1 else epochs[0]
     prof_fig = charts.profiles_grid({n: r.layers for n, r in runs.items()}, settings, at, colours=colours)
     panels.chart(prof_fig, key="cmp_profiles", filename="gradient_profiles")
-    worst = table.sort_values("delta_ratio_init").iloc[0]
-    st.caption("All panels share one log axis, so heights compare directly. At initialization layer 1 of "
-               f"**{worst['run']}** gets {summaries.fmt(worst['delta_ratio_init'])}× the error signal of its last "
-               "hidden layer, the smallest share of any run (δ ratio, init in the summary below).")
+    st.caption(summaries.comparison_signal_caption(table))
 
     st.subheader("Summary")
     # two narrow tables rather than one wide one, so that nothing is cut off at 1000 pixels

@@ -43,9 +43,7 @@ for side, base in SIDES.items():
         st.error(f"Setting {side} cannot run: {message}.")
         continue
     results[side] = probe_at_init(config)
-    c = config
-    names[side] = f"{side}: {c.activation}, {c.init}" + (f" (scale {c.init_scale:g})" if c.init in ("normal", "uniform") else "") \
-        + f", {c.depth}×{c.width}"
+    names[side] = f"{side}: {summaries.network_label(config)}"
 
 for side, r in list(results.items()):
     if r.layers.empty:

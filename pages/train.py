@@ -1,11 +1,9 @@
 """Train: choose init, activation and depth, train, and watch the error signal at every layer."""
-import io
-
-import pandas as pd
 import streamlit as st
 
 from lab import charts, summaries, tables
-from lab.data import MAX_CSV_BYTES
+from lab.data import MAX_CSV_BYTES, DataError
+from lab.data import csv_columns as read_csv_columns
 from lab.compare import describe
 from lab.share import config_to_params, params_to_config
 from pages.ui import links, panels, router, run_history, running, state, widgets
@@ -41,9 +39,9 @@ with st.sidebar:
             st.session_state[state.LAST_UPLOAD] = upload.file_id
             st.session_state[DATASET_WIDGET] = "csv"  # a new upload is what the user wants to train on
         try:
-            csv_columns = list(pd.read_csv(io.BytesIO(csv_bytes), nrows=0).columns)
-        except Exception as exc:  # noqa: BLE001 - any unreadable header gets the same message
-            st.error(f"Your CSV cannot be used: the header could not be read ({type(exc).__name__}).")
+            csv_columns = read_csv_columns(csv_bytes)
+        except DataError as exc:
+            st.error(f"Your CSV cannot be used: {exc}.")
     if csv_columns is None and st.session_state.get(DATASET_WIDGET) == "csv":
         st.session_state[DATASET_WIDGET] = "spirals"  # the file was removed: back to a built-in set
     with st.form("settings"):
