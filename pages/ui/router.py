@@ -1,4 +1,11 @@
-"""The one workaround for Streamlit's router: keep every page under app.py's st.navigation."""
+"""The one workaround for Streamlit's router: keep every page under app.py's st.navigation.
+
+Streamlit 1.67 offers no supported switch for its v1 multipage mode: a ``pages/`` folder turns it
+on for the process (``PagesManager.uses_pages_directory``), ``st.navigation`` turns it off only
+once app.py runs (by writing that same attribute), and ``client.showSidebarNavigation`` merely
+hides the list.  The folder keeps its published name, so this module writes the attribute too;
+tests/test_router.py fails when Streamlit changes the behaviour this relies on.
+"""
 from __future__ import annotations
 
 import streamlit as st
