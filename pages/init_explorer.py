@@ -66,7 +66,8 @@ if results:
     for col, (side, r) in zip(cols, results.items()):
         with col:
             st.markdown(f"**{names[side]}**")
-            shown = panels.layer_picker(r.act_hist.shape[1], key=state.widget_key(state.explorer_widgets(side), "hist_layers"))
+            picker = state.widget_key(state.explorer_widgets(side), "hist_layers")
+            shown = panels.layer_picker(r.act_hist.shape[1], key=picker)
             panels.chart(charts.histogram_grid(r, 0, shown, cols=2, colour=COLOURS[side]), key=f"hist_{side}",
                          filename=f"init_histograms_{side}")
             st.caption(summaries.saturation_caption(r.layers, 0))
