@@ -1,12 +1,13 @@
 """Backprop Lab: the router.  Pages live in pages/; the engine in lab/."""
 import streamlit as st
 
-from pages.common import use_router
+from pages.ui import state
+from pages.ui.router import use_router
 
 st.set_page_config(page_title="Backprop Lab", page_icon=":material/science:", layout="wide")
 use_router(rerun=False)
 
-st.session_state.setdefault("runs", {})  # every finished run of this session, by name
+st.session_state.setdefault(state.RUNS, {})  # every finished run of this session, by name
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

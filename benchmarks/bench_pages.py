@@ -79,7 +79,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from lab import train
-    from pages.common import ui_defaults
+    from pages.ui.widgets import ui_defaults
 
     proc, url = start_server()
     try:

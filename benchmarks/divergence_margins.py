@@ -28,7 +28,7 @@ from lab.presets import PRESETS  # noqa: E402
 from lab import train  # noqa: E402
 
 FACTOR = divergence.DIVERGENCE_FACTOR
-UI_DEFAULTS = RunConfig(samples=400, epochs=200, dtype="float32")  # pages.common.ui_defaults
+UI_DEFAULTS = RunConfig(samples=400, epochs=200, dtype="float32")  # pages.ui.widgets.ui_defaults
 SMALL = RunConfig(samples=200, depth=4, width=16, epochs=20, batch_size=32)
 
 

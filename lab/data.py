@@ -166,6 +166,19 @@ def read_csv_table(source, label: str) -> tuple[np.ndarray, np.ndarray, tuple, t
     return X, codes.astype(np.int64), tuple(map(str, features.columns)), tuple(map(str, uniques))
 
 
+def csv_columns(data: bytes) -> list[str]:
+    """The column names in the header of an uploaded CSV (read without its rows), for the label picker.
+
+    Raises DataError naming why when pandas cannot read the header (empty file, broken quoting,
+    not UTF-8); any other error is a bug and propagates."""
+    import pandas as pd  # here, so that importing the datasets does not load pandas
+
+    try:
+        return list(pd.read_csv(io.BytesIO(data), nrows=0).columns)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"the header could not be read ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+
+
 def _plain(value):
     """A numpy scalar as the Python value it holds (so that messages print 0, not np.int64(0))."""
     return value.item() if isinstance(value, np.generic) else value

@@ -390,3 +390,54 @@ def theory_comparison(result: RunResult, epoch=None) -> tuple[pd.DataFrame | Non
     if c.overlay is None:
         return None, c.note
     return c.overlay, theory_caption(c.predicted, c.measured_chi, c.note, c.trained_epoch)
+
+
+def lowest(table: pd.DataFrame, column: str) -> pd.Series:
+    """The row of a summary table with the smallest ``column`` (missing values last)."""
+    return table.sort_values(column).iloc[0]
+
+
+def comparison_loss_caption(table: pd.DataFrame) -> str:
+    """Compare's loss curves: the run with the lowest final training loss (table: compare.summary_table)."""
+    best = lowest(table, "final_loss")
+    return (f"Lowest final training loss: **{best['run']}** ({fmt(best['final_loss'])}). "
+            "Curves that stay flat belong to networks whose first layers receive almost no error signal.")
+
+
+def comparison_signal_caption(table: pd.DataFrame) -> str:
+    """Compare's profiles: the run whose first layer gets the smallest share of the error signal at init."""
+    worst = lowest(table, "delta_ratio_init")
+    return ("All panels share one log axis, so heights compare directly. At initialization layer 1 of "
+            f"**{worst['run']}** gets {fmt(worst['delta_ratio_init'])}× the error signal of its last "
+            "hidden layer, the smallest share of any run (δ ratio, init in the summary below).")
+
+
+def network_label(config) -> str:
+    """The network at initialization in a few words: activation, init (with its scale where it has one), depth×width."""
+    c = config
+    scale = f" (scale {c.init_scale:g})" if c.init in ("normal", "uniform") else ""
+    return f"{c.activation}, {c.init}{scale}, {c.depth}×{c.width}"
+
+
+def phase_caption(counts, width: int, seconds: float, activation: str, sigma_b: float, colour_limit: float) -> str:
+    """The Phase diagram's caption from ``phase_grid.phase_counts``: what was measured, what is drawn
+    specially, and where theory puts the edge of chaos."""
+    text = f"{counts.cells} networks of width {width} measured in {seconds:.1f} s. "
+    if counts.underflow:
+        text += (f"In {counts.underflow} of them the error signal became exactly zero on its way back "
+                 "(every unit's derivative 0): drawn darkest blue. ")
+    if counts.missing:
+        text += (f"{counts.missing} cells have no value (the signal overflowed, or none reached the last hidden "
+                 "layer): drawn grey. ")
+    if counts.beyond > 0:
+        text += (f"{counts.beyond} cells lie beyond ±{colour_limit:g} decades, where the colours stop; "
+                 "hover over a cell for its value. ")
+    if counts.critical is None:
+        text += (f"For {activation} with σ_b = {sigma_b:g}, χ never crosses 1 in this range: "
+                 "theory predicts no edge of chaos here.")
+    else:
+        text += (f"Theory puts the edge of chaos at σ_w = {counts.critical:.3g}: left of it the squared signal "
+                 f"shrinks by a factor χ < 1 per layer (at σ_w = {counts.sigma_w_below:.2g}, "
+                 f"χ = {counts.chi_below:.3g}); right of it it grows. "
+                 "Along the boundary the signal survives at every depth.")
+    return text

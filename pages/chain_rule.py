@@ -2,9 +2,9 @@
 import streamlit as st
 
 from lab.graphs import TEXT_INPUTS, fruit_shop, fruit_shop_dot, rounding_story, show_number
-from pages import common
+from pages.ui import router
 
-common.use_router()
+router.use_router()
 
 st.title("Chain rule: the fruit shop")
 st.markdown(

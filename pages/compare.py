@@ -9,9 +9,9 @@ from lab.limits import compare_refusal
 from lab.optim import OPTIMIZERS
 from lab.settings import SEEDS, SETTINGS
 from lab.share import MAX_RUNS, params_to_spec, spec_to_params
-from pages import common
+from pages.ui import links, panels, router, run_history, running, state, widgets
 
-common.use_router()
+router.use_router()
 
 st.title("Compare initializations side by side")
 st.markdown(
@@ -21,22 +21,20 @@ st.markdown(
 
 CHOICES = {"init": list(INITIALIZERS), "activation": list(ACTIVATIONS), "optimizer": list(OPTIMIZERS),
            "loss": ["cross_entropy", "mse"]}
-DEFAULT = CompareSpec(common.ui_defaults().replace(depth=20, epochs=60, activation="relu"), "init",
+DEFAULT = CompareSpec(widgets.ui_defaults().replace(depth=20, epochs=60, activation="relu"), "init",
                       ("xavier_normal", "he_normal", "lecun_normal", "orthogonal", "normal"))
 
 # a shared link restores the comparison once per distinct link, and waits for the button (as on Train)
-LINK_KEY = "compare_link_seen"
-link = common.new_link(LINK_KEY)
+link = links.new_link(state.COMPARE_LINK_SEEN)
 if link:
     linked, notices = params_to_spec(link, DEFAULT)
-    common.show_link_notices(notices)
-    st.session_state["compare_spec"] = linked
-    st.session_state.pop("comparison", None)  # an older comparison would not match the settings shown
-    for key in [k for k in st.session_state if str(k).startswith("c_")]:
-        del st.session_state[key]
-    common.set_address(spec_to_params(linked, DEFAULT.base), LINK_KEY)
+    links.show_link_notices(notices)
+    st.session_state[state.COMPARE_SPEC] = linked
+    st.session_state.pop(state.COMPARISON, None)  # an older comparison would not match the settings shown
+    state.forget_widgets(state.COMPARE_WIDGETS)
+    links.set_address(spec_to_params(linked, DEFAULT.base), state.COMPARE_LINK_SEEN)
 
-spec0: CompareSpec = st.session_state.get("compare_spec", DEFAULT)
+spec0: CompareSpec = st.session_state.get(state.COMPARE_SPEC, DEFAULT)
 
 # outside the form, so that choosing another setting shows the right kind of values box at once
 axis = st.selectbox("setting to vary", AXES, index=AXES.index(spec0.axis), key="c_axis")
@@ -58,13 +56,13 @@ with st.form("compare"):
         st.subheader("Everything else (fixed)")
         a, b = st.columns(2)
         with a:
-            fixed = common.network_widgets(spec0.base, prefix="c_")
+            fixed = widgets.network_widgets(spec0.base, prefix=state.COMPARE_WIDGETS)
         with b:
-            fixed |= common.training_widgets(spec0.base, prefix="c_")
+            fixed |= widgets.training_widgets(spec0.base, prefix=state.COMPARE_WIDGETS)
     run_clicked = st.form_submit_button("Run comparison", type="primary")
 
 if run_clicked:
-    base, message = common.build_config(spec0.base, fixed)
+    base, message = widgets.build_config(spec0.base, fixed)
     try:
         typed = parse_values(axis, values)
         for v in typed:  # the browser's range, as for a link, so that this comparison's link opens as it ran
@@ -85,34 +83,34 @@ if run_clicked:
                      f"at most {MAX_RUNS} at once.")
             planned = None
         if planned:
-            why = compare_refusal([c for _, c in planned.values()], common.server_limits())
+            why = compare_refusal([c for _, c in planned.values()], running.server_limits())
             if why:
                 st.error(f"Not started: {why}.")
                 planned = None
         if planned:
-            st.session_state["compare_spec"] = spec
+            st.session_state[state.COMPARE_SPEC] = spec
             runs = {}
             status = st.empty()
             for i, (name, (_, config)) in enumerate(planned.items(), start=1):
                 status.markdown(f"Run {i} of {len(planned)}: **{name}**")
-                result = common.run_with_progress(config, live=False)
-                runs[name] = common.remember_run(name, result, source="Compare")  # the name it is kept under
+                result = running.run_with_progress(config, live=False)
+                runs[name] = run_history.remember_run(name, result, source="Compare")  # the name it is kept under
             status.empty()
-            st.session_state["comparison"] = {"spec": spec, "runs": list(runs), "kept_as": runs}
+            st.session_state[state.COMPARISON] = {"spec": spec, "runs": list(runs), "kept_as": runs}
 
-comparison = st.session_state.get("comparison")
-session_runs = st.session_state.get("runs", {})
+comparison = st.session_state.get(state.COMPARISON)
+session_runs = st.session_state.get(state.RUNS, {})
 if comparison:
     spec = comparison["spec"]
     kept_as = comparison.get("kept_as", {})
     names = [n for n in comparison["runs"] if kept_as.get(n, n) in session_runs]
     runs = {n: session_runs[kept_as.get(n, n)] for n in names}
     # the address carries the comparison shown, also after a visit to another page
-    common.set_address(spec_to_params(spec, DEFAULT.base), LINK_KEY)
+    links.set_address(spec_to_params(spec, DEFAULT.base), state.COMPARE_LINK_SEEN)
     settings = {n: spec.configs()[n][0] if n in spec.configs() else n for n in names}
 else:
     runs, settings = {}, {}
-colours = common.run_colours(runs, settings)  # one colour per setting, the same in the session panel below
+colours = run_history.run_colours(runs, settings)  # one colour per setting, the same in the session panel below
 
 if not runs:
     st.info("The link's comparison is set up above: press **Run comparison** to run it." if link else
@@ -124,11 +122,9 @@ else:
     band = mean_band(runs, settings) if spec.seeds > 1 else None
     loss_fig = charts.compare_loss_figure({n: r.history for n, r in runs.items()}, settings, log_y, band,
                                           spec.base.loss, colours=colours)
-    common.chart(loss_fig, key="cmp_loss", filename="loss_curves")
+    panels.chart(loss_fig, key="cmp_loss", filename="loss_curves")
     table = summary_table(runs, threshold)
-    best = table.sort_values("final_loss").iloc[0]
-    st.caption(f"Lowest final training loss: **{best['run']}** ({summaries.fmt(best['final_loss'])}). "
-               "Curves that stay flat belong to networks whose first layers receive almost no error signal.")
+    st.caption(summaries.comparison_loss_caption(table))
 
     st.subheader("Gradient profiles at initialization and later")
     # every epoch any run recorded: a run that diverged early shows its last record (and says so)
@@ -137,11 +133,8 @@ else:
     at = st.select_slider("epoch for the coloured profile", epochs, value=epochs[-1], key="cmp_epoch") \
         if len(epochs) > 1 else epochs[0]
     prof_fig = charts.profiles_grid({n: r.layers for n, r in runs.items()}, settings, at, colours=colours)
-    common.chart(prof_fig, key="cmp_profiles", filename="gradient_profiles")
-    worst = table.sort_values("delta_ratio_init").iloc[0]
-    st.caption("All panels share one log axis, so heights compare directly. At initialization layer 1 of "
-               f"**{worst['run']}** gets {summaries.fmt(worst['delta_ratio_init'])}× the error signal of its last "
-               "hidden layer, the smallest share of any run (δ ratio, init in the summary below).")
+    panels.chart(prof_fig, key="cmp_profiles", filename="gradient_profiles")
+    st.caption(summaries.comparison_signal_caption(table))
 
     st.subheader("Summary")
     # two narrow tables rather than one wide one, so that nothing is cut off at 1000 pixels
@@ -172,8 +165,8 @@ else:
                      height=tables.height(len(part), 12))
 
     st.subheader("Take it with you")
-    common.export_buttons(runs, {"loss_curves": loss_fig, "gradient_profiles": prof_fig}, prefix="comparison")
+    run_history.export_buttons(runs, {"loss_curves": loss_fig, "gradient_profiles": prof_fig}, prefix="comparison")
     st.caption("Share this comparison: the page's address now carries it (copy it from the browser's address bar). "
                "PNG: the camera icon on each chart saves it at 2x scale.")
 
-common.session_runs_panel()
+run_history.session_runs_panel()

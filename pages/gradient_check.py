@@ -4,9 +4,9 @@ import streamlit as st
 from lab import RunConfig, charts
 from lab.gradcheck import (BUG_KINDS, PASS_THRESHOLD, check_problem, compare_gradients,
                            estimate_numerical_seconds, parameter_count, planted_bug)
-from pages import common
+from pages.ui import panels, router, state, widgets
 
-common.use_router()
+router.use_router()
 
 MAX_PARAMS = 5_000  # central differences cost two forward passes per parameter: keep the page quick
 N_INPUTS, N_CLASSES, N_SAMPLES = 4, 3, 8
@@ -26,7 +26,7 @@ st.latex(r"\frac{\partial L}{\partial w} \approx \frac{L(w + \varepsilon) - L(w 
 
 with st.sidebar.form("gradcheck"):
     st.subheader("Network")
-    values = common.network_widgets(BASE, prefix="g_")
+    values = widgets.network_widgets(BASE, prefix=state.GRADCHECK_WIDGETS)
     seed = st.number_input("seed (weights and data)", 0, 2**31 - 1, BASE.seed, key="g_seed")
     threshold = st.select_slider("pass if relative error is below", THRESHOLDS, value=PASS_THRESHOLD,
                                  format_func=lambda v: f"{v:g}", key="g_threshold")
@@ -37,7 +37,7 @@ with st.sidebar.form("gradcheck"):
                             help="; ".join(f"{k}: {v}" for k, v in BUG_KINDS.items()))
     st.form_submit_button("Run the check", type="primary")
 
-config, message = common.build_config(BASE, dict(values, seed=int(seed)))
+config, message = widgets.build_config(BASE, dict(values, seed=int(seed)))
 if config is None:
     st.error(f"This network cannot be built: {message}.")
     st.stop()
@@ -104,7 +104,7 @@ st.caption("Backprop time is the median of 21 passes; numerical time is one swee
            "The factor grows with the number of parameters, since the numerical way needs two forward passes "
            "for each one.")
 
-common.chart(charts.gradcheck_figure(table, threshold), key="gc_layers", filename="gradient_check")
+panels.chart(charts.gradcheck_figure(table, threshold), key="gc_layers", filename="gradient_check")
 shown = table.rename(columns={"n_params": "parameters", "numerical_norm": "||numerical||",
                               "backprop_norm": "||backprop||", "rel_error": "relative error",
                               "max_abs_diff": "largest |difference|", "numerical_s": "numerical time (s)"})
@@ -117,7 +117,7 @@ st.dataframe(
 )
 st.caption("A layer also passes when its largest difference is below 1e-9: when its gradient has vanished to "
            "that size, the relative error only measures rounding noise.")
-common.chart(charts.gradcheck_scatter(result.entries, table), key="gc_entries", filename="gradient_check_entries")
+panels.chart(charts.gradcheck_scatter(result.entries, table), key="gc_entries", filename="gradient_check_entries")
 st.caption("A correct layer puts every point on the diagonal. A halved derivative tilts the cloud to slope 1/2; "
            "a flipped sign mirrors it to slope −1. ReLU-type activations have a kink at 0: if a pre-activation "
            "happened to lie within ε of it, the numerical derivative would straddle the kink and disagree.")

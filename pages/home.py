@@ -1,11 +1,11 @@
 """Home: what the lab shows, and the classic cases one click away."""
 import streamlit as st
 
-from lab import summaries
+from lab import summaries, train
 from lab.presets import PRESETS
-from pages import common
+from pages.ui import router, state, widgets
 
-common.use_router()
+router.use_router()
 
 st.title("Backprop Lab")
 st.markdown(
@@ -26,8 +26,8 @@ network at initialization; the Train page shows it again beside the verdict afte
 @st.cache_data(show_spinner=False)
 def measured(name: str) -> str:
     """What the preset's network shows at initialization (its epoch-0 record)."""
-    config = common.ui_defaults().replace(**{**PRESETS[name].changes, "epochs": 0})
-    result = common.train(config)
+    config = widgets.ui_defaults().replace(**{**PRESETS[name].changes, "epochs": 0})
+    result = train(config)
     return summaries.preset_caption(result)
 
 
@@ -42,9 +42,9 @@ for row in range(0, len(names), 4):
             st.caption(preset.story)
             st.markdown(measured(name))
             if st.button("Open in Train", key=f"preset_{name}", width="stretch"):
-                common.set_settings(common.ui_defaults().replace(**preset.changes))
-                st.session_state.pop("result", None)
-                st.session_state["train_autorun"] = True  # the preset trains as soon as the page opens
+                widgets.set_settings(widgets.ui_defaults().replace(**preset.changes))
+                st.session_state.pop(state.RESULT, None)
+                st.session_state[state.TRAIN_AUTORUN] = True  # the preset trains as soon as the page opens
                 st.switch_page("pages/train.py")
 
 st.markdown(

@@ -1,10 +1,10 @@
 """Init explorer: push random data through two untrained networks and compare, instantly."""
 import streamlit as st
 
-from lab import charts, summaries
-from pages import common
+from lab import charts, summaries, theory, train
+from pages.ui import panels, router, state, widgets
 
-common.use_router()
+router.use_router()
 
 st.title("Init explorer: two initializations side by side")
 st.markdown(
@@ -14,8 +14,8 @@ st.markdown(
 )
 
 SIDES = {
-    "A": common.ui_defaults().replace(activation="sigmoid", init="xavier_normal", width=100),
-    "B": common.ui_defaults().replace(activation="relu", init="he_normal", width=100),
+    "A": widgets.ui_defaults().replace(activation="sigmoid", init="xavier_normal", width=100),
+    "B": widgets.ui_defaults().replace(activation="relu", init="he_normal", width=100),
 }
 
 with st.form("explore"):
@@ -25,27 +25,25 @@ with st.form("explore"):
     for col, (side, base) in zip(cols, SIDES.items()):
         with col:
             st.subheader(f"Setting {side}")
-            values[side] = common.network_widgets(base, prefix=f"x{side}_")
+            values[side] = widgets.network_widgets(base, prefix=state.explorer_widgets(side))
     st.form_submit_button("Compare", type="primary")
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def probe_at_init(config):
-    return common.train(config)
+    return train(config)
 
 
 results, names = {}, {}
 for side, base in SIDES.items():
-    config, message = common.build_config(
+    config, message = widgets.build_config(
         base, dict(values[side], dataset="random", input_dim=input_dim, classes=10, samples=640,
                    val_fraction=0.2, epochs=0, dtype="float64"))
     if config is None:
         st.error(f"Setting {side} cannot run: {message}.")
         continue
     results[side] = probe_at_init(config)
-    c = config
-    names[side] = f"{side}: {c.activation}, {c.init}" + (f" (scale {c.init_scale:g})" if c.init in ("normal", "uniform") else "") \
-        + f", {c.depth}×{c.width}"
+    names[side] = f"{side}: {summaries.network_label(config)}"
 
 for side, r in list(results.items()):
     if r.layers.empty:
@@ -57,7 +55,7 @@ COLOURS = {"A": charts.PALETTE[0], "B": charts.PALETTE[1]}  # each side keeps it
 if results:
     against = {side: summaries.theory_comparison(r) for side, r in results.items()}
     predicted = {names[side]: overlay for side, (overlay, _) in against.items() if overlay is not None}
-    common.chart(charts.profiles_overlay({names[s]: r.layers for s, r in results.items()}, predicted=predicted,
+    panels.chart(charts.profiles_overlay({names[s]: r.layers for s, r in results.items()}, predicted=predicted,
                                          colours={names[s]: COLOURS[s] for s in results}),
                  key="overlay", filename="init_profiles")
     for side, r in results.items():
@@ -68,7 +66,8 @@ if results:
     for col, (side, r) in zip(cols, results.items()):
         with col:
             st.markdown(f"**{names[side]}**")
-            shown = common.layer_picker(r.act_hist.shape[1], key=f"x{side}_hist_layers")
-            common.chart(charts.histogram_grid(r, 0, shown, cols=2, colour=COLOURS[side]), key=f"hist_{side}",
+            picker = state.widget_key(state.explorer_widgets(side), "hist_layers")
+            shown = panels.layer_picker(r.act_hist.shape[1], key=picker)
+            panels.chart(charts.histogram_grid(r, 0, shown, cols=2, colour=COLOURS[side]), key=f"hist_{side}",
                          filename=f"init_histograms_{side}")
             st.caption(summaries.saturation_caption(r.layers, 0))

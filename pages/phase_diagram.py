@@ -1,15 +1,15 @@
 """Phase diagram: where the error signal vanishes, survives or explodes, by weight scale and depth."""
 import time
 
-import numpy as np
 import streamlit as st
 
-from lab import charts, theory
-from lab.activations import ACTIVATIONS, get_activation
+from lab import charts, summaries
+from lab.activations import ACTIVATIONS
 from lab.phase import critical_sigma_w, sweep
-from pages import common
+from lab.phase_grid import phase_counts, sweep_grid
+from pages.ui import panels, router, state
 
-common.use_router()
+router.use_router()
 
 st.title("Phase diagram: depth against weight scale")
 st.markdown(
@@ -47,8 +47,7 @@ def edge_of_chaos(activation, sigma_b):
 
 
 if go:
-    sigma_ws = tuple(np.round(np.linspace(*sw_range, cells), 4))
-    depths = tuple(int(d) for d in np.unique(np.linspace(2, max_depth, cells).round().astype(int)))
+    sigma_ws, depths = sweep_grid(sw_range, cells, max_depth)
     key = (activation, sigma_b, sigma_ws, depths, width)
     try:
         table, seconds = finished_sweep(*key)
@@ -60,10 +59,10 @@ if go:
         seconds = time.perf_counter() - start
         finished_sweep(*key, _done=(table, seconds))
         bar.empty()
-    st.session_state["phase_result"] = dict(table=table, activation=activation, sigma_b=sigma_b, width=width,
+    st.session_state[state.PHASE_RESULT] = dict(table=table, activation=activation, sigma_b=sigma_b, width=width,
                                             seconds=seconds)
 
-phase = st.session_state.get("phase_result")
+phase = st.session_state.get(state.PHASE_RESULT)
 if phase is None:
     st.info("Press **Run the sweep**: the default 20 × 20 cells take about two seconds; "
             "the largest setting (30 × 30 cells of width 256) 10 to 20 seconds.")
@@ -71,27 +70,7 @@ if phase is None:
 
 critical = edge_of_chaos(phase["activation"], phase["sigma_b"])
 fig = charts.phase_figure(phase["table"], critical)
-common.chart(fig, key="phase", filename="phase_diagram")
-act = get_activation(phase["activation"])
-values = phase["table"]["log10_ratio"]
-summary = (f"{len(phase['table'])} networks of width {phase['width']} measured in {phase['seconds']:.1f} s. ")
-underflow, missing = int(np.isneginf(values).sum()), int(values.isna().sum())
-if underflow:
-    summary += (f"In {underflow} of them the error signal became exactly zero on its way back "
-                "(every unit's derivative 0): drawn darkest blue. ")
-if missing:
-    summary += (f"{missing} cells have no value (the signal overflowed, or none reached the last hidden layer): "
-                "drawn grey. ")
-beyond = int((values.abs() > charts.PHASE_COLOUR_LIMIT).sum() - underflow)
-if beyond > 0:
-    summary += (f"{beyond} cells lie beyond ±{charts.PHASE_COLOUR_LIMIT:g} decades, where the colours stop; "
-                "hover over a cell for its value. ")
-if critical is None:
-    summary += (f"For {phase['activation']} with σ_b = {phase['sigma_b']:g}, χ never crosses 1 in this range: "
-                "theory predicts no edge of chaos here.")
-else:
-    r_lo = theory.regime(act, 0.8 * critical, phase["sigma_b"])
-    summary += (f"Theory puts the edge of chaos at σ_w = {critical:.3g}: left of it the squared signal shrinks "
-                f"by a factor χ < 1 per layer (at σ_w = {0.8 * critical:.2g}, χ = {r_lo.chi_star:.3g}); right of "
-                "it it grows. Along the boundary the signal survives at every depth.")
-st.caption(summary)
+panels.chart(fig, key="phase", filename="phase_diagram")
+counts = phase_counts(phase["table"], phase["activation"], phase["sigma_b"], critical, charts.PHASE_COLOUR_LIMIT)
+st.caption(summaries.phase_caption(counts, phase["width"], phase["seconds"], phase["activation"], phase["sigma_b"],
+                                   charts.PHASE_COLOUR_LIMIT))

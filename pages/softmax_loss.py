@@ -4,9 +4,9 @@ import streamlit as st
 
 from lab import charts
 from lab.softmax_steps import TEXT_LOGITS, softmax_steps
-from pages import common
+from pages.ui import panels, router
 
-common.use_router()
+router.use_router()
 
 MAX_CLASSES = 6
 
@@ -62,7 +62,7 @@ with left:
     st.caption("Softmax is computed after subtracting the largest logit: the result is the same, "
                "and exp cannot overflow.")
 with right:
-    common.chart(charts.softmax_figure(s.table), key="softmax_bars", filename="softmax_with_loss")
+    panels.chart(charts.softmax_figure(s.table), key="softmax_bars", filename="softmax_with_loss")
 
 st.subheader("Backward: the chain of local derivatives")
 st.markdown("Write the loss as four small steps, f₁ = log y, f₂ = t·f₁, f₃ = Σ f₂, L = −f₃, "

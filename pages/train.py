@@ -1,16 +1,16 @@
 """Train: choose init, activation and depth, train, and watch the error signal at every layer."""
-import io
-
-import pandas as pd
 import streamlit as st
 
 from lab import charts, summaries, tables
-from lab.data import MAX_CSV_BYTES
+from lab.data import MAX_CSV_BYTES, DataError
+from lab.data import csv_columns as read_csv_columns
 from lab.compare import describe
 from lab.share import config_to_params, params_to_config
-from pages import common
+from pages.ui import links, panels, router, run_history, running, state, widgets
 
-common.use_router()
+DATASET_WIDGET = state.widget_key(state.TRAIN_WIDGETS, "dataset")
+
+router.use_router()
 
 st.title("Train a network and watch its gradients")
 st.markdown(
@@ -19,16 +19,15 @@ st.markdown(
 )
 
 # a shared link restores its settings once per distinct link, and waits for Train (as on Compare)
-LINK_KEY = "train_link_seen"
-link = common.new_link(LINK_KEY)
+link = links.new_link(state.TRAIN_LINK_SEEN)
 if link:
-    linked, notices = params_to_config(link, common.ui_defaults())
-    common.show_link_notices(notices)
-    common.set_settings(linked)
-    st.session_state.pop("result", None)  # an older result would not match the settings shown
-    common.set_address(config_to_params(linked, common.ui_defaults()), LINK_KEY)  # what the page uses
+    linked, notices = params_to_config(link, widgets.ui_defaults())
+    links.show_link_notices(notices)
+    widgets.set_settings(linked)
+    st.session_state.pop(state.RESULT, None)  # an older result would not match the settings shown
+    links.set_address(config_to_params(linked, widgets.ui_defaults()), state.TRAIN_LINK_SEEN)  # what the page uses
 
-settings = common.current_settings()
+settings = widgets.current_settings()
 
 with st.sidebar:
     upload = st.file_uploader("your own data (CSV: numeric features + one label column)", type=["csv"],
@@ -36,60 +35,60 @@ with st.sidebar:
     csv_bytes, csv_columns = None, None
     if upload is not None:
         csv_bytes = upload.getvalue()
-        if st.session_state.get("last_upload") != upload.file_id:
-            st.session_state["last_upload"] = upload.file_id
-            st.session_state["w_dataset"] = "csv"  # a new upload is what the user wants to train on
+        if st.session_state.get(state.LAST_UPLOAD) != upload.file_id:
+            st.session_state[state.LAST_UPLOAD] = upload.file_id
+            st.session_state[DATASET_WIDGET] = "csv"  # a new upload is what the user wants to train on
         try:
-            csv_columns = list(pd.read_csv(io.BytesIO(csv_bytes), nrows=0).columns)
-        except Exception as exc:  # noqa: BLE001 - any unreadable header gets the same message
-            st.error(f"Your CSV cannot be used: the header could not be read ({type(exc).__name__}).")
-    if csv_columns is None and st.session_state.get("w_dataset") == "csv":
-        st.session_state["w_dataset"] = "spirals"  # the file was removed: back to a built-in set
+            csv_columns = read_csv_columns(csv_bytes)
+        except DataError as exc:
+            st.error(f"Your CSV cannot be used: {exc}.")
+    if csv_columns is None and st.session_state.get(DATASET_WIDGET) == "csv":
+        st.session_state[DATASET_WIDGET] = "spirals"  # the file was removed: back to a built-in set
     with st.form("settings"):
         submitted = st.form_submit_button("Train", type="primary", width="stretch")
         st.subheader("Network")
-        values = common.network_widgets(settings)
+        values = widgets.network_widgets(settings)
         st.subheader("Training")
-        values |= common.training_widgets(settings)
+        values |= widgets.training_widgets(settings)
         st.subheader("Data")
-        values |= common.data_widgets(settings, csv_columns)
+        values |= widgets.data_widgets(settings, csv_columns)
     if values.get("dataset") == "csv" and upload is not None:
         values["data_path"] = upload.name
 
-if submitted or st.session_state.pop("train_autorun", False):
-    config, message = common.build_config(settings, values)
+if submitted or st.session_state.pop(state.TRAIN_AUTORUN, False):
+    config, message = widgets.build_config(settings, values)
     if config is None:
         st.error(f"These settings cannot run: {message}.")
     else:
-        st.session_state[common.SETTINGS_KEY] = config
+        st.session_state[state.TRAIN_SETTINGS] = config
         stop = st.empty()
         stop.button("Stop", help="stop training and keep what has been recorded")
-        result = common.run_with_progress(config, csv_bytes)
+        result = running.run_with_progress(config, csv_bytes)
         stop.empty()
         if result is not None:
-            st.session_state["result"] = result
-            common.remember_run(describe(config), result, source="Train")
+            st.session_state[state.RESULT] = result
+            run_history.remember_run(describe(config), result, source="Train")
 else:
-    partial = common.recover_partial()
+    partial = running.recover_partial()
     if partial is not None:
-        st.session_state["result"] = partial
+        st.session_state[state.RESULT] = partial
 
-result = st.session_state.get("result")
+result = st.session_state.get(state.RESULT)
 if result is None:
     st.info("The link's settings are in the sidebar: press **Train** to run them." if link else
             "Press **Train** in the sidebar, or pick a classic case on the Home page.")
     st.stop()
 # the address carries the settings of the run shown, also after a visit to another page
-common.set_address(config_to_params(result.config, common.ui_defaults()), LINK_KEY)
+links.set_address(config_to_params(result.config, widgets.ui_defaults()), state.TRAIN_LINK_SEEN)
 
-common.status_line(result)
+panels.status_line(result)
 if result.layers.empty:
     st.stop()  # it overflowed at initialization: the message above is all there is
-epochs = common.record_epochs(result)
+epochs = panels.record_epochs(result)
 
 st.subheader("1. Learning curves")
 log_y = st.toggle("log-scale loss", value=False)
-common.chart(charts.loss_figure(result.history, result.config.loss, log_y, result.diverged_at), key="loss",
+panels.chart(charts.loss_figure(result.history, result.config.loss, log_y, result.diverged_at), key="loss",
              filename="learning_curves")
 st.caption(summaries.loss_caption(result))
 
@@ -104,13 +103,13 @@ if epoch != epochs[0]:
 elif len(epochs) > 1:
     now.markdown("Move the slider to see a later epoch beside it.")
 st.caption(summaries.flow_rule())
-common.show_profile(result, epoch, key="profile")
+panels.show_profile(result, epoch, key="profile")
 
 st.subheader("3. How the flow changes while the network learns")
 which = st.radio("colour by", ["delta_rms", "update_ratio", "grad_norm"], horizontal=True, key="heat_col",
                  help="update_ratio: size of each step relative to the weights (around 1e-3 is healthy)")
 if len(epochs) > 1:
-    common.chart(charts.heatmap_figure(result.layers, which), key="heat", filename=f"heatmap_{which}")
+    panels.chart(charts.heatmap_figure(result.layers, which), key="heat", filename=f"heatmap_{which}")
 st.caption(summaries.heatmap_caption(result, which))
 
 st.subheader("4. Activations and errors per layer")
@@ -119,17 +118,17 @@ if result.act_hist.shape[0] and result.act_hist.shape[1]:
     snap = st.select_slider("snapshot", snaps, value=snaps[-1], key="hist_snap",
                             format_func=lambda i: f"epoch {result.hist_epochs[i]:g}")
     n_layers = result.delta_hist.shape[1]
-    shown = common.layer_picker(n_layers, key="hist_layers")
-    common.chart(charts.histogram_grid(result, snap, shown), key="hists", filename="activation_histograms")
+    shown = panels.layer_picker(n_layers, key="hist_layers")
+    panels.chart(charts.histogram_grid(result, snap, shown), key="hists", filename="activation_histograms")
     snap_epoch = result.layers["epoch"].dtype.type(result.hist_epochs[snap])
     st.caption(summaries.saturation_caption(result.layers, snap_epoch))
-    common.chart(charts.delta_histogram_grid(result, snap, shown), key="delta_hists", filename="error_histograms")
+    panels.chart(charts.delta_histogram_grid(result, snap, shown), key="delta_hists", filename="error_histograms")
     st.caption(summaries.delta_hist_caption(result.layers, snap_epoch))
 
 boundary = charts.boundary_figure(result)
 if boundary is not None:
     st.subheader("5. Decision boundary")
-    common.chart(boundary, key="boundary", filename="decision_boundary")
+    panels.chart(boundary, key="boundary", filename="decision_boundary")
 
 st.subheader("Per-layer statistics")
 at = result.layers[result.layers["epoch"] == epoch].drop(columns=["epoch", "step"])
@@ -142,8 +141,8 @@ for tab, columns in ((signal, ["delta_rms", "grad_norm", "grad_mean_abs", "updat
 st.caption(f"At epoch {epoch:g}, the epoch chosen above. Column meanings are in the README's export section.")
 
 st.subheader("Take it with you")
-name = next((n for n, r in st.session_state.get("runs", {}).items() if r is result), "run")
-common.export_buttons({name: result}, {}, prefix="run")
+name = next((n for n, r in st.session_state.get(state.RUNS, {}).items() if r is result), "run")
+run_history.export_buttons({name: result}, {}, prefix="run")
 if result.config.dataset == "csv":
     st.caption("This run trained on your uploaded file, which a link cannot carry: this page's address holds "
                "every other setting. Whoever opens it gets a notice and these network and training settings on "

@@ -18,7 +18,7 @@ from lab.share import (
     spec_to_params,
 )
 
-TRAIN_DEFAULTS = RunConfig(samples=400, epochs=200, dtype="float32")  # pages.common.ui_defaults()
+TRAIN_DEFAULTS = RunConfig(samples=400, epochs=200, dtype="float32")  # pages.ui.widgets.ui_defaults()
 COMPARE_DEFAULT = CompareSpec(TRAIN_DEFAULTS.replace(depth=20, epochs=60), "init", ("xavier_normal", "he_normal"))
 
 # The widgets' ranges as the pages draw them, written out here (the issue's list), not read from lab.settings.

@@ -71,11 +71,11 @@ def test_ten_large_runs_in_one_session_stay_within_the_budgets(monkeypatch):
     pytest.importorskip("streamlit")
     from streamlit.testing.v1 import AppTest
 
-    from pages import common
+    from pages.ui import running
 
     monkeypatch.setenv("BACKPROP_LAB_SESSION_MB", "30")
     monkeypatch.setenv("BACKPROP_LAB_CACHE_MB", "60")
-    common._CACHE.clear()
+    running._CACHE.clear()
     app = Path(__file__).resolve().parent.parent / "app.py"
     at = AppTest.from_file(app, default_timeout=60)
     at.session_state["train_settings"] = LARGE
@@ -92,7 +92,7 @@ def test_ten_large_runs_in_one_session_stay_within_the_budgets(monkeypatch):
         gc.collect()
         held = _run_data_held()
     finally:
-        common._CACHE.clear()
+        running._CACHE.clear()
     session = sum(r.nbytes() for r in at.session_state["runs"].values())
     assert session <= 30 * MB
     assert len(at.session_state["runs"]) >= 2  # the newest runs are there (12.6 MB each, 30 MB budget)

@@ -211,7 +211,7 @@ def test_theory_caption_states_its_verdict():
 def test_home_presets_at_width_256_agree_with_the_theory(name):
     """The dashed line of every Home preset, at width 256 and initialization, against the measured
     per-layer factor (geometric means): within THEORY_AGREEMENT, or a caveat says why not."""
-    from pages.common import ui_defaults
+    from pages.ui.widgets import ui_defaults
 
     config = ui_defaults().replace(**{**PRESETS[name].changes, "width": 256, "epochs": 0}).validate()
     run = train(config)

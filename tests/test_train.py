@@ -452,7 +452,7 @@ def test_a_network_exploded_at_initialization_keeps_its_record():
 
 
 def test_the_default_run_is_not_diverged():
-    # the Train page's default run (pages.common.ui_defaults) with fewer epochs; measured:
+    # the Train page's default run (pages.ui.widgets.ui_defaults) with fewer epochs; measured:
     # its largest mini-batch loss is 1.09 times its reference (benchmarks/divergence_margins.py)
     result = no_warnings_train(RunConfig(samples=400, epochs=20, dtype="float32"))
     assert result.diverged_at is None and result.diverge_reason == ""

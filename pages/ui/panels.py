@@ -1,0 +1,73 @@
+"""Shared panels: charts with their PNG button, the run's status line, the profile block, plain-text notices."""
+from __future__ import annotations
+
+import streamlit as st
+
+from lab import RunResult, charts, summaries, theory
+
+PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def chart(fig, key=None, filename: str | None = None):
+    """A plotly chart; its camera button saves a PNG at 2x scale named ``filename``."""
+    config = PLOT_CONFIG
+    if filename:
+        config = {**PLOT_CONFIG, "toImageButtonOptions": {**PLOT_CONFIG["toImageButtonOptions"], "filename": filename}}
+    st.plotly_chart(fig, key=key, config=config)
+
+
+
+def layer_picker(n_layers: int, key: str, label: str = "layers to show in the histograms") -> list[int] | None:
+    """All layers when the grids can show them all (None); beyond that, a choice that starts evenly spaced."""
+    if n_layers <= charts.HIST_ALL_LAYERS_UP_TO:
+        return None
+    options = list(range(1, n_layers + 1))
+    picked = st.multiselect(label, options, default=charts.pick_layers(n_layers), key=f"{key}_{n_layers}",
+                            help=f"{n_layers} layers are too many to draw at once; add or remove any of them. "
+                                 f"The last one is the output layer (error histograms only).")
+    return sorted(picked) or None
+
+
+
+def status_line(result: RunResult) -> None:
+    c = result.config
+    records = int((~result.history["diverged"]).sum())  # the row marking divergence is not a record
+    text = (f"**{c.activation}**, **{c.init}** init (gain {c.gain}), {c.depth} hidden layers of {c.width}, "
+            f"{c.optimizer} lr {c.lr:g}, {c.dataset}: {summaries.extent(result)} in {result.wall_s:.2f} s")
+    if result.diverged_at is not None:
+        kept = ("Nothing could be recorded." if not records
+                else "Its record at initialization is shown below." if result.diverged_at == 0
+                else "Everything recorded before that is shown below.")
+        if result.meta.get("imported"):  # the reason came from a file: plain text
+            plain_notice("error", f"Diverged at epoch {result.diverged_at:g}. {kept}", result.diverge_reason)
+        else:
+            st.error(f"Diverged at epoch {result.diverged_at:g}: {result.diverge_reason}. {kept}")
+    elif result.stopped:
+        st.warning(f"Stopped at epoch {result.history['epoch'].iloc[-1]:g}; what was recorded is shown below.")
+    st.markdown(text)
+
+
+
+def plain_notice(kind: str, lead: str, detail: str) -> None:
+    """An alert with our words (``lead``, Markdown) and under it words that came from a user or a
+    file (``detail``: a file name, a run name, a CSV column or cell) as plain text, never read as
+    Markdown, HTML or a link.  kind: "error", "warning", "success" or "info"."""
+    with st.container(border=True):
+        getattr(st, kind)(lead)
+        st.text(detail)
+
+
+
+def record_epochs(result: RunResult) -> list:
+    return sorted(result.layers["epoch"].unique().tolist())
+
+
+def show_profile(result: RunResult, epoch, key: str) -> None:
+    """The gradient profile at ``epoch`` with the mean-field prediction for initialization (dashed),
+    its caveat in the legend and the caption next to it."""
+    predicted, theory_text = summaries.theory_comparison(result, epoch)
+    name = "mean-field theory" + (", approximate" if theory.caveat(result.config).startswith("Approximate") else "")
+    chart(charts.profile_figure(result.layers, epoch, predicted, name), key=key, filename="gradient_profile")
+    st.caption(summaries.profile_caption(result.layers, epoch, result.config.optimizer))
+    if theory_text:
+        st.caption(theory_text)

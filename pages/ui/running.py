@@ -1,0 +1,140 @@
+"""Running and caching: the process's run cache, the server's limits and the live training loop."""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+import streamlit as st
+
+from lab import DataError, RunConfig, RunResult, charts, cost, make_dataset, train
+from lab.cost import Cost
+from lab.limits import Limits, run_refusal
+from lab.runcache import RunCache
+from pages.ui import state
+from pages.ui.panels import PLOT_CONFIG, plain_notice
+
+STOP_CHECK_S = 0.05  # how often a running training asks Streamlit whether to stop
+LIVE_INTERVAL_S = 0.25  # redraw live charts at most four times a second
+
+_CACHE: dict = {}  # the process's RunCache, made on first use with the deployer's budget
+
+
+def run_cache() -> RunCache:
+    """Finished runs by (config, uploaded data's digest), shared by every session of this server
+    process within a budget in bytes (BACKPROP_LAB_CACHE_MB)."""
+    if "cache" not in _CACHE:
+        _CACHE["cache"] = RunCache(int(server_limits().cache_mb * 2**20))
+    return _CACHE["cache"]
+
+
+def digest(data: bytes | None) -> str:
+    return hashlib.sha256(data).hexdigest() if data else ""
+
+
+def load_csv(data: bytes, config: RunConfig):
+    """Dataset from uploaded bytes, or (None, message)."""
+    try:
+        return make_dataset(config, csv_source=data), ""
+    except DataError as exc:
+        return None, f"Your CSV cannot be used: {exc}."
+
+
+def server_limits() -> Limits:
+    """The deployer's limits: the environment, overridden by the same names in .streamlit/secrets.toml."""
+    values = dict(os.environ)
+    try:
+        values |= {k: str(v) for k, v in st.secrets.items() if k.startswith("BACKPROP_LAB_")}
+    except Exception:  # noqa: BLE001 - no secrets file (or an unreadable one): the environment alone
+        pass
+    return Limits.from_env(values)
+
+
+def refuse_if_too_costly(config: RunConfig, data=None) -> Cost | None:
+    """The run's estimated cost, or None after showing why the server's limits refuse it."""
+    dims = {} if data is None else {"n_train": len(data.X_train) + len(data.X_val), "input_dim": data.input_dim,
+                                    "classes": data.classes}
+    limits = server_limits()
+    estimated = cost.priced(config, limits.run_seconds, **dims)
+    why = run_refusal(config, limits, estimated, **dims)
+    if why:
+        st.error(f"Not started: {why}.")
+        return None
+    return estimated
+
+
+def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: bool = True) -> RunResult | None:
+    """A finished run from the cache, or train now with a progress bar and live charts.
+
+    Returns None (after showing why) when the data cannot be loaded or the run costs more than
+    the server allows.  A run interrupted by the user (any click reruns the page) is kept in
+    session state under ``state.PARTIAL``.
+    """
+    key = digest(csv_bytes)
+    cached = run_cache().get((config, key))
+    if cached is not None:
+        return cached
+    data = None
+    if config.dataset == "csv":
+        data, message = load_csv(csv_bytes, config)
+        if data is None:
+            plain_notice("error", "Your CSV cannot be used:", message.removeprefix("Your CSV cannot be used: "))
+            return None
+    estimated = refuse_if_too_costly(config, data)
+    if estimated is None:
+        return None
+    expect = f"estimated {cost.describe(estimated)}"
+    bar = st.progress(0.0, text=f"training… ({expect})")
+    live_cols = st.columns(2) if live else None
+    slots = [c.empty() for c in live_cols] if live else []
+    pace = {"next": 0.0, "n": 0, "check": 0.0}
+
+    def callback(progress):
+        st.session_state[state.PARTIAL] = (config, progress)
+        start = time.perf_counter()
+        if start < pace["next"] and progress.step < progress.total_steps:
+            return False
+        pace["n"] += 1
+        row = progress.history[-1]
+        bar.progress(min(progress.fraction, 1.0),
+                     text=f"epoch {row['epoch']:g} of {config.epochs}, loss {row['loss']:.4g} ({expect})")
+        if live and progress.layer_stats[-1] is not None:
+            slots[0].plotly_chart(charts.live_loss_figure(progress.history_frame(), config.loss),
+                                  key=f"live_loss_{pace['n']}", config=PLOT_CONFIG)
+            layers = progress.layers_frame()
+            slots[1].plotly_chart(charts.profile_figure(layers, layers["epoch"].max()), key=f"live_prof_{pace['n']}",
+                                  config=PLOT_CONFIG)
+        # at most four redraws a second, and drawing takes at most a fifth of the run
+        done = time.perf_counter()
+        pace["next"] = done + max(LIVE_INTERVAL_S, 4 * (done - start))
+        return False
+
+    def stop_requested() -> bool:
+        # Any read of session state is one of Streamlit's yield points: there a pending Stop, rerun
+        # or closed tab raises and ends the script (the last record is kept as "partial").
+        now = time.perf_counter()
+        if now >= pace["check"]:
+            pace["check"] = now + STOP_CHECK_S
+            _ = state.PARTIAL in st.session_state
+        return False
+
+    result = train(config, data=data, callback=callback, should_stop=stop_requested)
+    st.session_state.pop(state.PARTIAL, None)
+    bar.empty()
+    for slot in slots:
+        slot.empty()
+    if not result.stopped:
+        # the cache hands back copies, so a run is known again by what made it (see remember_run)
+        result.meta["made_from"] = (config, key)
+        run_cache().put((config, key), result)
+    return result
+
+
+def recover_partial() -> RunResult | None:
+    """The part of a run that a click interrupted, as a stopped RunResult (or None)."""
+    got = st.session_state.pop(state.PARTIAL, None)
+    if got is None:
+        return None
+    _, progress = got
+    return progress.snapshot() if progress.snapshot else None
+

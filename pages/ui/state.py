@@ -1,0 +1,53 @@
+"""Every st.session_state key the pages use, named once, with the type of what it holds.
+
+Widgets also keep their values in session state under their ``key=``; those written or read
+outside the widget (or swept as a group) are built here with ``widget_key`` from a page's prefix.
+"""
+from __future__ import annotations
+
+from typing import Final
+
+import streamlit as st
+
+# the session's runs (app.py and pages/ui/run_history.py)
+RUNS: Final = "runs"  # dict[str, RunResult]: every finished run of this session, by name
+DROPPED_RUNS: Final = "dropped_runs"  # list[str]: names let go past the session's budget, not yet reported
+IMPORTED_ID: Final = "imported_id"  # str: file_id of the last exported file loaded, so it loads once
+RUNS_OVERLAY: Final = "runs_overlay"  # list[str]: the runs just loaded, overlaid by default
+
+# Train
+TRAIN_SETTINGS: Final = "train_settings"  # RunConfig: the settings the Train page's widgets start from
+TRAIN_AUTORUN: Final = "train_autorun"  # bool: train as soon as the Train page opens (a Home preset)
+RESULT: Final = "result"  # RunResult: the run the Train page shows
+PARTIAL: Final = "partial"  # (RunConfig, Progress): the last record of a run still training, or stopped by a click
+LAST_UPLOAD: Final = "last_upload"  # str: file_id of the CSV last uploaded on Train
+TRAIN_LINK_SEEN: Final = "train_link_seen"  # dict[str, str]: the Train link already applied
+
+# Compare
+COMPARE_SPEC: Final = "compare_spec"  # CompareSpec: the settings the Compare page's widgets start from
+COMPARISON: Final = "comparison"  # dict: spec, run names and the names they are kept under in RUNS
+COMPARE_LINK_SEEN: Final = "compare_link_seen"  # dict[str, str]: the Compare link already applied
+
+# Phase diagram
+PHASE_RESULT: Final = "phase_result"  # dict: the last sweep's table and the settings it ran with
+
+# prefixes of the settings widgets' keys, one per page that shows them
+TRAIN_WIDGETS: Final = "w_"
+COMPARE_WIDGETS: Final = "c_"
+GRADCHECK_WIDGETS: Final = "g_"
+
+
+def explorer_widgets(side: str) -> str:
+    """The prefix of the Init explorer's widgets for setting ``side`` ("A" or "B")."""
+    return f"x{side}_"
+
+
+def widget_key(prefix: str, name: str) -> str:
+    """The session-state key of setting ``name``'s widget on the page with ``prefix``."""
+    return f"{prefix}{name}"
+
+
+def forget_widgets(prefix: str) -> None:
+    """Drop every widget value under ``prefix``, so the widgets start again from their settings."""
+    for key in [k for k in st.session_state if str(k).startswith(prefix)]:
+        del st.session_state[key]

@@ -1,0 +1,146 @@
+"""Settings widgets: the sidebar and form inputs that read into a RunConfig."""
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from lab import ConfigError, RunConfig
+from lab.settings import SETTINGS
+from pages.ui import state
+
+def ui_defaults() -> RunConfig:
+    """The Train page's default run: small enough to finish in about a second."""
+    return RunConfig(samples=400, epochs=200, dtype="float32")
+
+
+def current_settings() -> RunConfig:
+    return st.session_state.get(state.TRAIN_SETTINGS) or ui_defaults()
+
+
+def set_settings(config: RunConfig) -> None:
+    """Make ``config`` the Train page's settings (the widgets pick them up on next render)."""
+    st.session_state[state.TRAIN_SETTINGS] = config
+    state.forget_widgets(state.TRAIN_WIDGETS)
+
+
+def _fits(name: str, value, options=None) -> bool:
+    if options is not None:
+        return value in options
+    s = SETTINGS[name]
+    return isinstance(value, s.kind) and s.contains(value, ui=True)
+
+
+def _init(prefix: str, name: str, value, options=None) -> str:
+    """Give setting ``name``'s widget on the page with ``prefix`` its start value, and return its key:
+    ``value`` if the widget can show it, else the nearest value it can.  A value already in session
+    state that the widget could not show is replaced too, so no widget is ever handed a value outside
+    its range (which raises, and would keep raising for the rest of the session)."""
+    key = state.widget_key(prefix, name)
+    if key in st.session_state and _fits(name, st.session_state[key], options):
+        return key
+    if not _fits(name, value, options):
+        default = getattr(ui_defaults(), name, None)
+        if options is not None:
+            value = default if default in options else options[0]
+        else:
+            value = SETTINGS[name].clamp(value if _is_finite(value) else default)
+    st.session_state[key] = value
+    return key
+
+
+def _is_finite(value) -> bool:
+    try:
+        return not isinstance(value, bool) and math.isfinite(value)
+    except TypeError:
+        return False
+
+
+def _closest(options, value):
+    return min(options, key=lambda o: abs(o - value))
+
+
+def _slider(label: str, name: str, value, prefix: str, **kwargs):
+    """A slider (or number box, ``number=True``) over the browser's range of setting ``name``."""
+    s = SETTINGS[name]
+    low, high = s.range(ui=True)
+    widget = st.number_input if kwargs.pop("number", False) else st.slider
+    step = kwargs.pop("step", None) or (s.step if s.step is not None else None)
+    return widget(label, low, high, step=step, key=_init(prefix, name, value), **kwargs)
+
+
+def _list_slider(label: str, name: str, value, prefix: str, **kwargs):
+    """A select slider over setting ``name``'s offered values.  It also accepts any other value in
+    the browser's range (from a link, a preset or the command line): that value is shown among them."""
+    s = SETTINGS[name]
+    options = s.offered(st.session_state.get(state.widget_key(prefix, name)), value)
+    start = value if value in options else _closest(options, value if _is_finite(value) else options[0])
+    return st.select_slider(label, options, key=_init(prefix, name, start, options), **kwargs)
+
+
+def _choices(name: str) -> list:
+    return list(SETTINGS[name].choices(ui=True))
+
+
+def network_widgets(c: RunConfig, prefix: str = state.TRAIN_WIDGETS) -> dict:
+    """Depth, width, activation, init, gain, scale, bias: the architecture at initialization."""
+    out = {}
+    out["depth"] = _slider("depth (hidden layers)", "depth", c.depth, prefix)
+    out["width"] = _list_slider("width (units per layer)", "width", c.width, prefix)
+    acts = _choices("activation")
+    out["activation"] = st.selectbox("activation", acts, key=_init(prefix, "activation", c.activation, acts))
+    inits = _choices("init")
+    out["init"] = st.selectbox("weight init", inits, key=_init(prefix, "init", c.init, inits),
+                               help="xavier = glorot, he = kaiming. normal/uniform use the absolute scale below.")
+    auto = st.checkbox("gain auto (PyTorch's calculate_gain)", key=_init(prefix, "gain_auto", c.gain == "auto",
+                                                                        [True, False]))
+    gain = _slider("gain (multiplier on the init's formula)", "gain", 1.0 if c.gain == "auto" else c.gain, prefix,
+                   number=True, format="%.3f")
+    out["gain"] = "auto" if auto else gain
+    out["init_scale"] = _slider("init scale (std of normal, half-width of uniform)", "init_scale", c.init_scale,
+                                prefix, number=True, format="%.4f")
+    out["bias_std"] = _slider("bias std (0 = zero biases)", "bias_std", c.bias_std, prefix, number=True,
+                              format="%.3f")
+    return out
+
+
+def training_widgets(c: RunConfig, prefix: str = state.TRAIN_WIDGETS) -> dict:
+    out = {}
+    losses, optimizers = _choices("loss"), _choices("optimizer")
+    out["loss"] = st.selectbox("loss", losses, key=_init(prefix, "loss", c.loss, losses))
+    out["optimizer"] = st.selectbox("optimizer", optimizers, key=_init(prefix, "optimizer", c.optimizer,
+                                                                       optimizers))
+    out["lr"] = _list_slider("learning rate", "lr", c.lr, prefix, format_func=lambda v: f"{v:g}")
+    out["epochs"] = _slider("epochs (0 = only the record at initialization)", "epochs", c.epochs, prefix,
+                            number=True)
+    out["batch_size"] = _list_slider("batch size", "batch_size", c.batch_size, prefix)
+    out["seed"] = _slider("seed", "seed", c.seed, prefix, number=True)
+    out["record_every"] = _slider("record every k steps (0 = every epoch)", "record_every", c.record_every,
+                                  prefix, number=True)
+    dtypes = sorted(_choices("dtype"))
+    out["dtype"] = st.radio("precision", dtypes, horizontal=True, key=_init(prefix, "dtype", c.dtype, dtypes))
+    return out
+
+
+def data_widgets(c: RunConfig, csv_columns: list[str] | None, prefix: str = state.TRAIN_WIDGETS) -> dict:
+    out = {}
+    names = _choices("dataset") + (["csv"] if csv_columns else [])
+    out["dataset"] = st.selectbox("dataset", names, key=_init(prefix, "dataset", c.dataset, names),
+                                  format_func=lambda n: "uploaded CSV" if n == "csv" else n)
+    if csv_columns:
+        out["label"] = st.selectbox("label column of the CSV", csv_columns,
+                                    key=_init(prefix, "label", c.label if c.label in csv_columns
+                                              else csv_columns[-1], csv_columns))
+    out["samples"] = _slider("samples (generated data)", "samples", c.samples, prefix)
+    out["classes"] = _slider("classes (spirals, blobs, random)", "classes", c.classes, prefix)
+    out["input_dim"] = _slider("input dimension (blobs, random)", "input_dim", c.input_dim, prefix)
+    out["val_fraction"] = _slider("validation fraction", "val_fraction", c.val_fraction, prefix)
+    return out
+
+
+def build_config(base: RunConfig, values: dict) -> tuple[RunConfig | None, str]:
+    """(config, "") or (None, a message for the user)."""
+    try:
+        return base.replace(**values).validate(), ""
+    except (ConfigError, TypeError) as exc:
+        return None, str(exc)

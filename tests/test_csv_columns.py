@@ -1,0 +1,25 @@
+"""The uploaded CSV's header, read for the Train page's label picker (lab.data.csv_columns)."""
+import pytest
+
+from lab.data import DataError, csv_columns
+
+
+def test_header_names_in_order():
+    assert csv_columns(b"x1,x2,species\n1,2,setosa\n") == ["x1", "x2", "species"]
+    assert csv_columns(b"a,a\n") == ["a", "a.1"]  # pandas' names for a repeated column
+
+
+@pytest.mark.parametrize("data, why", [
+    (b"", "EmptyDataError"),
+    (b"\n\n", "EmptyDataError"),
+    (b"\xff\xfe,a\n", "UnicodeDecodeError"),
+    (b'a,"b\n', "ParserError"),
+])
+def test_an_unreadable_header_raises_data_error_naming_why(data, why):
+    with pytest.raises(DataError, match=f"^the header could not be read \\({why}: .+\\)$"):
+        csv_columns(data)
+
+
+def test_other_errors_are_not_hidden():
+    with pytest.raises(TypeError):
+        csv_columns("x1,x2\n")  # text, not bytes: a caller's bug, not the user's file
