@@ -1,7 +1,7 @@
 """Init explorer: push random data through two untrained networks and compare, instantly."""
 import streamlit as st
 
-from lab import charts, summaries, theory, train
+from lab import charts, summaries, train
 from pages.ui import panels, router, state, widgets
 
 router.use_router()
