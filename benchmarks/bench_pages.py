@@ -114,7 +114,8 @@ def main() -> None:
         baseline = time.perf_counter() - start
         print(f"\nTrain page default run ({ui_defaults().depth} layers of {ui_defaults().width}, "
               f"{ui_defaults().epochs} epochs, {ui_defaults().samples} spiral points, {ui_defaults().dtype}):")
-        print(f"  in the browser: training {engine_wall:.2f} s (live charts included), all charts on screen after {on_screen:.2f} s")
+        print(f"  in the browser: training {engine_wall:.2f} s (live charts included), "
+              f"all charts on screen after {on_screen:.2f} s")
         print(f"  baseline, the same run in a plain Python process: {baseline:.2f} s   (target: under 2 s)")
     finally:
         proc.terminate()

@@ -21,11 +21,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab import divergence  # noqa: E402
+from lab import (
+    divergence,  # noqa: E402
+    train,  # noqa: E402
+)
 from lab.config import RunConfig  # noqa: E402
 from lab.model import MLP  # noqa: E402
 from lab.presets import PRESETS  # noqa: E402
-from lab import train  # noqa: E402
 
 FACTOR = divergence.DIVERGENCE_FACTOR
 UI_DEFAULTS = RunConfig(samples=400, epochs=200, dtype="float32")  # pages.ui.widgets.ui_defaults

@@ -631,8 +631,9 @@ def phase_figure(table: pd.DataFrame, critical_sigma_w: float | None = None) -> 
     if missing.any():
         fig.add_heatmap(z=np.where(missing, 1.0, np.nan), x=grid.columns, y=grid.index, showscale=False,
                         colorscale=[[0, NO_VALUE_COLOUR], [1, NO_VALUE_COLOUR]], name="no value",
-                        hovertemplate="σ_w %{x:.2f}<br>depth %{y}<br>no value: the signal overflowed,<br>or none reached the last hidden layer"
-                                      "<extra></extra>")
+                        hovertemplate=("σ_w %{x:.2f}<br>depth %{y}<br>no value: the signal overflowed,"
+                                       "<br>or none reached the last hidden layer"
+                                       "<extra></extra>"))
     if critical_sigma_w is not None:
         fig.add_vline(x=critical_sigma_w, line=dict(color="black", dash="dash", width=2))
         fig.add_annotation(x=critical_sigma_w, y=1.0, yref="paper", yanchor="bottom", showarrow=False,

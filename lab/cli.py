@@ -350,7 +350,8 @@ def _writing(path: Path, mode: str = "wb"):
         raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
-COMMANDS = {"train": cmd_train, "compare": cmd_train, "gradcheck": cmd_gradcheck, "gradients": cmd_gradients, "theory": cmd_theory}
+COMMANDS = {"train": cmd_train, "compare": cmd_train, "gradcheck": cmd_gradcheck, "gradients": cmd_gradients,
+            "theory": cmd_theory}
 
 
 def main(argv=None) -> int:

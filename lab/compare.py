@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .config import RunConfig
-from .summaries import signal_ratio
 from .results import RunResult
+from .summaries import signal_ratio
 
 AXES = ("init", "activation", "depth", "width", "optimizer", "lr", "gain", "init_scale", "batch_size", "loss")
 INT_AXES = {"depth", "width", "batch_size"}

@@ -127,7 +127,7 @@ TYPICAL_PRICES = {
 CALIBRATE_ABOVE_S = 5.0  # a typical-price estimate above this is redone with this machine's prices
 
 
-def priced(config: RunConfig, limit_s: float = math.inf, **data) -> "Cost":
+def priced(config: RunConfig, limit_s: float = math.inf, **data) -> Cost:
     """``estimate`` at typical prices, redone at this machine's own (a calibration of about a
     second, once per process) when the first answer is above CALIBRATE_ABOVE_S or near ``limit_s``."""
     quick = estimate(config, prices=TYPICAL_PRICES[config.dtype], **data)

@@ -10,8 +10,8 @@ or half-width (uniform) used only by the ``normal`` and ``uniform`` schemes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

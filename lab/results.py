@@ -3,8 +3,8 @@ callback sees at each record point while the run is going."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ class Progress:
     epoch: float
     history: list  # rows (dicts) recorded so far
     layer_stats: list  # one (L, len(STAT_COLUMNS)) array per record, aligned with history
-    snapshot: Callable[[], "RunResult"] | None = None  # what has been recorded, as a stopped RunResult
+    snapshot: Callable[[], RunResult] | None = None  # what has been recorded, as a stopped RunResult
 
     @property
     def fraction(self) -> float:
@@ -83,7 +83,7 @@ class RunResult:
         tables = int(self.history.memory_usage(index=False).sum() + self.layers.memory_usage(index=False).sum())
         return sum(int(a.nbytes) for a in arrays) + tables
 
-    def slim(self, keep_data_below: int = SLIM_KEEP_DATA_BYTES) -> "RunResult":
+    def slim(self, keep_data_below: int = SLIM_KEEP_DATA_BYTES) -> RunResult:
         """A copy without the final weights, and without the data unless it is small: every chart
         but the decision boundary still draws (the theory line needs the data's mean square)."""
         data = self.data
@@ -92,7 +92,7 @@ class RunResult:
         return dataclasses.replace(self, weights=[], data=data, meta={**self.meta, "slim": True})
 
     @classmethod
-    def from_tables(cls, config: RunConfig, history: pd.DataFrame, layers: pd.DataFrame, summary: dict) -> "RunResult":
+    def from_tables(cls, config: RunConfig, history: pd.DataFrame, layers: pd.DataFrame, summary: dict) -> RunResult:
         """A run known only by its exported tables (no weights, data or histograms)."""
         L = int(layers["layer"].max()) if len(layers) else config.depth + 1
         bins = len(DELTA_EDGES) - 1

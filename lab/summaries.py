@@ -108,7 +108,8 @@ def _steps(v: FlowVerdict, optimizer: str | None) -> str:
         text = (f" The last step changed layer 1's weights by {fmt(v.step_first)} of their size and layer "
                 f"{v.last}'s by {fmt(v.step_last)} (update_ratio)")
         if optimizer in ADAPTIVE_OPTIMIZERS:
-            text += f": {optimizer} scales each step by the size of its own recent gradients, so the steps need not follow the error signal"
+            text += (f": {optimizer} scales each step by the size of its own recent gradients, "
+                     "so the steps need not follow the error signal")
         return text + "."
     if v.kind not in (Flow.VANISHING, Flow.EXPLODING):
         return ""
@@ -208,7 +209,8 @@ def loss_caption(result: RunResult) -> str:
     acc = _accuracy(r)
     text += f"; {acc}" if acc else ""
     if r.outcome is Outcome.DIVERGED:
-        return text + f". Then the run diverged at epoch {r.diverged_at:g} ({r.reason}); the curve ends at the last finite record."
+        return text + (f". Then the run diverged at epoch {r.diverged_at:g} ({r.reason}); "
+                       "the curve ends at the last finite record.")
     if r.stopped:
         text += f" (stopped at epoch {r.last_epoch:g} of {r.planned_epochs})"
     if r.outcome is Outcome.CONVERGED:
@@ -248,7 +250,8 @@ def heatmap_caption(result: RunResult, column: str = "delta_rms") -> str:
         notes += _delta_notes(result.layers, grid, fell, r)
     else:
         if fell.notna().any() and float(fell.max()) <= 0.1:
-            why = f" as the training loss fell to {fmt(r.last_loss)}: smaller errors, smaller gradients" if column == "grad_norm" else ""
+            why = (f" as the training loss fell to {fmt(r.last_loss)}: smaller errors, smaller gradients"
+                   if column == "grad_norm" else "")
             notes.append(f"The whole map darkens: every layer's {column} fell at least {fmt(1 / float(fell.max()))}-fold{why}.")
         positive = b[b > 0]
         if len(positive) > 1:

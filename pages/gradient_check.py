@@ -2,8 +2,15 @@
 import streamlit as st
 
 from lab import RunConfig, charts
-from lab.gradcheck import (BUG_KINDS, PASS_THRESHOLD, check_problem, compare_gradients,
-                           estimate_numerical_seconds, parameter_count, planted_bug)
+from lab.gradcheck import (
+    BUG_KINDS,
+    PASS_THRESHOLD,
+    check_problem,
+    compare_gradients,
+    estimate_numerical_seconds,
+    parameter_count,
+    planted_bug,
+)
 from pages.ui import panels, router, state, widgets
 
 router.use_router()

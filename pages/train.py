@@ -2,9 +2,9 @@
 import streamlit as st
 
 from lab import charts, summaries, tables
+from lab.compare import describe
 from lab.data import MAX_CSV_BYTES, DataError
 from lab.data import csv_columns as read_csv_columns
-from lab.compare import describe
 from lab.share import config_to_params, params_to_config
 from pages.ui import links, panels, router, run_history, running, state, widgets
 

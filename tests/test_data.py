@@ -14,10 +14,10 @@ from lab.data import (
     FIXED_DIM,
     MAX_CLASSES,
     DataError,
+    make_dataset,
     read_csv_table,
     split,
 )
-from lab.data import make_dataset
 
 NAMES = sorted(DATASETS)
 

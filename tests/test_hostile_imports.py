@@ -90,7 +90,7 @@ def _set_flag_and_method(raw: bytes, flag: int | None = None, method: int | None
     out = bytearray(raw)
     local = out.find(b"PK\x03\x04")
     central = out.find(b"PK\x01\x02")
-    for offset, head in ((local + 6, local), (central + 8, central)):
+    for offset in (local + 6, central + 8):  # flags, then the method, in each header
         if flag is not None:
             out[offset : offset + 2] = struct.pack("<H", flag)
         if method is not None:

@@ -9,8 +9,7 @@ import pytest
 
 from lab.activations import ACTIVATIONS
 from lab.config import RunConfig
-from lab.gradcheck import (BUG_KINDS, check_problem, compare_gradients, gradient_check,
-                           parameter_count, planted_bug)
+from lab.gradcheck import BUG_KINDS, check_problem, compare_gradients, gradient_check, parameter_count, planted_bug
 from lab.graphs import fruit_shop, fruit_shop_dot, rounding_story, show_number
 from lab.softmax_steps import TEXT_LOGITS, softmax_jacobian, softmax_steps
 
@@ -133,7 +132,7 @@ def test_softmax_jacobian_against_central_differences(numgrad):
     a = np.array([0.2, -1.0, 2.0, 0.7])
     jac = softmax_jacobian(_softmax_by_hand(a))
     for i in range(4):
-        np.testing.assert_allclose(jac[i], numgrad(lambda: _softmax_by_hand(a)[i], a), rtol=1e-6, atol=1e-10)
+        np.testing.assert_allclose(jac[i], numgrad(lambda i=i: _softmax_by_hand(a)[i], a), rtol=1e-6, atol=1e-10)
 
 
 def test_softmax_steps_rejects_bad_input():

@@ -19,12 +19,12 @@ from scipy.special import logsumexp
 
 from lab import divergence
 from lab.config import MAX_DEPTH, ConfigError, RunConfig
+from lab.data import make_dataset
 from lab.divergence import DIVERGENCE_FACTOR, DivergenceCheck, chance_loss
 from lab.layers import LOSSES
 from lab.model import build_mlp
 from lab.optim import OPTIMIZERS
 from lab.probe import STAT_COLUMNS, probe
-from lab.data import make_dataset
 from lab.results import HISTORY_COLUMNS, LAYER_COLUMNS
 from lab.training import train
 

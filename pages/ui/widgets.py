@@ -9,6 +9,7 @@ from lab import ConfigError, RunConfig
 from lab.settings import SETTINGS
 from pages.ui import state
 
+
 def ui_defaults() -> RunConfig:
     """The Train page's default run: small enough to finish in about a second."""
     return RunConfig(samples=400, epochs=200, dtype="float32")
