@@ -228,8 +228,8 @@ def test_stop_keeps_what_was_recorded_and_frees_the_server(server, page):
     shown = time.perf_counter() - clicked
     _settle(page)
     assert shown < 5.0, f"the page said it stopped {shown:.1f} s after Stop"
-    busy = _server_cpu_in(1.0)
-    assert busy < 0.3, f"the server still used {busy:.2f} s of CPU in a second after stopping"
+    busy = _server_cpu_in(0.5)
+    assert busy < 0.15, f"the server still used {busy:.2f} s of CPU in half a second after stopping"
     _no_exception(page)
     assert page.get_by_role("heading", name="2. The gradient profile: how much error signal reaches each layer").count() == 1
 
@@ -240,5 +240,5 @@ def test_closing_the_tab_frees_the_server_within_2_s(server, browser):
     assert _server_cpu_in(0.5) > 0.3  # it is training
     page.close()
     time.sleep(1.0)
-    busy = _server_cpu_in(1.0)  # the second second after closing
-    assert busy < 0.3, f"the server still used {busy:.2f} s of CPU a second after the tab closed"
+    busy = _server_cpu_in(0.5)  # from 1 to 1.5 s after closing
+    assert busy < 0.15, f"the server still used {busy:.2f} s of CPU in half a second, a second after the tab closed"
