@@ -300,7 +300,7 @@ def cmd_gradcheck(args, multi):
 def cmd_gradients(args, multi):
     (config,) = configs_from_args(args, False).values()
     model, X, y = _probe_model(config, config.probe_size)
-    loss = model.loss_and_grads(X, y)
+    loss = model.loss_and_grads(X, y, mode="probe")
     arrays = {"X": X, "y": y.astype(np.int64), "loss": np.array(loss)}
     for l, a in enumerate(model.affines, start=1):
         arrays.update({f"W{l}": a.params["W"], f"b{l}": a.params["b"], f"dW{l}": a.grads["W"], f"db{l}": a.grads["b"]})

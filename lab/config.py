@@ -40,6 +40,11 @@ class RunConfig:
     init_scale: float = 1.0  # std of "normal", half-width of "uniform"
     bias_std: float = 0.0
     loss: str = "cross_entropy"
+    # cures (lab.normalization; placement in lab.model's docstring); the defaults change nothing
+    norm: str = "none"  # "none", "batch" or "layer", on every hidden layer's pre-activation
+    residual: bool = False  # h_l = h_{l-1} + residual_scale * phi(z_l) for hidden layers 2..depth
+    residual_scale: float = 1.0
+    dropout: float = 0.0  # rate p of inverted dropout on phi(z_l), while training only
     # training
     optimizer: str = "adam"
     lr: float = 0.003

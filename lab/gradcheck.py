@@ -51,7 +51,7 @@ def _against_central_differences(model: MLP, X, t, eps: float, threshold: float)
     analytic = [(a.grads["W"].copy(), a.grads["b"].copy()) for a in model.affines]
 
     def f():
-        return model.loss(X, t)
+        return model.loss(X, t, mode="probe")
 
     rows, pairs = [], []
     for l, affine in enumerate(model.affines):
@@ -80,7 +80,7 @@ def gradient_check(model: MLP, X: np.ndarray, t: np.ndarray, eps: float = 1e-6,
     backward pass), numerical_s (this layer's central differences).
     """
     start = time.perf_counter()
-    model.loss_and_grads(X, t)
+    model.loss_and_grads(X, t, mode="probe")
     backprop_s = time.perf_counter() - start
     table, _ = _against_central_differences(model, X, t, eps, threshold)
     table["backprop_s"] = backprop_s
@@ -181,8 +181,8 @@ class GradientComparison:
 def compare_gradients(model: MLP, X: np.ndarray, t: np.ndarray, eps: float = 1e-6,
                       threshold: float = PASS_THRESHOLD, repeats: int = 21) -> GradientComparison:
     """``gradient_check``'s verdict (the same loop), keeping both gradients and timing backprop by its median."""
-    backprop_s = time_pass(lambda: model.loss_and_grads(X, t), repeats)
-    model.loss_and_grads(X, t)
+    backprop_s = time_pass(lambda: model.loss_and_grads(X, t, mode="probe"), repeats)
+    model.loss_and_grads(X, t, mode="probe")
     table, pairs = _against_central_differences(model, X, t, eps, threshold)
     entries = [
         pd.DataFrame({"layer": l, "param": name, "numerical": n.ravel(), "backprop": a.ravel()})

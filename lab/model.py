@@ -1,13 +1,25 @@
 """A multi-layer perceptron assembled from layer objects.
 
 Layer l (1-based) is an Affine followed by an activation for l < L; layer L is the
-output Affine, followed by the loss.  z_l is layer l's pre-activation.
+output Affine, followed by the loss.  z_l is layer l's pre-activation, the input of
+its activation.  With the cures of ``lab.normalization`` (all off by default), hidden
+layer l computes
+
+    z_l = norm(h_{l-1} W_l + b_l)                  norm: none, BatchNorm or LayerNorm
+    a_l = dropout(phi(z_l))
+    h_l = a_l,  or  h_{l-1} + alpha * a_l          (residual, for 2 <= l <= L-1; layer 1 changes the width)
 
 All weights and biases live in one flat buffer (``flat_params``) and all their
-gradients in another (``flat_grads``); each Affine holds views of its slices.  The
-optimizer updates the flat buffer in place, so a step costs a few vector operations
+gradients in another (``flat_grads``); each Affine holds views of its slices, and
+after the last affine come gamma_l, beta_l of every normalized layer, so the optimizer
+updates them with the weights (``layer_slices`` still finds each W_l where it was).
+The optimizer updates the flat buffer in place, so a step costs a few vector operations
 instead of a few per layer.  Replace a parameter array and the link breaks: only
 ever write into them.
+
+Modes of a pass (``mode``): "train" (batch statistics, running averages updated, dropout
+on), "probe" (batch statistics, averages left alone, dropout off: the record pass, which
+must be deterministic) and "eval" (running averages, dropout off: validation, prediction).
 """
 from __future__ import annotations
 
@@ -19,18 +31,26 @@ from .activations import Activation, get_activation
 from .config import RunConfig
 from .init import init_weight, resolve_gain
 from .layers import LOSSES, ActivationLayer, Affine
-from .seeds import bias_generators
+from .normalization import NORMS, Dropout
+from .seeds import bias_generators, dropout_generator
+
+MODES = ("train", "probe", "eval")
 
 
 class MLP:
     """Fully connected network: ``affines[l]`` maps layer l's input to its pre-activation, W_l (fan_in, fan_out)."""
 
-    def __init__(self, affines: list[Affine], activation: Activation, loss_name: str, flat_params, flat_grads):
+    def __init__(self, affines: list[Affine], activation: Activation, loss_name: str, flat_params, flat_grads,
+                 norms: list | None = None, dropouts: list | None = None, residual_scale: float | None = None):
+        """norms, dropouts: one layer (or None) per hidden layer; residual_scale: alpha, or None for no shortcuts."""
         self.affines = affines
         self.flat_params, self.flat_grads = flat_params, flat_grads
         self.acts = [ActivationLayer(activation) for _ in affines[:-1]]
         self.activation = activation
         self.loss_layer = LOSSES[loss_name]()
+        self.norms = norms or [None] * len(self.acts)
+        self.dropouts = dropouts or [None] * len(self.acts)
+        self.residual_scale = residual_scale
 
     @property
     def depth(self) -> int:
@@ -46,45 +66,70 @@ class MLP:
             off += size + a.params["b"].size
         return out
 
-    def forward(self, X, keep: list | None = None):
-        """X (N, D_in) -> logits (N, K).  ``keep`` collects (z_l, h_l) of hidden layers."""
+    def _shortcut(self, i: int) -> bool:
+        return self.residual_scale is not None and i > 0
+
+    def forward(self, X, keep: list | None = None, mode: str = "eval"):
+        """X (N, D_in) -> logits (N, K).  ``keep`` collects (z_l, phi(z_l)) of hidden layers."""
+        training, track = mode != "eval", mode == "train"
         h = X
-        for affine, act in zip(self.affines, self.acts):
+        for i, (affine, act) in enumerate(zip(self.affines, self.acts)):
             z = affine.forward(h)
-            h = act.forward(z)
+            if self.norms[i] is not None:
+                z = self.norms[i].forward(z, training=training, track=track)
+            a = act.forward(z)
             if keep is not None:
-                keep.append((z, h))
+                keep.append((z, a))
+            if self.dropouts[i] is not None:
+                a = self.dropouts[i].forward(a, training=mode == "train")
+            h = h + self.residual_scale * a if self._shortcut(i) else a
         return self.affines[-1].forward(h)
 
-    def loss(self, X, t) -> float:
-        return self.loss_layer.forward(self.forward(X), t)
+    def loss(self, X, t, mode: str = "eval") -> float:
+        return self.loss_layer.forward(self.forward(X, mode=mode), t)
 
     def backward(self, keep: list | None = None) -> None:
         """Back-propagate the mean loss; ``keep`` collects dL/dz_l for l = L, L-1, ..., 1."""
         d = self.loss_layer.backward()
-        for i in range(self.depth - 1, -1, -1):
+        if keep is not None:
+            keep.append(d)
+        dh = self.affines[-1].backward(d)
+        for i in range(self.depth - 2, -1, -1):
+            da = dh * self.residual_scale if self._shortcut(i) else dh
+            if self.dropouts[i] is not None:
+                da = self.dropouts[i].backward(da)
+            dz = self.acts[i].backward(da)
             if keep is not None:
-                keep.append(d)
-            d = self.affines[i].backward(d)
-            if i > 0:
-                d = self.acts[i - 1].backward(d)
+                keep.append(dz)
+            if self.norms[i] is not None:
+                dz = self.norms[i].backward(dz)
+            dx = self.affines[i].backward(dz)
+            dh = dh + dx if self._shortcut(i) else dx
 
-    def loss_and_grads(self, X, t) -> float:
-        loss = self.loss(X, t)
+    def loss_and_grads(self, X, t, mode: str = "train") -> float:
+        loss = self.loss(X, t, mode)
         self.backward()
         return loss
 
     def predict(self, X) -> np.ndarray:
-        return self.forward(X).argmax(axis=1)
+        return self.forward(X, mode="eval").argmax(axis=1)
+
+    def norm_params(self) -> list[dict]:
+        """Copies of {"gamma", "beta"} of each hidden layer's norm ({} where there is none), l = 1..L-1."""
+        return [{k: v.copy() for k, v in n.params.items()} if n is not None else {} for n in self.norms]
 
     def weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Copies of (W_l, b_l), l = 1..L."""
         return [(a.params["W"].copy(), a.params["b"].copy()) for a in self.affines]
 
 
-def _flat_affines(shapes, dtype):
-    """Affines whose W, b, dW, db are views into two flat buffers; returns (affines, params, grads)."""
-    total = sum(fi * fo + fo for fi, fo in shapes)
+def _flat_affines(shapes, dtype, norm: str = "none"):
+    """Affines whose W, b, dW, db are views into two flat buffers, then the norm layers of the
+    hidden layers (None for "none"), whose gamma, beta and their gradients follow in the same
+    buffers; returns (affines, norms, params, grads)."""
+    norm_cls = NORMS[norm]
+    hidden = [fo for _, fo in shapes[:-1]] if norm_cls is not None else []
+    total = sum(fi * fo + fo for fi, fo in shapes) + 2 * sum(hidden)
     flat = np.zeros(total, dtype=dtype)
     flat_grad = np.zeros(total, dtype=dtype)
     affines, off = [], 0
@@ -96,7 +141,14 @@ def _flat_affines(shapes, dtype):
         W, b, dW, db = views
         affines.append(Affine(W, b, need_dx=l > 0, dW=dW, db=db))
         off += fi * fo + fo
-    return affines, flat, flat_grad
+    norms = [None] * (len(shapes) - 1)
+    for l, width in enumerate(hidden):
+        gamma, beta = flat[off : off + width], flat[off + width : off + 2 * width]
+        dgamma, dbeta = flat_grad[off : off + width], flat_grad[off + width : off + 2 * width]
+        gamma[...] = 1.0
+        norms[l] = norm_cls(width, dtype=dtype, gamma=gamma, beta=beta, dgamma=dgamma, dbeta=dbeta)
+        off += 2 * width
+    return affines, norms, flat, flat_grad
 
 
 def build_mlp(config: RunConfig, n_inputs: int, n_classes: int, rng: np.random.Generator) -> MLP:
@@ -108,18 +160,23 @@ def build_mlp(config: RunConfig, n_inputs: int, n_classes: int, rng: np.random.G
     activation = get_activation(config.activation, config.leaky_slope)
     gain = resolve_gain(config.init, config.gain, activation)
     shapes = config.layer_shapes(n_inputs, n_classes)
-    affines, flat, flat_grad = _flat_affines(shapes, config.np_dtype)
+    affines, norms, flat, flat_grad = _flat_affines(shapes, config.np_dtype, config.norm)
     for affine, shape in zip(affines, shapes):
         affine.params["W"][...] = init_weight(config.init, shape, rng, gain, config.init_scale)
     if config.bias_std > 0:
         for affine, bias_rng in zip(affines, bias_generators(rng, len(affines))):
             affine.params["b"][...] = bias_rng.standard_normal(affine.params["b"].shape) * config.bias_std
-    return MLP(affines, activation, config.loss, flat, flat_grad)
+    dropouts = None
+    if config.dropout > 0:
+        drop_rng = dropout_generator(rng)
+        dropouts = [Dropout(config.dropout, drop_rng) for _ in norms]
+    return MLP(affines, activation, config.loss, flat, flat_grad, norms=norms, dropouts=dropouts,
+               residual_scale=config.residual_scale if config.residual else None)
 
 
 def mlp_from_weights(weights, activation: Activation, loss_name: str) -> MLP:
     """Rebuild a network from (W, b) pairs, e.g. a run's final weights (copied)."""
-    affines, flat, flat_grad = _flat_affines([W.shape for W, _ in weights], weights[0][0].dtype)
+    affines, _, flat, flat_grad = _flat_affines([W.shape for W, _ in weights], weights[0][0].dtype)
     for affine, (W, b) in zip(affines, weights):
         affine.params["W"][...] = W
         affine.params["b"][...] = b

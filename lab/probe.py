@@ -87,7 +87,7 @@ def probe(model: MLP, X: np.ndarray, t: np.ndarray, last_update: np.ndarray | No
     """
     forward_keep: list = []
     deltas: list = []
-    logits = model.forward(X, forward_keep)
+    logits = model.forward(X, forward_keep, mode="probe")
     loss = model.loss_layer.forward(logits, t)
     model.backward(deltas)
     deltas.reverse()  # now dL/dz_l for l = 1..L

@@ -20,6 +20,7 @@ from .activations import ACTIVATIONS
 from .data import DATASETS
 from .init import ALIASES, INITIALIZERS
 from .layers import LOSSES
+from .normalization import NORMS
 from .optim import OPTIMIZERS
 
 
@@ -135,6 +136,11 @@ SETTINGS: dict[str, Interval | Choice] = {
     "init_scale": Interval(float, 0.0, 1e6, ui_high=1000.0, step=0.01),
     "bias_std": Interval(float, 0.0, 1e6, ui_high=100.0, step=0.1),
     "loss": Choice(tuple(LOSSES)),
+    # cures
+    "norm": Choice(tuple(NORMS)),
+    "residual": Choice((True, False)),
+    "residual_scale": Interval(float, 0.0, 10.0, step=0.01),
+    "dropout": Interval(float, 0.0, 0.95, ui_high=0.9, step=0.05),
     # training
     "optimizer": Choice(tuple(OPTIMIZERS)),
     "lr": Interval(float, 0.0, 1e6, ui_low=LRS[0], ui_high=LRS[-1], open_low=True, options=LRS),
