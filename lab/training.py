@@ -33,14 +33,16 @@ from .threads import blas_threads
 EVAL_CHUNK = 4096
 
 
-def evaluate(model: MLP, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Mean loss and accuracy over (X, y) at the current weights, in chunks."""
+def evaluate(model: MLP, X: np.ndarray, y: np.ndarray, mode: str = "eval") -> tuple[float, float]:
+    """Mean loss and accuracy over (X, y) at the current weights, in chunks.  ``mode`` "probe" uses
+    each chunk's own batch statistics (before the first step, batch norm's running averages are
+    still their starting values 0 and 1, which describe no network)."""
     if len(X) == 0:
         return math.nan, math.nan
     total, correct = 0.0, 0
     for i in range(0, len(X), EVAL_CHUNK):
         xb, yb = X[i : i + EVAL_CHUNK], y[i : i + EVAL_CHUNK]
-        total += model.loss(xb, yb) * len(xb)
+        total += model.loss(xb, yb, mode=mode) * len(xb)
         correct += int((model.loss_layer.y.argmax(axis=1) == yb).sum())
     return total / len(X), correct / len(X)
 
@@ -88,8 +90,8 @@ def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) 
     run_loss, run_correct, run_count = 0.0, 0, 0
     stopped = False
     with np.errstate(all="ignore"):  # overflow is detected and reported, not warned about
-        loss0, acc0 = evaluate(model, X, y)
-        reason = rec.record(0, 0, loss0, acc0, evaluate(model, X_val, y_val), optimizer, start)
+        loss0, acc0 = evaluate(model, X, y, mode="probe")
+        reason = rec.record(0, 0, loss0, acc0, evaluate(model, X_val, y_val, mode="probe"), optimizer, start)
         check = DivergenceCheck.for_run(config.loss, data.classes, loss0)
         # an exploded network keeps its record at initialization: the charts show what exploded
         reason = reason or check.at_initialization()

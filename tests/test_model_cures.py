@@ -144,3 +144,29 @@ def test_residual_relu_alpha_one_explodes_and_one_over_sqrt_depth_does_not(seed)
     assert exploding[0] / exploding[-1] > 1e4
     tamed = np.sqrt(_delta_rms_sq(config.replace(residual_scale=1 / math.sqrt(30)), seed)[1:])
     assert tamed.max() / tamed.min() < 4.0
+
+
+def test_batch_norm_is_not_called_exploded_at_initialization_and_draws_no_false_picture():
+    """Before the first step batch norm's running averages are 0 and 1: the record at initialization
+    uses batch statistics, so a deep batch-normalized network starts near chance, not 'diverged'."""
+    import math
+
+    from lab import RunConfig, train
+    from lab.charts import boundary_figure
+    from lab.theory import caveat
+
+    config = RunConfig(norm="batch", depth=20, width=32, samples=200, epochs=1, init="normal", init_scale=1.0)
+    result = train(config)
+    assert result.diverged_at is None
+    assert result.history["loss"].iloc[0] < 10 * math.log(2)
+    assert boundary_figure(result) is None
+    assert caveat(config).startswith("Theory does not apply")
+
+
+def test_links_cannot_ask_for_cures_the_pages_cannot_show():
+    from lab import RunConfig
+    from lab.share import params_to_config
+
+    config, notices = params_to_config({"norm": "batch", "residual": "true", "dropout": "0.5"}, RunConfig())
+    assert (config.norm, config.residual, config.dropout) == ("none", False, 0.0)
+    assert len(notices) == 3
