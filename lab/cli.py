@@ -64,6 +64,11 @@ RUN_OPTIONS = [
     ("--val-fraction", "val_fraction", float, "fraction held out for validation (0 allowed)"),
     ("--seed", "seed", int, "seed of data, weights and shuffling"),
     ("--dtype", "dtype", str, "precision of weights and arithmetic"),
+    ("--norm", "norm", str, "normalization of every hidden pre-activation: none, batch or layer"),
+    ("--residual-scale", "residual_scale", float, "alpha of the residual connections (with --residual)"),
+    ("--dropout", "dropout", float, "rate of inverted dropout on the hidden activations, while training"),
+    ("--clip-norm", "clip_norm", float, "clip the gradients' global norm to this before each step (0: off)"),
+    ("--weight-decay", "weight_decay", float, "L2 weight decay on the weight matrices (not biases, gamma, beta)"),
 ]
 
 
@@ -127,6 +132,8 @@ def _add_run_options(p, multi):
     p.add_argument("--data", metavar="FILE.csv", help="your own CSV: numeric features and one label column")
     p.add_argument("--label", metavar="COLUMN", help="the label column of --data")
     p.add_argument("--no-standardize", action="store_true", help="keep the features as they are")
+    p.add_argument("--residual", action="store_true",
+                   help="residual connections h_l = h_(l-1) + alpha * phi(z_l) for hidden layers 2..depth")
     for flag, field, typ, help_text in RUN_OPTIONS:
         default = getattr(RunConfig(), field)
         p.add_argument(flag, dest=field, type=typ, nargs="+" if multi else None, default=None,
@@ -162,6 +169,8 @@ def configs_from_args(args, multi: bool) -> dict[str, RunConfig]:
         raise ConfigError("--label needs --data")
     if args.no_standardize:
         changes["standardize"] = False
+    if args.residual:
+        changes["residual"] = True
     varying = None
     for _, field, _, _ in RUN_OPTIONS:
         value = getattr(args, field, None)
@@ -259,6 +268,10 @@ def cmd_train(args, multi):
         status = f"diverged at epoch {result.diverged_at:g}: {result.diverge_reason}" if result.diverged_at is not None \
             else f"final loss {result.history['loss'].iloc[-1]:.4g}"
         records = int((~result.history["diverged"]).sum())  # the row marking divergence is not a record
+        clip = result.meta.get("clipping")
+        if clip:
+            status += (f"; clipping fired on {clip['clip_steps']:,} step{'' if clip['clip_steps'] == 1 else 's'} "
+                       f"(gradient norm before clipping up to {clip['grad_norm_max']:.3g})")
         print(f"{name}: {records} record{'' if records == 1 else 's'} in {result.wall_s:.2f} s, {status}")
     paths = write_run_dir(args.out, runs, with_run=multi)
     print("wrote " + ", ".join(str(p) for p in paths))

@@ -45,6 +45,8 @@ class RunConfig:
     residual: bool = False  # h_l = h_{l-1} + residual_scale * phi(z_l) for hidden layers 2..depth
     residual_scale: float = 1.0
     dropout: float = 0.0  # rate p of inverted dropout on phi(z_l), while training only
+    clip_norm: float = 0.0  # clip the gradients' global norm to this before each step (0: off; lab.regularize)
+    weight_decay: float = 0.0  # L2 decay added to the weight matrices' gradients (not biases, gamma, beta)
     # training
     optimizer: str = "adam"
     lr: float = 0.003

@@ -51,6 +51,7 @@ def summary(result: RunResult) -> dict:
         "steps_per_epoch": result.steps_per_epoch,
         "n_train": int(len(result.data.X_train)) if result.data is not None else None,
         "n_val": int(len(result.data.X_val)) if result.data is not None else None,
+        **result.meta.get("clipping", {}),  # clip_steps, clip_fraction, grad_norm_mean/max, when clipping was on
     }
 
 

@@ -143,6 +143,8 @@ SETTINGS: dict[str, Interval | Choice] = {
     "residual": Choice((True, False), ui_options=(False,)),
     "residual_scale": Interval(float, 0.0, 10.0, ui_low=1.0, ui_high=1.0, step=0.01),
     "dropout": Interval(float, 0.0, 0.95, ui_high=0.0, step=0.05),
+    "clip_norm": Interval(float, 0.0, 1e6, ui_high=0.0, step=0.1),
+    "weight_decay": Interval(float, 0.0, 10.0, ui_high=0.0, step=1e-4),
     # training
     "optimizer": Choice(tuple(OPTIMIZERS)),
     "lr": Interval(float, 0.0, 1e6, ui_low=LRS[0], ui_high=LRS[-1], open_low=True, options=LRS),

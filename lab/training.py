@@ -25,6 +25,7 @@ from .data import Dataset, make_dataset
 from .divergence import DivergenceCheck
 from .model import MLP, build_mlp
 from .optim import OPTIMIZERS
+from .regularize import ClipRecord, add_weight_decay, clip_by_global_norm
 from .probe import DELTA_EDGES, STAT_COLUMNS, act_edges, histogram_steps, probe
 from .results import HISTORY_COLUMNS, LAYER_COLUMNS, Progress, RunResult
 from .seeds import run_generators
@@ -84,6 +85,8 @@ def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) 
     X_probe, y_probe = X[:n_probe], y[:n_probe]
 
     record_set = frozenset(record_steps)
+    clips = ClipRecord()
+    weight_slices = model.layer_slices()  # where each W sits in the flat buffers: the decay's targets
     rec = _Recorder(config, model, X_probe, y_probe, hist_at, has_val=len(X_val) > 0)
     start = time.perf_counter()
     step, epoch = 0, 0
@@ -118,6 +121,10 @@ def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) 
                     reason = check.during_training(loss, step + 1)
                 if reason:
                     break
+                if config.clip_norm > 0:
+                    clips.add(*clip_by_global_norm(model.flat_grads, config.clip_norm))
+                if config.weight_decay > 0:
+                    add_weight_decay(model.flat_grads, model.flat_params, weight_slices, config.weight_decay)
                 optimizer.step([model.flat_params], [model.flat_grads])
                 step += 1
                 run_loss += loss * len(idx)
@@ -148,6 +155,8 @@ def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) 
         data=data, weights=model.weights(), steps_per_epoch=steps_per_epoch, wall_s=wall,
         diverged_at=diverged_at, diverge_reason=reason, stopped=stopped, integer_epochs=config.record_every == 0,
     )
+    if config.clip_norm > 0:
+        result.meta["clipping"] = clips.summary()
     # A Progress handed to the callback keeps its snapshot closure, and with it these variables, for as
     # long as anyone holds it (a page keeps the last one to recover a stopped run): let go of the model
     # and the optimizer's moments, often the largest arrays of the run, once the result has its copies.
