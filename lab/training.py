@@ -25,8 +25,8 @@ from .data import Dataset, make_dataset
 from .divergence import DivergenceCheck
 from .model import MLP, build_mlp
 from .optim import OPTIMIZERS
-from .regularize import ClipRecord, add_weight_decay, clip_by_global_norm
 from .probe import DELTA_EDGES, STAT_COLUMNS, act_edges, histogram_steps, probe
+from .regularize import ClipRecord, add_weight_decay, clip_by_global_norm
 from .results import HISTORY_COLUMNS, LAYER_COLUMNS, Progress, RunResult
 from .seeds import run_generators
 from .threads import blas_threads
