@@ -68,6 +68,7 @@ def test_defaults_leave_runs_unchanged():
     explicit = train(RunConfig(samples=200, epochs=2, depth=3, width=8, clip_norm=0.0, weight_decay=0.0))
     for (W, b), (W2, b2) in zip(plain.weights, explicit.weights):
         np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(b, b2)
     assert "clipping" not in plain.meta
 
 
