@@ -137,14 +137,13 @@ SETTINGS: dict[str, Interval | Choice] = {
     "bias_std": Interval(float, 0.0, 1e6, ui_high=100.0, step=0.1),
     "loss": Choice(tuple(LOSSES)),
     # cures
-    # the cures (issue 11) are in the engine and the CLI's config files; the pages have no widgets for
-    # them yet, so their browser range is the default alone and a link cannot ask for them
-    "norm": Choice(tuple(NORMS), ui_options=("none",)),
-    "residual": Choice((True, False), ui_options=(False,)),
-    "residual_scale": Interval(float, 0.0, 10.0, ui_low=1.0, ui_high=1.0, step=0.01),
-    "dropout": Interval(float, 0.0, 0.95, ui_high=0.0, step=0.05),
-    "clip_norm": Interval(float, 0.0, 1e6, ui_high=0.0, step=0.1),
-    "weight_decay": Interval(float, 0.0, 10.0, ui_high=0.0, step=1e-4),
+    # the cures (issue 11): Train and Compare show them
+    "norm": Choice(tuple(NORMS)),
+    "residual": Choice((True, False)),
+    "residual_scale": Interval(float, 0.0, 10.0, ui_high=2.0, step=0.01),
+    "dropout": Interval(float, 0.0, 0.95, ui_high=0.9, step=0.05),
+    "clip_norm": Interval(float, 0.0, 1e6, ui_high=100.0, step=0.1),
+    "weight_decay": Interval(float, 0.0, 10.0, ui_high=0.1, step=1e-4),
     # training
     "optimizer": Choice(tuple(OPTIMIZERS)),
     "lr": Interval(float, 0.0, 1e6, ui_low=LRS[0], ui_high=LRS[-1], open_low=True, options=LRS),

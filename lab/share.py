@@ -16,9 +16,8 @@ from .compare import AXES, CompareSpec
 from .config import ConfigError, RunConfig
 from .settings import SEEDS, SETTINGS, Choice, Interval
 
-# not in links: the file a CSV run read, and the cures (issue 11), which the pages cannot show yet
-NOT_SHARED = ("data_path", "label", "instrument", "norm", "residual", "residual_scale", "dropout", "clip_norm",
-              "weight_decay")
+# not in links: the file a CSV run read (a link cannot carry it)
+NOT_SHARED = ("data_path", "label", "instrument")
 SHAREABLE = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in NOT_SHARED)
 COMPARE_KEYS = ("vary", "values", "seeds")
 MAX_RUNS = 24  # a link may ask for at most this many runs (values x seeds)

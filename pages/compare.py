@@ -59,6 +59,7 @@ with st.form("compare"):
             fixed = widgets.network_widgets(spec0.base, prefix=state.COMPARE_WIDGETS)
         with b:
             fixed |= widgets.training_widgets(spec0.base, prefix=state.COMPARE_WIDGETS)
+            fixed |= widgets.cure_widgets(spec0.base, prefix=state.COMPARE_WIDGETS)
     run_clicked = st.form_submit_button("Run comparison", type="primary")
 
 if run_clicked:

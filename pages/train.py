@@ -50,6 +50,8 @@ with st.sidebar:
         values = widgets.network_widgets(settings)
         st.subheader("Training")
         values |= widgets.training_widgets(settings)
+        st.subheader("Cures")
+        values |= widgets.cure_widgets(settings)
         st.subheader("Data")
         values |= widgets.data_widgets(settings, csv_columns)
     if values.get("dataset") == "csv" and upload is not None:

@@ -163,10 +163,33 @@ def test_batch_norm_is_not_called_exploded_at_initialization_and_draws_no_false_
     assert caveat(config).startswith("Theory does not apply")
 
 
-def test_links_cannot_ask_for_cures_the_pages_cannot_show():
+def test_links_carry_the_cures_within_the_widgets_ranges():
     from lab import RunConfig
-    from lab.share import params_to_config
+    from lab.share import config_to_params, params_to_config
 
-    config, notices = params_to_config({"norm": "batch", "residual": "true", "dropout": "0.5"}, RunConfig())
-    assert (config.norm, config.residual, config.dropout) == ("none", False, 0.0)
-    assert len(notices) == 3
+    cured = RunConfig(norm="layer", residual=True, residual_scale=0.25, dropout=0.2, clip_norm=5.0, weight_decay=1e-3)
+    back, notices = params_to_config(config_to_params(cured, RunConfig()), RunConfig())
+    assert back == cured.validate() and notices == []
+    clamped, notices = params_to_config({"dropout": "0.95", "norm": "group"}, RunConfig())
+    assert clamped.dropout == 0.9 and clamped.norm == "none" and len(notices) == 2
+
+
+def test_train_page_trains_with_cures_and_draws_no_false_picture():
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from lab import RunConfig
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60)
+    at.session_state["train_settings"] = RunConfig(samples=200, epochs=3, depth=4, width=8, norm="batch",
+                                                   residual=True, residual_scale=0.5, dropout=0.1, clip_norm=1.0)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert at.selectbox(key="w_norm").value == "batch" and at.checkbox(key="w_residual").value is True
+    at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    result = at.session_state["result"]
+    assert result.config.norm == "batch" and result.diverged_at is None
+    assert not any(h.value == "5. Decision boundary" for h in at.subheader)
+    assert any("Theory does not apply" in c.value for c in at.caption)

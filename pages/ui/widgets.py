@@ -123,6 +123,26 @@ def training_widgets(c: RunConfig, prefix: str = state.TRAIN_WIDGETS) -> dict:
     return out
 
 
+def cure_widgets(c: RunConfig, prefix: str = state.TRAIN_WIDGETS) -> dict:
+    """Normalization, residual connections, dropout, gradient clipping and weight decay (all off by default)."""
+    out = {}
+    norms = _choices("norm")
+    out["norm"] = st.selectbox("normalization of each hidden pre-activation", norms,
+                               key=_init(prefix, "norm", c.norm, norms),
+                               help="batch: over the mini-batch (running averages for validation); layer: over "
+                                    "each example's units. Both with learnable gamma and beta.")
+    out["residual"] = st.checkbox("residual connections (h = h_prev + alpha * phi(z), layers 2..depth)",
+                                  key=_init(prefix, "residual", c.residual, [True, False]))
+    out["residual_scale"] = _slider("residual scale alpha", "residual_scale", c.residual_scale, prefix, number=True,
+                                    format="%.3f", help="1/sqrt(depth) keeps a deep ReLU network's signal steady")
+    out["dropout"] = _slider("dropout rate (training only)", "dropout", c.dropout, prefix)
+    out["clip_norm"] = _slider("clip the gradient's global norm at (0 = off)", "clip_norm", c.clip_norm, prefix,
+                               number=True, format="%.2f")
+    out["weight_decay"] = _slider("weight decay (on weight matrices only)", "weight_decay", c.weight_decay, prefix,
+                                  number=True, format="%.4f")
+    return out
+
+
 def data_widgets(c: RunConfig, csv_columns: list[str] | None, prefix: str = state.TRAIN_WIDGETS) -> dict:
     out = {}
     names = _choices("dataset") + (["csv"] if csv_columns else [])
