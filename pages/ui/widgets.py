@@ -127,7 +127,7 @@ def cure_widgets(c: RunConfig, prefix: str = state.TRAIN_WIDGETS) -> dict:
     """Normalization, residual connections, dropout, gradient clipping and weight decay (all off by default)."""
     out = {}
     norms = _choices("norm")
-    out["norm"] = st.selectbox("normalization of each hidden pre-activation", norms,
+    out["norm"] = st.selectbox("normalization (of z in every hidden layer)", norms,
                                key=_init(prefix, "norm", c.norm, norms),
                                help="batch: over the mini-batch (running averages for validation); layer: over "
                                     "each example's units. Both with learnable gamma and beta.")
