@@ -317,6 +317,10 @@ def cmd_gradients(args, multi):
     arrays = {"X": X, "y": y.astype(np.int64), "loss": np.array(loss)}
     for l, a in enumerate(model.affines, start=1):
         arrays.update({f"W{l}": a.params["W"], f"b{l}": a.params["b"], f"dW{l}": a.grads["W"], f"db{l}": a.grads["b"]})
+    for l, norm in enumerate(model.norms, start=1):  # the normalized hidden layers' gamma and beta
+        if norm is not None:
+            arrays.update({f"gamma{l}": norm.params["gamma"], f"beta{l}": norm.params["beta"],
+                           f"dgamma{l}": norm.grads["gamma"], f"dbeta{l}": norm.grads["beta"]})
     out = Path(args.out)
     if out.parent and not out.parent.exists():
         out.parent.mkdir(parents=True)

@@ -87,3 +87,20 @@ def test_cli_carries_the_cures_into_config_json(tmp_path, capsys):
     assert (c["norm"], c["residual"], c["residual_scale"], c["dropout"], c["clip_norm"], c["weight_decay"]) == (
         "layer", True, 0.5, 0.1, 0.01, 0.001)
     assert doc["result"]["clip_steps"] > 0
+
+
+def test_gradients_npz_holds_gamma_and_beta_of_normalized_layers(tmp_path, numgrad):
+    """The written dgamma and dbeta against central differences of the probe loss, recomputed from the file."""
+    from lab.cli import _probe_model, main
+
+    out = tmp_path / "g.npz"
+    args = ["gradients", "--depth", "2", "--width", "5", "--norm", "batch", "--samples", "40", "--out", str(out)]
+    assert main(args) == 0
+    saved = np.load(out)
+    assert {"gamma1", "beta1", "dgamma1", "dbeta1", "gamma2", "dgamma2"} <= set(saved.files)
+    assert "gamma3" not in saved.files  # the output layer is not normalized
+    config = RunConfig(depth=2, width=5, norm="batch", samples=40).validate()
+    model, X, y = _probe_model(config, config.probe_size)
+    gamma = model.norms[0].params["gamma"]
+    expected = numgrad(lambda: model.loss(X, y, mode="probe"), gamma)
+    np.testing.assert_allclose(saved["dgamma1"], expected, rtol=1e-5, atol=1e-9)
