@@ -31,8 +31,21 @@ def _normalized_backward(dxhat, xhat, inv_std, axis):
     """
     n = xhat.shape[axis]
     sum_d = dxhat.sum(axis=axis, keepdims=True)
-    sum_dx = (dxhat * xhat).sum(axis=axis, keepdims=True)
-    return (inv_std / n) * (n * dxhat - sum_d - xhat * sum_dx)
+    sum_dx = _sum_of_products(dxhat, xhat, axis)
+    # (inv_std / n) * (n * dxhat - sum_d - xhat * sum_dx), with one temporary instead of four
+    out = xhat * sum_dx
+    out *= -1
+    out += dxhat * n
+    out -= sum_d
+    out *= inv_std / n
+    return out
+
+
+def _sum_of_products(a, b, axis):
+    """(a * b).sum(axis, keepdims=True) without the (N, D) temporary."""
+    if axis == 0:
+        return np.einsum("ij,ij->j", a, b)[None, :]
+    return np.einsum("ij,ij->i", a, b)[:, None]
 
 
 class BatchNorm:
@@ -61,7 +74,7 @@ class BatchNorm:
         if training:
             mean = x.mean(axis=0)
             centered = x - mean
-            var = (centered * centered).mean(axis=0)
+            var = np.einsum("ij,ij->j", centered, centered) / x.dtype.type(x.shape[0])
             if track:
                 n = x.shape[0]
                 m = self.momentum
@@ -73,12 +86,18 @@ class BatchNorm:
             centered = x - self.running_mean.astype(x.dtype, copy=False)
             var = self.running_var.astype(x.dtype, copy=False)
         self.inv_std = 1.0 / np.sqrt(var + x.dtype.type(self.eps))
-        self.xhat = centered * self.inv_std
-        return self.xhat * self.params["gamma"] + self.params["beta"]
+        if training:
+            centered *= self.inv_std  # centered is this pass's own temporary: reuse it as xhat
+            self.xhat = centered
+        else:
+            self.xhat = centered * self.inv_std
+        y = self.xhat * self.params["gamma"]
+        y += self.params["beta"]
+        return y
 
     def backward(self, dout):
         """dout (N, D) -> dL/dx (N, D); fills grads["gamma"], grads["beta"]."""
-        np.sum(dout * self.xhat, axis=0, out=self.grads["gamma"])
+        self.grads["gamma"][...] = np.einsum("ij,ij->j", dout, self.xhat)
         np.sum(dout, axis=0, out=self.grads["beta"])
         dxhat = dout * self.params["gamma"]
         if not self.training:  # fixed statistics: no path through the mean or variance

@@ -22,7 +22,8 @@ CLIP_EPS = 1e-6  # torch's: keeps the factor finite for an all-zero gradient
 
 def global_norm(grads: np.ndarray) -> float:
     """The L2 norm of every entry of the flat gradient buffer, summed in float64."""
-    return math.sqrt(float(np.dot(grads.astype(np.float64, copy=False), grads.astype(np.float64, copy=False))))
+    wide = grads.astype(np.float64, copy=False)  # a float32 sum of squares overflows above about 1.8e19
+    return math.sqrt(float(np.dot(wide, wide)))
 
 
 def clip_by_global_norm(grads: np.ndarray, max_norm: float) -> tuple[float, bool]:
