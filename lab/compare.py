@@ -16,9 +16,10 @@ from .config import RunConfig
 from .results import RunResult
 from .summaries import signal_ratio
 
-AXES = ("init", "activation", "depth", "width", "optimizer", "lr", "gain", "init_scale", "batch_size", "loss")
+AXES = ("init", "activation", "depth", "width", "optimizer", "lr", "gain", "init_scale", "batch_size", "loss",
+        "norm", "residual_scale", "dropout", "clip_norm", "weight_decay")
 INT_AXES = {"depth", "width", "batch_size"}
-FLOAT_AXES = {"lr", "init_scale"}
+FLOAT_AXES = {"lr", "init_scale", "residual_scale", "dropout", "clip_norm", "weight_decay"}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ st.markdown(
 )
 
 CHOICES = {"init": list(INITIALIZERS), "activation": list(ACTIVATIONS), "optimizer": list(OPTIMIZERS),
-           "loss": ["cross_entropy", "mse"]}
+           "loss": ["cross_entropy", "mse"], "norm": list(SETTINGS["norm"].choices(ui=True))}
 DEFAULT = CompareSpec(widgets.ui_defaults().replace(depth=20, epochs=60, activation="relu"), "init",
                       ("xavier_normal", "he_normal", "lecun_normal", "orthogonal", "normal"))
 

@@ -193,3 +193,14 @@ def test_train_page_trains_with_cures_and_draws_no_false_picture():
     assert result.config.norm == "batch" and result.diverged_at is None
     assert not any(h.value == "5. Decision boundary" for h in at.subheader)
     assert any("Theory does not apply" in c.value for c in at.caption)
+
+
+def test_compare_varies_the_cures():
+    from lab import RunConfig
+    from lab.compare import CompareSpec, parse_values
+
+    assert parse_values("norm", ["none", "batch", "layer"]) == ("none", "batch", "layer")
+    assert parse_values("dropout", ["0", "0.2"]) == (0.0, 0.2)
+    spec = CompareSpec(RunConfig(depth=4, width=8), "residual_scale", (1.0, 0.5), 1)
+    configs = [c for _, c in spec.configs().values()]
+    assert [c.residual_scale for c in configs] == [1.0, 0.5]
