@@ -229,7 +229,7 @@ def boundary_figure(result: RunResult, resolution: int | None = None) -> go.Figu
     if data is None or data.input_dim != 2 or not result.weights:
         return None
     c = result.config
-    if getattr(c, "norm", "none") != "none" or getattr(c, "residual", False):
+    if not c.plain:
         return None  # the grid is drawn from (W, b) alone: a network with cures would be drawn wrongly
     X = data.X_train
     xs, ys, pred = decision_grid(result.weights, get_activation(result.config.activation, result.config.leaky_slope),

@@ -108,6 +108,12 @@ class RunConfig:
         return dataclasses.replace(self, **checked, init=init)
 
     @property
+    def plain(self) -> bool:
+        """No normalization and no residual connections: the network that (W, b) alone describe, and that
+        the mean-field theory and the decision-boundary grid know how to compute."""
+        return self.norm == "none" and not self.residual
+
+    @property
     def n_classes(self) -> int:
         return FIXED_CLASSES.get(self.dataset, self.classes)
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from .config import RunConfig
 from .probe import histogram_steps
+from .units import duration, size
 
 EVAL_CHUNK = 4096  # as lab.training: validation in chunks of this many examples
 HIST_BINS = 48 + 40  # error and activation histogram bins per layer
@@ -201,23 +202,3 @@ def estimate(config: RunConfig, n_train: int | None = None, input_dim: int | Non
 def describe(cost: Cost) -> str:
     """'about 3 s, 40 MB' as a person writes it."""
     return f"about {duration(cost.seconds)}, {size(cost.peak_bytes)} of memory"
-
-
-def duration(seconds: float) -> str:
-    if seconds < 1:
-        return "under a second"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.0f} days"
-
-
-def size(n_bytes: float) -> str:
-    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
-        if n_bytes >= scale:
-            value = n_bytes / scale
-            return f"{value:.1f} {unit}" if value < 10 else f"{value:,.0f} {unit}"
-    return f"{int(n_bytes)} bytes"

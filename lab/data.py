@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .seeds import stream
+from .units import size as size_text
 
 if TYPE_CHECKING:  # config imports this module
     from .config import RunConfig
@@ -198,13 +199,8 @@ def _check_magnitudes(X: np.ndarray, columns) -> None:
                         f"values beyond ±{MAX_FEATURE_ABS:.0e} cannot be standardized safely, so rescale that column")
 
 
-def _too_big(size: int) -> DataError:
-    return DataError(f"the file is {_megabytes(size)}; the limit is {_megabytes(MAX_CSV_BYTES)}")
-
-
-def _megabytes(size: int) -> str:
-    mb = size / 2**20
-    return f"{mb:.1f} MB" if mb < 10 else f"{mb:,.0f} MB"
+def _too_big(n_bytes: int) -> DataError:
+    return DataError(f"the file is {size_text(n_bytes)}; the limit is {size_text(MAX_CSV_BYTES)}")
 
 
 def _read_bytes(source) -> bytes:
@@ -217,7 +213,7 @@ def _read_bytes(source) -> bytes:
         data = source.read(MAX_CSV_BYTES + 1)
         data = data.encode() if isinstance(data, str) else data
         if len(data) > MAX_CSV_BYTES:
-            raise DataError(f"the file is larger than the limit of {_megabytes(MAX_CSV_BYTES)}")
+            raise DataError(f"the file is larger than the limit of {size_text(MAX_CSV_BYTES)}")
         return data
     try:
         info = os.stat(source)
@@ -230,7 +226,7 @@ def _read_bytes(source) -> bytes:
     except OSError as exc:
         raise DataError(f"cannot open {source}: {exc.strerror}") from None
     if len(data) > MAX_CSV_BYTES:  # a file that grew, or a device that reports no size
-        raise DataError(f"the file is larger than the limit of {_megabytes(MAX_CSV_BYTES)}")
+        raise DataError(f"the file is larger than the limit of {size_text(MAX_CSV_BYTES)}")
     return data
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from .compare import unique_name
 from .config import ConfigError, RunConfig
 from .results import HISTORY_COLUMNS, LAYER_COLUMNS, RunResult
+from .units import size
 
 FORMAT_VERSION = 1
 KIND = "backprop-lab-runs"
@@ -160,7 +161,7 @@ def load_runs(raw: bytes) -> dict[str, RunResult]:
     Two runs with one name are both kept, the second renamed.
     """
     if len(raw) > MAX_IMPORT_BYTES:
-        raise ImportFormatError(f"the file is {_mb(len(raw))}; the limit is {_mb(MAX_IMPORT_BYTES)}")
+        raise ImportFormatError(f"the file is {size(len(raw))}; the limit is {size(MAX_IMPORT_BYTES)}")
     if raw[:4] == b"PK\x03\x04":
         raw = _runs_json_from_zip(raw)
     depth = _json_depth(raw)
@@ -189,10 +190,6 @@ def load_runs(raw: bytes) -> dict[str, RunResult]:
         name = unique_name(name.strip(), out)
         out[name] = _run_from_entry(name, entry)
     return out
-
-
-def _mb(size: int) -> str:
-    return f"{size / 2**20:.1f} MB" if size < 10 * 2**20 else f"{size / 2**20:,.0f} MB"
 
 
 def _short(value, limit: int = 40) -> str:
@@ -234,8 +231,8 @@ def _runs_json_from_zip(raw: bytes) -> bytes:
                 raise ImportFormatError("runs.json in the ZIP uses a compression method this lab does not read "
                                         "(export files use deflate)")
             if info.file_size > MAX_IMPORT_JSON_BYTES:
-                raise ImportFormatError(f"runs.json in the ZIP expands to {_mb(info.file_size)}; "
-                                        f"the limit is {_mb(MAX_IMPORT_JSON_BYTES)}")
+                raise ImportFormatError(f"runs.json in the ZIP expands to {size(info.file_size)}; "
+                                        f"the limit is {size(MAX_IMPORT_JSON_BYTES)}")
             with z.open(info) as fh:  # the header's size may lie: read no more than the limit
                 data = fh.read(MAX_IMPORT_JSON_BYTES + 1)
     except ImportFormatError:
@@ -245,7 +242,7 @@ def _runs_json_from_zip(raw: bytes) -> bytes:
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError):
         raise ImportFormatError("the ZIP file is damaged") from None
     if len(data) > MAX_IMPORT_JSON_BYTES:
-        raise ImportFormatError(f"runs.json in the ZIP expands to more than {_mb(MAX_IMPORT_JSON_BYTES)}")
+        raise ImportFormatError(f"runs.json in the ZIP expands to more than {size(MAX_IMPORT_JSON_BYTES)}")
     return data
 
 

@@ -103,7 +103,7 @@ def caveat(config: RunConfig) -> str:
     init = canonical_init(config.init)
     if init == "zeros":
         return "Theory does not apply: with all weights zero there is no random signal to propagate."
-    if getattr(config, "norm", "none") != "none" or getattr(config, "residual", False):
+    if not config.plain:
         return ("Theory does not apply: this mean-field line describes a plain network, without normalization "
                 "or residual connections.")
     notes = []

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.ui.panels import plain_notice
+
 
 def new_link(seen_key: str) -> dict | None:
     """The page's query parameters if they differ from the link already applied (remembered
@@ -23,12 +25,8 @@ def set_address(params: dict, seen_key: str) -> None:
 
 
 def show_link_notices(notices: list[str]) -> None:
-    """A warning, and under it each value of a link that was clamped or ignored, one line each.
-    The lines are st.text: the link's words are shown as they are, never read as Markdown or HTML
-    (escaping cannot stop the Markdown renderer from turning a bare URL into a live link)."""
-    if not notices:
-        return
-    with st.container(border=True, key="link_notices"):
-        st.warning("The link asks for settings this page cannot use as given:", icon=":material/link_off:")
-        st.text("\n".join(f"• {n}" for n in notices))
+    """A warning, and under it each value of a link that was clamped or ignored, one line each, as plain text."""
+    if notices:
+        plain_notice("warning", "The link asks for settings this page cannot use as given:",
+                     "\n".join(f"• {n}" for n in notices), icon=":material/link_off:", key="link_notices")
 

@@ -47,15 +47,14 @@ def status_line(result: RunResult) -> None:
     st.markdown(text)
 
 
-
-def plain_notice(kind: str, lead: str, detail: str) -> None:
+def plain_notice(kind: str, lead: str, detail: str, icon: str | None = None, key: str | None = None) -> None:
     """An alert with our words (``lead``, Markdown) and under it words that came from a user or a
-    file (``detail``: a file name, a run name, a CSV column or cell) as plain text, never read as
-    Markdown, HTML or a link.  kind: "error", "warning", "success" or "info"."""
-    with st.container(border=True):
-        getattr(st, kind)(lead)
+    file (``detail``: a file name, a run name, a CSV column or cell, a link's value) as plain text,
+    never read as Markdown, HTML or a link (escaping cannot stop the Markdown renderer from turning
+    a bare URL into a live link).  kind: "error", "warning", "success" or "info"."""
+    with st.container(border=True, key=key):
+        getattr(st, kind)(lead, icon=icon)
         st.text(detail)
-
 
 
 def record_epochs(result: RunResult) -> list:
