@@ -29,6 +29,7 @@ ENV = {
     "session_mb": ("BACKPROP_LAB_SESSION_MB", 150.0),
     "cache_mb": ("BACKPROP_LAB_CACHE_MB", 500.0),
 }
+ALWAYS_BOUNDED = ("session_mb", "cache_mb")  # "off" keeps the default: without them a server grows without bound
 SESSION_FULL_RUNS = 3  # a session keeps the weights and data of its newest runs only
 
 
@@ -51,9 +52,10 @@ class Limits:
                 value = math.inf if raw in ("off", "none", "") else float(raw)
             except ValueError:
                 value = default
-            if field.endswith("_mb") and field != "run_mb" and not (0 < value < math.inf):
-                value = default
-            values[field] = math.inf if value <= 0 or not math.isfinite(value) else value
+            off = value <= 0 or not math.isfinite(value)
+            if off and field in ALWAYS_BOUNDED:
+                value, off = default, False
+            values[field] = math.inf if off else value
         return cls(**values)
 
 
