@@ -181,6 +181,9 @@ class _Recorder:
     def record(self, step, epoch, loss, acc, val, optimizer, start) -> str:
         """Append one record; return a divergence reason, or "" when all is finite."""
         val_loss, val_acc = val
+        if not math.isfinite(loss) and step == 0:
+            return (f"the network overflowed at initialization: its outputs grew past the largest "
+                    f"{self.config.dtype} number on the way forward, so the loss is {loss}")
         if not math.isfinite(loss):
             return f"the training loss became {loss} at step {step}"
         if self.has_val and not math.isfinite(val_loss):

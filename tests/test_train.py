@@ -678,3 +678,10 @@ def test_stop_ends_a_long_run_between_records_within_2_s():
     assert latency < 2.0, latency
     assert list(result.history["epoch"]) == [0]  # the record at initialization is kept
     assert len(result.layers) == config.depth + 1
+
+
+def test_a_network_that_overflows_at_initialization_says_so_in_words():
+    result = train(RunConfig(init="normal", init_scale=1000.0, depth=30, samples=100, epochs=1, dtype="float32"))
+    assert result.diverged_at == 0
+    assert result.diverge_reason.startswith("the network overflowed at initialization")
+    assert "float32" in result.diverge_reason
