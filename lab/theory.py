@@ -12,6 +12,12 @@ and going back one layer multiplies the squared error signal by
 
 so delta_rms_l / delta_rms_{L-1} = sqrt(chi_l * chi_{l+1} * ... * chi_{L-2}); ``predict``
 averages that over the examples, each with its own q_1.  The expectations are in ``gaussian``.
+
+With the cures of issue 11 the same bookkeeping, carried per unit through normalization and
+shortcuts (``_predict_cured``), gives the published profiles: batch norm + ReLU multiplies the
+squared error signal by pi/(pi - 1) per layer going back (Yang et al. 2019), residual ReLU with He
+weights by 1 + alpha^2.  For batch norm with other activations the examples of a batch interact in
+a way this bookkeeping leaves out (measured 10-75% off), so ``caveat`` says the theory does not apply.
 """
 from __future__ import annotations
 
@@ -103,9 +109,10 @@ def caveat(config: RunConfig) -> str:
     init = canonical_init(config.init)
     if init == "zeros":
         return "Theory does not apply: with all weights zero there is no random signal to propagate."
-    if not config.plain:
-        return ("Theory does not apply: this mean-field line describes a plain network, without normalization "
-                "or residual connections.")
+    if config.norm == "batch" and config.activation != "relu":
+        return (f"Theory does not apply: batch normalization couples the examples of a batch, and the closed form "
+                f"for its error signal (Yang et al. 2019) is known for ReLU, not {config.activation}, so no line "
+                "is drawn.")
     notes = []
     if config.width < NARROW_WIDTH:
         notes.append(f"Approximate: width {config.width} is narrow. The theory holds for wide layers; one network "
@@ -114,6 +121,15 @@ def caveat(config: RunConfig) -> str:
         notes.append("Orthogonal weights are not independent: the theory uses only their variance (1/width), which "
                      "predicts the average factor per layer; orthogonal layers scatter less around it.")
     return " ".join(notes)
+
+
+def line_name(config: RunConfig) -> str:
+    """The legend of the predicted profile: which theory the dashed line is."""
+    name = {"batch": "batch norm theory (Yang et al. 2019)", "layer": "layer norm mean field"}.get(
+        config.norm, "mean-field theory")
+    if config.residual:
+        name += f", residual α = {config.residual_scale:.3g}"
+    return name + (", approximate" if caveat(config).startswith("Approximate") else "")
 
 
 # A data set's examples enter as at most this many quantiles of their mean(x^2), and fewer in a deep
@@ -142,6 +158,65 @@ def _weighted_mean(values: np.ndarray, log_weights: np.ndarray) -> np.ndarray:
     return (w * values).sum(axis=1) / w.sum(axis=1)
 
 
+def _moments(activation: Activation, q) -> tuple:
+    """E[phi], E[phi^2] and E[phi'^2] of phi(sqrt(q) z), z ~ N(0, 1), for each q."""
+    kinks = activation.kinks
+    mean = gaussian_expectation(activation.f, q, kinks)
+    square = gaussian_expectation(lambda x: activation.f(x) ** 2, q, kinks)
+    return np.asarray(mean), np.asarray(square), np.asarray(chi(activation, 1.0, q))
+
+
+def _predict_cured(config: RunConfig, sw2: list[float], sb2: float, mean_squares: np.ndarray) -> pd.DataFrame:
+    """``predict`` for a network with normalization or residual connections (see ``cured_recursion``
+    below).  Per unit and layer it carries the mean m, the second moment s and,
+    for batch normalization, the variance over the batch u of h_l, with the layers' outputs taken as
+    independent of their inputs (true for wide random layers up to O(1/sqrt(width))):
+
+        z_l ~ N(0, q_l),  q_l = sigma_w^2 s_{l-1} + sigma_b^2 without normalization, 1 with it
+        h_l = [h_{l-1}] + a_l phi(z_l)     (the shortcut and a_l = alpha for 2 <= l with residual; a_1 = 1)
+        going back from h_l to h_{l-1} the squared signal g^2 is multiplied by
+            [1] + a_l^2 sigma_w^2 E[phi'(z_l)^2] / D_l
+        where D_l, the square of what the normalization divides by, is 1 (none), sigma_w^2 u_{l-1}
+        (batch: each unit's variance over the batch) or sigma_w^2 s_{l-1} + sigma_b^2 (layer: each
+        example's variance over the units); and delta_rms_l^2 = a_l^2 E[phi'(z_l)^2] g_l^2.
+
+    For batch norm + ReLU this gives Yang et al.'s pi/(pi-1) per layer; for residual ReLU with He
+    weights, (1 + alpha^2) per layer (Hanin & Rolnick 2018; Zhang et al. 2019).  With normalization the
+    examples share one column (z is standardized); without it each keeps its own q, as in ``predict``."""
+    act = get_activation(config.activation, config.leaky_slope)
+    hidden, norm = config.depth, config.norm
+    alpha = config.residual_scale if config.residual else 0.0
+    columns = mean_squares[:1] if norm != "none" else mean_squares
+    s, m, u = np.asarray(columns, dtype=float), np.zeros(len(columns)), np.zeros(len(columns))
+    q_rows, log_g, log_d, log_step = [], [], [], []
+    for i in range(hidden):
+        shortcut = config.residual and i > 0
+        a = alpha if shortcut else 1.0
+        q = sw2[i] * s + sb2 if norm == "none" else np.ones_like(s)
+        mean, square, slope2 = _moments(act, q)
+        divisor = {"none": 1.0, "batch": sw2[i] * u, "layer": sw2[i] * s + sb2}[norm]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # the factor from h_l back to h_{l-1} (unused for layer 1, whose input is the data)
+            log_step.append(np.log((1.0 if shortcut else 0.0) + a * a * sw2[i] * slope2 / divisor))
+            log_d.append(np.log(a * a * slope2))
+        q_rows.append(q)
+        if shortcut:
+            s, m, u = s + 2 * a * m * mean + a * a * square, m + a * mean, u + a * a * (square - mean**2)
+        else:
+            s, m, u = a * a * square, a * mean, a * a * (square - mean**2)
+    # log g_l^2 relative to the last hidden layer's h, then log delta_l^2
+    log_g = np.zeros((hidden, len(columns)))
+    for i in range(hidden - 2, -1, -1):
+        log_g[i] = log_g[i + 1] + log_step[i + 1]
+    log_signal = log_g + np.array(log_d)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_mean = logsumexp(log_signal, axis=1) - math.log(len(columns))
+        ratio = np.exp(0.5 * (log_mean - log_mean[-1]))
+        factor = np.append(np.exp(log_mean[:-1] - log_mean[1:]), np.nan)
+    return pd.DataFrame({"layer": np.arange(1, hidden + 1), "q": np.mean(q_rows, axis=1), "chi": factor,
+                         "predicted_delta_ratio": ratio})
+
+
 def predict(config: RunConfig, input_dim: int, n_classes: int, input_mean_square=1.0) -> pd.DataFrame:
     """Predicted q_l, chi_l and delta_rms_l / delta_rms_{L-1} for hidden layers l = 1..L-1.
 
@@ -162,6 +237,8 @@ def predict(config: RunConfig, input_dim: int, n_classes: int, input_mean_square
     if hidden == 0:
         return pd.DataFrame(columns=["layer", "q", "chi", "predicted_delta_ratio"])
     mean_squares = _representatives(input_mean_square, hidden)
+    if not config.plain:
+        return _predict_cured(config, sw2, sb2, mean_squares)
     q = np.zeros((hidden, len(mean_squares)))  # q[l, k]: layer l + 1, example (quantile) k
     q[0] = sw2[0] * mean_squares + sb2
     # once every example has reached the same q (the fixed point, within a few layers in most

@@ -160,7 +160,9 @@ def test_batch_norm_is_not_called_exploded_at_initialization_and_draws_no_false_
     assert result.diverged_at is None
     assert result.history["loss"].iloc[0] < 10 * math.log(2)
     assert boundary_figure(result) is None
-    assert caveat(config).startswith("Theory does not apply")
+    # Yang et al.'s line is drawn for ReLU (approximately at this width), for no other activation
+    assert caveat(config).startswith("Approximate")
+    assert caveat(config.replace(activation="tanh")).startswith("Theory does not apply")
 
 
 def test_links_carry_the_cures_within_the_widgets_ranges():
@@ -192,7 +194,8 @@ def test_train_page_trains_with_cures_and_draws_no_false_picture():
     result = at.session_state["result"]
     assert result.config.norm == "batch" and result.diverged_at is None
     assert not any(h.value == "5. Decision boundary" for h in at.subheader)
-    assert any("Theory does not apply" in c.value for c in at.caption)
+    # Yang et al.'s line is drawn for batch-normalized ReLU, flagged as approximate at width 8
+    assert any("Approximate: width 8" in c.value for c in at.caption)
 
 
 def test_compare_varies_the_cures():

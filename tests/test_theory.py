@@ -278,3 +278,60 @@ def test_against_measurement_overlays_where_theory_applies():
     assert text.startswith("Theory (dashed) predicts")
     overlay, text = theory_comparison(train(RunConfig(init="zeros", depth=3, width=8, epochs=0, samples=100)))
     assert overlay is None and text.startswith("Theory does not apply")
+
+
+# --- the cures: normalization and residual connections ------------------------------------------------
+
+
+def _cured(**changes):
+    return RunConfig(depth=12, width=256, **changes)
+
+
+def test_batch_norm_relu_predicts_yang_factor_pi_over_pi_minus_one():
+    table = predict(_cured(activation="relu", init="he_normal", norm="batch"), 100, 10)
+    # every hidden layer but the last: going back one layer multiplies delta^2 by pi / (pi - 1)
+    np.testing.assert_allclose(table["chi"].iloc[:-1], math.pi / (math.pi - 1), rtol=1e-9)
+    # the scale of the weights does not matter under batch norm
+    again = predict(_cured(activation="relu", init="normal", init_scale=3.0, norm="batch"), 100, 10)
+    np.testing.assert_allclose(again["predicted_delta_ratio"], table["predicted_delta_ratio"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.25])
+def test_residual_relu_he_predicts_one_plus_alpha_squared_and_the_first_layers_missing_alpha(alpha):
+    table = predict(_cured(activation="relu", init="he_normal", residual=True, residual_scale=alpha), 100, 10)
+    np.testing.assert_allclose(table["chi"].iloc[1:-1], 1 + alpha**2, rtol=1e-9)
+    # layer 1 has no shortcut, so its delta lacks the factor alpha that layer 2's carries
+    np.testing.assert_allclose(table["chi"].iloc[0], (1 + alpha**2) / alpha**2, rtol=1e-9)
+
+
+def test_layer_norm_relu_keeps_the_signal_and_layer_norm_sigmoid_does_not():
+    relu = predict(_cured(activation="relu", init="he_normal", norm="layer"), 100, 10)
+    np.testing.assert_allclose(relu["chi"].iloc[:-1], 1.0, rtol=1e-9)  # E[relu'^2] / E[relu^2] at q = 1
+    sigmoid = predict(_cured(activation="sigmoid", init="xavier_normal", norm="layer"), 100, 10)
+    # E[sigmoid'(z)^2] / E[sigmoid(z)^2] for z ~ N(0, 1), by scipy's quad on its own
+    density = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    s = lambda z: 1 / (1 + math.exp(-z))
+    ratio = (quad(lambda z: (s(z) * (1 - s(z))) ** 2 * density(z), -40, 40)[0]
+             / quad(lambda z: s(z) ** 2 * density(z), -40, 40)[0])
+    np.testing.assert_allclose(sigmoid["chi"].iloc[:-1], ratio, rtol=1e-8)
+
+
+# measured per-layer factor against the cured theory at width 256, depth 12, random inputs (seed 0):
+# within 1.5% for layer norm and for residual tanh/sigmoid, 6-9% for batch-norm ReLU and residual ReLU
+@pytest.mark.parametrize("changes", [
+    dict(activation="relu", init="he_normal", norm="batch"),
+    dict(activation="relu", init="he_normal", residual=True),
+    dict(activation="tanh", init="xavier_normal", residual=True, residual_scale=0.5),
+    dict(activation="sigmoid", init="xavier_normal", norm="layer"),
+    dict(activation="tanh", init="xavier_normal", norm="layer", residual=True),
+])
+def test_cured_theory_agrees_with_the_measured_network(changes):
+    result = train(_cured(dataset="random", input_dim=100, samples=400, probe_size=256, epochs=0, **changes))
+    predicted, measured = against_measurement(result).means
+    assert abs(measured / predicted - 1) <= THEORY_AGREEMENT, (predicted, measured)
+
+
+def test_batch_norm_with_a_saturating_activation_draws_no_line():
+    result = train(_cured(activation="tanh", norm="batch", dataset="random", input_dim=20, samples=100, epochs=0))
+    c = against_measurement(result)
+    assert c.overlay is None and "Yang" in c.note

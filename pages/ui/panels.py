@@ -65,8 +65,8 @@ def show_profile(result: RunResult, epoch, key: str) -> None:
     """The gradient profile at ``epoch`` with the mean-field prediction for initialization (dashed),
     its caveat in the legend and the caption next to it."""
     predicted, theory_text = summaries.theory_comparison(result, epoch)
-    name = "mean-field theory" + (", approximate" if theory.caveat(result.config).startswith("Approximate") else "")
-    chart(charts.profile_figure(result.layers, epoch, predicted, name), key=key, filename="gradient_profile")
+    figure = charts.profile_figure(result.layers, epoch, predicted, theory.line_name(result.config))
+    chart(figure, key=key, filename="gradient_profile")
     st.caption(summaries.profile_caption(result.layers, epoch, result.config.optimizer))
     if theory_text:
         st.caption(theory_text)
