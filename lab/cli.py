@@ -268,10 +268,10 @@ def cmd_train(args, multi):
         status = f"diverged at epoch {result.diverged_at:g}: {result.diverge_reason}" if result.diverged_at is not None \
             else f"final loss {result.history['loss'].iloc[-1]:.4g}"
         records = int((~result.history["diverged"]).sum())  # the row marking divergence is not a record
-        clip = result.meta.get("clipping")
-        if clip:
-            status += (f"; clipping fired on {clip['clip_steps']:,} step{'' if clip['clip_steps'] == 1 else 's'} "
-                       f"(gradient norm before clipping up to {clip['grad_norm_max']:.3g})")
+        if result.meta.get("clipping"):
+            from .summaries import clipping_caption  # words with pandas and scipy behind them: only when needed
+
+            status += f". {clipping_caption(result)}"
         print(f"{name}: {records} record{'' if records == 1 else 's'} in {result.wall_s:.2f} s, {status}")
     paths = write_run_dir(args.out, runs, with_run=multi)
     print("wrote " + ", ".join(str(p) for p in paths))

@@ -356,6 +356,55 @@ def preset_caption(result: RunResult) -> str:
     return "Measured: " + "; ".join(parts) + "."
 
 
+def clipping_caption(result: RunResult) -> str:
+    """How often gradient clipping fired in a run, and how large the gradients were before it ("" when
+    clipping was off)."""
+    clip = result.meta.get("clipping")
+    if not clip:
+        return ""
+    steps = int(round(clip["clip_steps"] / clip["clip_fraction"])) if clip["clip_fraction"] else 0
+    of = f" of {steps:,} ({100 * clip['clip_fraction']:.0f}%)" if steps else ""
+    return (f"Clipping at norm {result.config.clip_norm:g} fired on {_plural(clip['clip_steps'], 'step')}{of}; "
+            f"the gradient's norm before clipping was {fmt(clip['grad_norm_mean'])} on average and up to "
+            f"{fmt(clip['grad_norm_max'])}.")
+
+
+def residual_note(config, layers: pd.DataFrame, epoch) -> str:
+    """With residual connections, layer 1 (no shortcut: it changes the width) lacks the factor alpha that
+    every other layer's error signal carries; the layers with a shortcut compared among themselves.
+    "" for a network without shortcuts, with alpha = 1 or with fewer than three hidden layers."""
+    if not config.residual or config.depth < 3 or config.residual_scale == 1:
+        return ""
+    at = layers[layers["epoch"] == epoch].set_index("layer")["delta_rms"]
+    if at.empty:
+        return ""
+    last = int(at.index.max()) - 1
+    alpha = config.residual_scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = at.loc[2] / at.loc[last]
+    return (f"Layer 1 has no shortcut (it changes the width), so its error signal lacks the factor α = {alpha:.3g} "
+            f"that the others carry. Among the layers with a shortcut, layer 2 gets {fmt(ratio)}× layer "
+            f"{last}'s ({per_layer_factor(ratio, last - 2):.3g}× per layer).")
+
+
+def cure_caption(result: RunResult, trained: bool) -> str:
+    """One variant of a Home cure card, from what was measured: the flow at initialization with the
+    theory's per-layer factor beside it, or, for a trained variant (``trained``), how the run ended."""
+    if trained:
+        r = outcome(result)
+        if r.outcome is Outcome.DIVERGED:
+            return f"**Diverged at epoch {r.diverged_at:g}**: {r.reason}."
+        acc = _accuracy(r)
+        text = (f"**Trained {_plural(r.last_epoch, 'epoch')}**: training loss {fmt(r.first_loss)} → "
+                f"{fmt(r.last_loss)}" + (f", {acc}" if acc else "") + ".")
+        return " ".join(filter(None, [text, clipping_caption(result)]))
+    text = preset_caption(result)
+    c = against_measurement(result)
+    if c is not None and c.overlay is not None and c.means is not None:
+        text += f" Theory predicts {math.sqrt(c.means[0]):.3g}× per layer."
+    return " ".join(filter(None, [text, residual_note(result.config, result.layers, result.layers["epoch"].min())]))
+
+
 def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str = "", trained_epoch=None) -> str:
     """Measured against predicted per-layer factor of the squared error signal at initialization
     (geometric means over the layers where both are positive), with its verdict; ``note`` is the

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from lab import summaries, train
-from lab.presets import PRESETS
+from lab.presets import CURES, PRESETS
 from pages.ui import router, state, widgets
 
 router.use_router()
@@ -31,6 +31,13 @@ def measured(name: str) -> str:
     return summaries.preset_caption(result)
 
 
+def open_in_train(changes: dict) -> None:
+    widgets.set_settings(widgets.ui_defaults().replace(**changes))
+    st.session_state.pop(state.RESULT, None)
+    st.session_state[state.TRAIN_AUTORUN] = True  # the card's network trains as soon as the page opens
+    st.switch_page("pages/train.py")
+
+
 names = list(PRESETS)
 for row in range(0, len(names), 4):
     cols = st.columns(4)
@@ -42,10 +49,38 @@ for row in range(0, len(names), 4):
             st.caption(preset.story)
             st.markdown(measured(name))
             if st.button("Open in Train", key=f"preset_{name}", width="stretch"):
-                widgets.set_settings(widgets.ui_defaults().replace(**preset.changes))
-                st.session_state.pop(state.RESULT, None)
-                st.session_state[state.TRAIN_AUTORUN] = True  # the preset trains as soon as the page opens
-                st.switch_page("pages/train.py")
+                open_in_train(preset.changes)
+
+st.subheader("The cures, and how they fail")
+st.markdown(
+    "Normalization, residual connections and gradient clipping were invented to keep the error signal "
+    "usable. Each card pairs a broken network with its cure; every line under it was measured on that "
+    "network (at initialization, or, for clipping, after training), and its button opens it in **Train**."
+)
+
+
+@st.cache_data(show_spinner=False)
+def measured_cure(name: str, label: str) -> str:
+    """What a cure card's variant measured: the flow at initialization, or how training ended."""
+    cure = CURES[name]
+    changes = cure.variants[label]
+    config = widgets.ui_defaults().replace(**changes if cure.trained else {**changes, "epochs": 0})
+    return summaries.cure_caption(train(config), cure.trained)
+
+
+cure_names = list(CURES)
+for row in range(0, len(cure_names), 2):
+    cols = st.columns(2)
+    for col, name in zip(cols, cure_names[row : row + 2]):
+        cure = CURES[name]
+        with col.container(border=True, height="stretch"):
+            st.markdown(f"**{cure.title}**")
+            st.caption(cure.story)
+            for i, (label, changes) in enumerate(cure.variants.items()):
+                text, button = st.columns([5, 2], vertical_alignment="center")
+                text.markdown(f"*{label}*. {measured_cure(name, label)}")
+                if button.button("Open in Train", key=f"cure_{name}_{i}", width="stretch"):
+                    open_in_train(changes)
 
 st.markdown(
     """

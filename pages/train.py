@@ -92,7 +92,7 @@ st.subheader("1. Learning curves")
 log_y = st.toggle("log-scale loss", value=False)
 panels.chart(charts.loss_figure(result.history, result.config.loss, log_y, result.diverged_at), key="loss",
              filename="learning_curves")
-st.caption(summaries.loss_caption(result))
+st.caption(" ".join(filter(None, [summaries.loss_caption(result), summaries.clipping_caption(result)])))
 
 st.subheader("2. The gradient profile: how much error signal reaches each layer")
 epoch = st.select_slider("epoch", epochs, value=epochs[-1], key="profile_epoch",
@@ -104,7 +104,7 @@ if epoch != epochs[0]:
     now.markdown(summaries.flow_line(result.layers, epoch))
 elif len(epochs) > 1:
     now.markdown("Move the slider to see a later epoch beside it.")
-st.caption(summaries.flow_rule())
+st.caption(" ".join(filter(None, [summaries.flow_rule(), summaries.residual_note(result.config, result.layers, epoch)])))
 panels.show_profile(result, epoch, key="profile")
 
 st.subheader("3. How the flow changes while the network learns")

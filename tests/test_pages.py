@@ -30,12 +30,34 @@ def charts(at):
 
 def test_home_lists_every_preset_with_a_measured_caption():
     at = app()
-    labels = [b.key for b in at.button]
+    labels = [b.key for b in at.button if b.key.startswith("preset_")]
     assert sorted(f"preset_{name}" for name in PRESETS) == sorted(labels)
     measured = [m.value for m in at.markdown if m.value.startswith("Measured:")]
     assert len(measured) == len(PRESETS)
     sigmoid = next(m for m in measured if "1e-06" in m or "e-06" in m or "e-07" in m)
     assert "layer 1 gets" in sigmoid
+
+
+def test_home_pairs_each_failure_with_its_cure_from_measured_numbers():
+    from lab.presets import CURES
+
+    at = app()
+    lines = {m.value.split(". ", 1)[0].strip("*"): m.value for m in at.markdown if m.value.startswith("*")}
+    for cure in CURES.values():
+        assert set(cure.variants) <= set(lines), (set(cure.variants), set(lines))
+    assert "vanishing" in lines["no normalization"]
+    assert "exploding" in lines["α = 1"] and "Layer 1 has no shortcut" in lines["α = 1/√50"]
+    assert "Diverged at epoch 1" in lines["no clipping"]
+    assert "Trained 100 epochs" in lines["clipped at norm 1"] and "Clipping at norm 1 fired on" in lines["clipped at norm 1"]
+    # Yang et al.'s sqrt(pi / (pi - 1)) per layer in delta_rms, beside the measured explosion
+    assert "exploding" in lines["batch norm"] and "Theory predicts 1.21× per layer" in lines["batch norm"]
+    assert "healthy" in lines["He alone"]
+    # a cure's button opens it in Train, trained
+    at.button(key="cure_clip_1").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    result = at.session_state["result"]
+    assert result.config.clip_norm == 1.0 and result.diverged_at is None
+    assert any("Clipping at norm 1 fired on" in c.value for c in at.caption)
 
 
 def test_preset_fills_the_train_page():

@@ -81,7 +81,8 @@ def test_cli_carries_the_cures_into_config_json(tmp_path, capsys):
     assert main(["train", "--epochs", "2", "--samples", "200", "--depth", "3", "--width", "8", "--norm", "layer",
                  "--residual", "--residual-scale", "0.5", "--dropout", "0.1", "--clip-norm", "0.01",
                  "--weight-decay", "0.001", "--quiet", "--out", str(out)]) == 0
-    assert "clipping fired on" in capsys.readouterr().out
+    # 160 training examples in batches of 64: 3 steps an epoch, and every one is clipped at norm 0.01
+    assert "Clipping at norm 0.01 fired on 6 steps of 6 (100%)" in capsys.readouterr().out
     doc = json.loads((out / "config.json").read_text())
     c = doc["config"]
     assert (c["norm"], c["residual"], c["residual_scale"], c["dropout"], c["clip_norm"], c["weight_decay"]) == (
