@@ -164,3 +164,10 @@ def test_norm_state_is_counted_and_slimmed_away(cured_runs):
     assert result.nbytes() - state_bytes == dataclasses.replace(result, norm_state=[]).nbytes()
     slim = result.slim()
     assert slim.norm_state == [] and slim.eval_model() is None and boundary_figure(slim) is None
+
+
+def test_batch_norm_before_any_step_draws_no_boundary():
+    """Its running averages are still 0 and 1: the evaluation network is no network the run trained."""
+    untrained = train(CURED.replace(norm="batch", epochs=0))
+    assert untrained.eval_model() is not None and boundary_figure(untrained) is None
+    assert boundary_figure(train(CURED.replace(norm="layer", epochs=0))) is not None
