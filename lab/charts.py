@@ -13,7 +13,6 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .activations import get_activation
 from .model import decision_grid
 from .results import RunResult
 
@@ -224,16 +223,17 @@ def _epoch_of(result: RunResult, snapshot: int):
 
 
 def boundary_figure(result: RunResult, resolution: int | None = None) -> go.Figure | None:
-    """Predicted class over the (standardized) input plane with the training points; None unless 2-D."""
+    """Predicted class over the (standardized) input plane with the training points, from the network in
+    evaluation mode (batch norm on its running averages, dropout off); None unless 2-D, and None for a
+    batch-normalized network that took no step."""
     data = result.data
-    if data is None or data.input_dim != 2 or not result.weights:
+    model = result.eval_model() if data is not None and data.input_dim == 2 else None
+    if model is None:
         return None
-    c = result.config
-    if not c.plain:
-        return None  # the grid is drawn from (W, b) alone: a network with cures would be drawn wrongly
+    if result.config.norm == "batch" and not (len(result.history) and result.history["step"].max() > 0):
+        return None  # no step taken: batch norm's running averages are still 0 and 1, which describe no network
     X = data.X_train
-    xs, ys, pred = decision_grid(result.weights, get_activation(result.config.activation, result.config.leaky_slope),
-                                 result.config.loss, X, resolution)
+    xs, ys, pred = decision_grid(model, X, resolution)
     lo, hi = (xs[0], ys[0]), (xs[-1], ys[-1])
     k = data.classes
     colors = [PALETTE[i % len(PALETTE)] for i in range(k)]

@@ -110,7 +110,7 @@ class RunConfig:
     @property
     def plain(self) -> bool:
         """No normalization and no residual connections: the network that (W, b) alone describe, and that
-        the mean-field theory and the decision-boundary grid know how to compute."""
+        the mean-field theory knows how to compute."""
         return self.norm == "none" and not self.residual
 
     @property

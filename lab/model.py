@@ -35,6 +35,7 @@ from .normalization import NORMS, Dropout
 from .seeds import bias_generators, dropout_generator
 
 MODES = ("train", "probe", "eval")
+RUNNING_STATS = ("running_mean", "running_var")  # what batch norm uses in evaluation instead of the batch's
 
 
 class MLP:
@@ -122,6 +123,19 @@ class MLP:
         """Copies of (W_l, b_l), l = 1..L."""
         return [(a.params["W"].copy(), a.params["b"].copy()) for a in self.affines]
 
+    def norm_state(self) -> list[dict]:
+        """Copies of what each hidden layer's norm computes with in evaluation, l = 1..L-1 ({} where there is
+        none): gamma and beta, and for batch norm its running_mean and running_var.  With ``weights()``
+        this is all ``mlp_from_weights`` needs to rebuild the network's evaluation pass."""
+        out = []
+        for n in self.norms:
+            state = {} if n is None else {k: v.copy() for k, v in n.params.items()}
+            for k in RUNNING_STATS:
+                if hasattr(n, k):
+                    state[k] = getattr(n, k).copy()
+            out.append(state)
+        return out
+
 
 def _flat_affines(shapes, dtype, norm: str = "none"):
     """Affines whose W, b, dW, db are views into two flat buffers, then the norm layers of the
@@ -174,13 +188,36 @@ def build_mlp(config: RunConfig, n_inputs: int, n_classes: int, rng: np.random.G
                residual_scale=config.residual_scale if config.residual else None)
 
 
-def mlp_from_weights(weights, activation: Activation, loss_name: str) -> MLP:
-    """Rebuild a network from (W, b) pairs, e.g. a run's final weights (copied)."""
-    affines, _, flat, flat_grad = _flat_affines([W.shape for W, _ in weights], weights[0][0].dtype)
+def mlp_from_weights(weights, activation: Activation, loss_name: str, norm: str = "none",
+                     norm_state: list[dict] | None = None, residual_scale: float | None = None) -> MLP:
+    """Rebuild a network from (W, b) pairs, e.g. a run's final weights (copied), for evaluation.
+
+    norm, norm_state: the kind of normalization ("none", "batch", "layer") and, per hidden layer, what
+    ``MLP.norm_state`` saved (gamma, beta, and for batch norm the running statistics; copied);
+    residual_scale: alpha, or None for no shortcuts.  Dropout is left out: in evaluation it is the
+    identity, so the rebuilt network's "eval" pass is the saved network's.
+    """
+    affines, norms, flat, flat_grad = _flat_affines([W.shape for W, _ in weights], weights[0][0].dtype, norm)
     for affine, (W, b) in zip(affines, weights):
         affine.params["W"][...] = W
         affine.params["b"][...] = b
-    return MLP(affines, activation, loss_name, flat, flat_grad)
+    if norm != "none":
+        if norm_state is None or len(norm_state) != len(norms):
+            raise ValueError(f"a {norm}-normalized network needs the state of its {len(norms)} norm layers, "
+                             f"got {'none' if norm_state is None else len(norm_state)}")
+        for layer, state in zip(norms, norm_state):
+            for k, v in layer.params.items():
+                v[...] = state[k]
+            for k in RUNNING_STATS:
+                if hasattr(layer, k):
+                    getattr(layer, k)[...] = state[k]
+    return MLP(affines, activation, loss_name, flat, flat_grad, norms=norms, residual_scale=residual_scale)
+
+
+def mlp_from_config(config: RunConfig, weights, norm_state: list[dict] | None = None) -> MLP:
+    """The evaluation network of a run of ``config``, from its saved weights and norm state."""
+    return mlp_from_weights(weights, get_activation(config.activation, config.leaky_slope), config.loss,
+                            config.norm, norm_state, config.residual_scale if config.residual else None)
 
 
 BOUNDARY_FLOPS = 4e9  # the grid's forward pass costs at most this (about 0.2 s), whatever the network
@@ -194,20 +231,20 @@ def boundary_resolution(weights, most: int = 120, least: int = 24) -> int:
     return max(least, min(most, side))
 
 
-def decision_grid(weights, activation: Activation, loss_name: str, X: np.ndarray, resolution: int | None = None,
-                  margin: float = 0.3):
-    """The class a 2-input network predicts over the plane around X (N, 2), ``margin`` beyond its points.
+def decision_grid(model: MLP, X: np.ndarray, resolution: int | None = None, margin: float = 0.3):
+    """The class a 2-input network predicts (evaluation mode) over the plane around X (N, 2), ``margin``
+    beyond its points.
 
     Returns xs (R,), ys (R,) and the predicted class (R, R), row i at ys[i]; R is ``resolution``
-    (default: ``boundary_resolution(weights)``).
+    (default: ``boundary_resolution`` of the model's weights).
     """
+    weights = [(a.params["W"], a.params["b"]) for a in model.affines]
     resolution = resolution or boundary_resolution(weights)
     lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
     xs = np.linspace(lo[0], hi[0], resolution)
     ys = np.linspace(lo[1], hi[1], resolution)
     gx, gy = np.meshgrid(xs, ys)
     grid = np.c_[gx.ravel(), gy.ravel()]
-    model = mlp_from_weights(weights, activation, loss_name)
     with np.errstate(all="ignore"):
-        pred = model.predict(grid.astype(weights[0][0].dtype)).reshape(gx.shape)
+        pred = model.predict(grid.astype(model.flat_params.dtype)).reshape(gx.shape)
     return xs, ys, pred

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .config import RunConfig
 from .data import Dataset
+from .model import MLP, mlp_from_config
 from .probe import DELTA_EDGES, STAT_COLUMNS
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "elapsed_s", "step", "diverged")
@@ -69,27 +70,36 @@ class RunResult:
     diverge_reason: str = ""
     stopped: bool = False
     meta: dict = field(default_factory=dict)
+    # what each hidden layer's norm computes with in evaluation ({} without one): gamma, beta, and for
+    # batch norm running_mean, running_var, in the run's dtype; with ``weights``, the whole eval network
+    norm_state: list = field(default_factory=list)
 
     @property
     def depth(self) -> int:
         return int(self.layers["layer"].max()) if len(self.layers) else len(self.weights)
 
+    def eval_model(self) -> MLP | None:
+        """The trained network rebuilt from its final weights and norm state, for evaluation (batch norm
+        on its running statistics, dropout off); None when the weights were not kept (slim, imported)."""
+        return mlp_from_config(self.config, self.weights, self.norm_state) if self.weights else None
+
     def nbytes(self) -> int:
         """The memory its arrays and tables hold (weights, data, histograms, history, statistics)."""
         arrays = [self.hist_epochs, self.act_hist, self.act_zero_frac, self.act_edges, self.delta_hist,
-                  self.delta_edges, *(a for pair in self.weights for a in pair)]
+                  self.delta_edges, *(a for pair in self.weights for a in pair),
+                  *(a for state in self.norm_state for a in state.values())]
         if self.data is not None:
             arrays += [self.data.X_train, self.data.y_train, self.data.X_val, self.data.y_val]
         tables = int(self.history.memory_usage(index=False).sum() + self.layers.memory_usage(index=False).sum())
         return sum(int(a.nbytes) for a in arrays) + tables
 
     def slim(self, keep_data_below: int = SLIM_KEEP_DATA_BYTES) -> RunResult:
-        """A copy without the final weights, and without the data unless it is small: every chart
+        """A copy without the final weights (and norm state), and without the data unless it is small: every chart
         but the decision boundary still draws (the theory line needs the data's mean square)."""
         data = self.data
         if data is not None and data.X_train.nbytes + data.X_val.nbytes > keep_data_below:
             data = None
-        return dataclasses.replace(self, weights=[], data=data, meta={**self.meta, "slim": True})
+        return dataclasses.replace(self, weights=[], norm_state=[], data=data, meta={**self.meta, "slim": True})
 
     @classmethod
     def from_tables(cls, config: RunConfig, history: pd.DataFrame, layers: pd.DataFrame, summary: dict) -> RunResult:

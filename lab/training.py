@@ -101,7 +101,7 @@ def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) 
         def progress(at_step):
             def snapshot():
                 return rec.result(
-                    data=data, weights=model.weights(), steps_per_epoch=steps_per_epoch,
+                    data=data, weights=model.weights(), norm_state=model.norm_state(), steps_per_epoch=steps_per_epoch,
                     wall_s=time.perf_counter() - start, stopped=True, integer_epochs=config.record_every == 0,
                 )
             return Progress(at_step, total_steps, rec.rows[-1]["epoch"], rec.rows, rec.stats, snapshot)
@@ -152,7 +152,8 @@ def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) 
             rec.mark_diverged(diverged_at, step, start)
     wall = time.perf_counter() - start
     result = rec.result(
-        data=data, weights=model.weights(), steps_per_epoch=steps_per_epoch, wall_s=wall,
+        data=data, weights=model.weights(), norm_state=model.norm_state(), steps_per_epoch=steps_per_epoch,
+        wall_s=wall,
         diverged_at=diverged_at, diverge_reason=reason, stopped=stopped, integer_epochs=config.record_every == 0,
     )
     if config.clip_norm > 0:

@@ -146,7 +146,7 @@ def test_residual_relu_alpha_one_explodes_and_one_over_sqrt_depth_does_not(seed)
     assert tamed.max() / tamed.min() < 4.0
 
 
-def test_batch_norm_is_not_called_exploded_at_initialization_and_draws_no_false_picture():
+def test_batch_norm_is_not_called_exploded_at_initialization_and_draws_its_boundary():
     """Before the first step batch norm's running averages are 0 and 1: the record at initialization
     uses batch statistics, so a deep batch-normalized network starts near chance, not 'diverged'."""
     import math
@@ -159,7 +159,7 @@ def test_batch_norm_is_not_called_exploded_at_initialization_and_draws_no_false_
     result = train(config)
     assert result.diverged_at is None
     assert result.history["loss"].iloc[0] < 10 * math.log(2)
-    assert boundary_figure(result) is None
+    assert boundary_figure(result) is not None  # the network in evaluation mode (running averages)
     # Yang et al.'s line is drawn for ReLU (approximately at this width), for no other activation
     assert caveat(config).startswith("Approximate")
     assert caveat(config.replace(activation="tanh")).startswith("Theory does not apply")
@@ -176,7 +176,7 @@ def test_links_carry_the_cures_within_the_widgets_ranges():
     assert clamped.dropout == 0.9 and clamped.norm == "none" and len(notices) == 2
 
 
-def test_train_page_trains_with_cures_and_draws_no_false_picture():
+def test_train_page_trains_with_cures_and_draws_their_boundary():
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
@@ -193,7 +193,7 @@ def test_train_page_trains_with_cures_and_draws_no_false_picture():
     assert not at.exception, [e.value for e in at.exception]
     result = at.session_state["result"]
     assert result.config.norm == "batch" and result.diverged_at is None
-    assert not any(h.value == "5. Decision boundary" for h in at.subheader)
+    assert any(h.value == "5. Decision boundary" for h in at.subheader)
     # Yang et al.'s line is drawn for batch-normalized ReLU, flagged as approximate at width 8
     assert any("Approximate: width 8" in c.value for c in at.caption)
 
