@@ -115,9 +115,6 @@ class MLP:
     def predict(self, X) -> np.ndarray:
         return self.forward(X, mode="eval").argmax(axis=1)
 
-    def norm_params(self) -> list[dict]:
-        """Copies of {"gamma", "beta"} of each hidden layer's norm ({} where there is none), l = 1..L-1."""
-        return [{k: v.copy() for k, v in n.params.items()} if n is not None else {} for n in self.norms]
 
     def weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Copies of (W_l, b_l), l = 1..L."""
