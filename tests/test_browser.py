@@ -119,8 +119,13 @@ def _shot(page, name: str):
 
 def test_home_page(server, page):
     _open(page, server, "Backprop Lab")
-    sync_api.expect(page.get_by_role("button", name="Open in Train")).to_have_count(8, timeout=60_000)
-    sync_api.expect(page.get_by_text("Measured: ")).to_have_count(8, timeout=60_000)
+    from lab.presets import CURES, PRESETS
+
+    variants = [c for c in CURES.values() for _ in c.variants]
+    sync_api.expect(page.get_by_role("button", name="Open in Train")).to_have_count(len(PRESETS) + len(variants),
+                                                                                   timeout=60_000)
+    measured_at_init = len(PRESETS) + sum(not c.trained for c in variants)
+    sync_api.expect(page.get_by_text("Measured: ")).to_have_count(measured_at_init, timeout=60_000)
     _no_exception(page)
     _shot(page, "home")
 
