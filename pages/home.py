@@ -38,18 +38,26 @@ def open_in_train(changes: dict) -> None:
     st.switch_page("pages/train.py")
 
 
-names = list(PRESETS)
-for row in range(0, len(names), 4):
-    cols = st.columns(4)
-    for col, name in zip(cols, names[row : row + 4]):
-        preset = PRESETS[name]
-        # cards of a row as tall as the tallest, so that no verdict is cut off at any width
-        with col.container(border=True, height="stretch"):
-            st.markdown(f"**{preset.title}**")
-            st.caption(preset.story)
-            st.markdown(measured(name))
-            if st.button("Open in Train", key=f"preset_{name}", width="stretch"):
-                open_in_train(preset.changes)
+def card_grid(items: dict, per_row: int, fill) -> None:
+    """One bordered card per item (name -> Preset or Cure), ``per_row`` to a row, each as tall as the
+    tallest of its row so that no verdict is cut off at any width; ``fill(name, item)`` writes what is
+    measured under the title and story."""
+    names = list(items)
+    for row in range(0, len(names), per_row):
+        for col, name in zip(st.columns(per_row), names[row : row + per_row]):
+            with col.container(border=True, height="stretch"):
+                st.markdown(f"**{items[name].title}**")
+                st.caption(items[name].story)
+                fill(name, items[name])
+
+
+def preset_card(name: str, preset) -> None:
+    st.markdown(measured(name))
+    if st.button("Open in Train", key=f"preset_{name}", width="stretch"):
+        open_in_train(preset.changes)
+
+
+card_grid(PRESETS, 4, preset_card)
 
 st.subheader("The cures, and how they fail")
 st.markdown(
@@ -68,19 +76,15 @@ def measured_cure(name: str, label: str) -> str:
     return summaries.cure_caption(train(config), cure.trained)
 
 
-cure_names = list(CURES)
-for row in range(0, len(cure_names), 2):
-    cols = st.columns(2)
-    for col, name in zip(cols, cure_names[row : row + 2]):
-        cure = CURES[name]
-        with col.container(border=True, height="stretch"):
-            st.markdown(f"**{cure.title}**")
-            st.caption(cure.story)
-            for i, (label, changes) in enumerate(cure.variants.items()):
-                text, button = st.columns([5, 2], vertical_alignment="center")
-                text.markdown(f"*{label}*. {measured_cure(name, label)}")
-                if button.button("Open in Train", key=f"cure_{name}_{i}", width="stretch"):
-                    open_in_train(changes)
+def cure_card(name: str, cure) -> None:
+    for i, (label, changes) in enumerate(cure.variants.items()):
+        text, button = st.columns([5, 2], vertical_alignment="center")
+        text.markdown(f"*{label}*. {measured_cure(name, label)}")
+        if button.button("Open in Train", key=f"cure_{name}_{i}", width="stretch"):
+            open_in_train(changes)
+
+
+card_grid(CURES, 2, cure_card)
 
 st.markdown(
     """
