@@ -89,7 +89,8 @@ class BatchNorm(_Norm):
             mean = ones @ x
             mean /= n
             np.subtract(x, mean, out=xc)
-            var = ones @ np.multiply(xc, xc)
+            y = np.multiply(xc, xc)  # the squares, then (below) the output in the same array
+            var = ones @ y
             var /= n
             if track:
                 m = self.momentum
@@ -100,11 +101,12 @@ class BatchNorm(_Norm):
         else:
             np.subtract(x, self.running_mean.astype(x.dtype, copy=False), out=xc)
             var = self.running_var.astype(x.dtype)  # a copy: the next lines write into it
+            y = np.empty_like(xc)
         var += x.dtype.type(self.eps)
         inv_std = np.sqrt(var, out=var)
         np.divide(1, inv_std, out=inv_std)
         self.xc, self.inv_std = xc, inv_std
-        y = xc * (self.params["gamma"] * inv_std)
+        np.multiply(xc, self.params["gamma"] * inv_std, out=y)
         y += self.params["beta"]
         return y
 
@@ -117,21 +119,21 @@ class BatchNorm(_Norm):
         with fixed statistics.
         """
         xc, inv_std = self.xc, self.inv_std
-        ones = self.ones(dout.shape[0], dout.dtype)
+        n = dout.shape[0]
+        ones = self.ones(n, dout.dtype)
         dgamma, dbeta = self.grads["gamma"], self.grads["beta"]
         np.matmul(ones, dout, out=dbeta)
-        tmp = np.multiply(dout, xc)
-        np.matmul(ones, tmp, out=dgamma)
+        dx = np.multiply(dout, xc)  # dout * xc, then (below) dL/dx in the same array
+        np.matmul(ones, dx, out=dgamma)
         dgamma *= inv_std
         s = self.params["gamma"] * inv_std
-        dx = dout * s
         if not self.training:
-            return dx
-        n = dout.shape[0]
-        # s * (dbeta + xhat * dgamma) / N = xc * (s * inv_std * dgamma / N) + s * dbeta / N
-        np.multiply(xc, s * inv_std * dgamma / n, out=tmp)
-        tmp += s * dbeta / n
-        dx -= tmp
+            return np.multiply(dout, s, out=dx)
+        # (dbeta + xhat * dgamma) / N = xc * (inv_std * dgamma / N) + dbeta / N
+        np.multiply(xc, inv_std * dgamma / n, out=dx)
+        dx += dbeta / n
+        np.subtract(dout, dx, out=dx)
+        dx *= s
         return dx
 
 
