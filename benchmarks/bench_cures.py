@@ -69,7 +69,7 @@ def ms_per_step(configs: dict[str, RunConfig], rounds: int, block: int = BLOCK) 
     steps = {name: stepper(config) for name, config in configs.items()}
     times: dict[str, list[float]] = {name: [] for name in configs}
     with blas_threads(max(c.width for c in configs.values())):
-        for name, step in steps.items():  # warm-up: first-touch of every buffer, Adam's state
+        for step in steps.values():  # warm-up: first-touch of every buffer, Adam's state
             for _ in range(3):
                 step()
         for _ in range(rounds):
