@@ -49,7 +49,7 @@ class _Norm:
         return self._vector(n, dtype, 1.0 / n)
 
     def _vector(self, n, dtype, value):
-        key = (n, np.dtype(dtype), value)
+        key = (n, dtype, value)
         v = self._vectors.get(key)
         if v is None:
             v = self._vectors[key] = np.full(n, value, dtype=dtype)
