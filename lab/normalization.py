@@ -2,7 +2,8 @@
 
 Each ``forward`` caches what its ``backward`` needs; a ``backward`` stores parameter
 gradients in ``self.grads`` (same keys as ``self.params``: ``gamma``, ``beta``), never
-updates them and never writes into the array it was given.  ``params``/``grads`` may be
+updates them and never writes into the array it was given; a ``forward`` writes into its
+input only when told it may (``overwrite_x=True``).  ``params``/``grads`` may be
 given as preallocated arrays (views into a model's flat buffers), as ``Affine`` allows.
 Shapes: x (N, D), gamma and beta (D,).  The layers compute in the dtype of their
 parameters and input: float32 in, float32 out.
