@@ -77,13 +77,17 @@ class MLP:
         for i, (affine, act) in enumerate(zip(self.affines, self.acts)):
             z = affine.forward(h)
             if self.norms[i] is not None:
-                z = self.norms[i].forward(z, training=training, track=track)
+                # z is the affine's new array, read by nobody else: the norm may write into it
+                z = self.norms[i].forward(z, training=training, track=track, overwrite_x=True)
             a = act.forward(z)
             if keep is not None:
                 keep.append((z, a))
             if self.dropouts[i] is not None:
                 a = self.dropouts[i].forward(a, training=mode == "train")
-            h = h + self.residual_scale * a if self._shortcut(i) else a
+            if self._shortcut(i):  # h + alpha * a, in a new array (a is the activation's, h the affine's)
+                a = a * self.residual_scale
+                a += h
+            h = a
         return self.affines[-1].forward(h)
 
     def loss(self, X, t, mode: str = "eval") -> float:
@@ -105,7 +109,9 @@ class MLP:
             if self.norms[i] is not None:
                 dz = self.norms[i].backward(dz)
             dx = self.affines[i].backward(dz)
-            dh = dh + dx if self._shortcut(i) else dx
+            if self._shortcut(i):
+                dx += dh  # dx: the affine's new array
+            dh = dx
 
     def loss_and_grads(self, X, t, mode: str = "train") -> float:
         loss = self.loss(X, t, mode)

@@ -72,9 +72,14 @@ def test_float32_model_stays_float32(norm):
     X = rng.standard_normal((6, N_IN)).astype(np.float32)
     t = rng.integers(0, N_OUT, 6)
     model.loss_and_grads(X, t)
-    keep = []
-    model.forward(X, keep, mode="eval")
-    assert all(z.dtype == np.float32 and h.dtype == np.float32 for z, h in keep)
+    for mode in ("train", "probe", "eval"):
+        keep = []
+        assert model.forward(X, keep, mode=mode).dtype == np.float32
+        assert all(z.dtype == np.float32 and h.dtype == np.float32 for z, h in keep)
+    deltas = []
+    model.loss(X, t, mode="train")
+    model.backward(deltas)
+    assert all(d.dtype == np.float32 for d in deltas)
     assert model.flat_grads.dtype == np.float32 and np.isfinite(model.flat_grads).all()
     assert isinstance(model.norms[0], {"batch": BatchNorm, "layer": LayerNorm}[norm])
 

@@ -117,3 +117,21 @@ def test_float32_stays_float32(make, rng):
     if isinstance(layer, BatchNorm):
         assert layer.forward(x, training=False).dtype == np.float32
         assert layer.running_var.dtype == np.float32
+
+
+@pytest.mark.parametrize("make, training", [(lambda: BatchNorm(D), True), (lambda: BatchNorm(D), False),
+                                            (lambda: LayerNorm(D), True)])
+def test_forward_writes_into_x_only_when_allowed(make, training, rng):
+    """The model lets a norm layer reuse its input's memory (``overwrite_x``); nobody else is surprised."""
+    x = _shifted_input(rng)
+    layer = make()
+    layer.params["gamma"][...] = rng.standard_normal(D) + 1.0
+    if isinstance(layer, BatchNorm):
+        layer.running_mean[...] = rng.standard_normal(D)
+    kept = x.copy()
+    y = layer.forward(x, training=training, track=False)
+    assert np.array_equal(x, kept)
+    dx = layer.backward(np.ones_like(y) + x)
+    y_over = layer.forward(x.copy(), training=training, track=False, overwrite_x=True)
+    assert np.array_equal(y, y_over)
+    assert np.array_equal(dx, layer.backward(np.ones_like(y) + x))
