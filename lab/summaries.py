@@ -464,6 +464,17 @@ def comparison_signal_caption(table: pd.DataFrame) -> str:
             "hidden layer, the smallest share of any run (δ ratio, init in the summary below).")
 
 
+def cures_label(config) -> str:
+    """The cures a config switches on, in a few words ("" for none): "batch norm, residual α 0.5"."""
+    c = config
+    parts = [f"{c.norm} norm" if c.norm != "none" else "",
+             f"residual α {c.residual_scale:.3g}" if c.residual else "",
+             f"dropout {c.dropout:g}" if c.dropout else "",
+             f"clip norm {c.clip_norm:g}" if c.clip_norm else "",
+             f"weight decay {c.weight_decay:g}" if c.weight_decay else ""]
+    return ", ".join(p for p in parts if p)
+
+
 def network_label(config) -> str:
     """The network at initialization in a few words: activation, init (with its scale where it has one), depth×width."""
     c = config

@@ -78,9 +78,9 @@ def measured_cure(name: str, label: str) -> str:
 
 def cure_card(name: str, cure) -> None:
     for i, (label, changes) in enumerate(cure.variants.items()):
-        text, button = st.columns([5, 2], vertical_alignment="center")
-        text.markdown(f"*{label}*. {measured_cure(name, label)}")
-        if button.button("Open in Train", key=f"cure_{name}_{i}", width="stretch"):
+        # the button under its line, not beside it: beside, a narrow window cuts its label off
+        st.markdown(f"*{label}*. {measured_cure(name, label)}")
+        if st.button("Open in Train", key=f"cure_{name}_{i}"):
             open_in_train(changes)
 
 

@@ -199,6 +199,8 @@ def test_train_page_trains_with_cures_and_draws_their_boundary():
     result = at.session_state["result"]
     assert result.config.norm == "batch" and result.diverged_at is None
     assert any(h.value == "5. Decision boundary" for h in at.subheader)
+    # the line above the charts names the cures the run had
+    assert any("with **batch norm, residual α 0.5, dropout 0.1, clip norm 1**" in m.value for m in at.markdown)
     # Yang et al.'s line is drawn for batch-normalized ReLU, flagged as approximate at width 8
     assert any("Approximate: width 8" in c.value for c in at.caption)
 

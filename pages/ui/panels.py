@@ -32,8 +32,10 @@ def layer_picker(n_layers: int, key: str, label: str = "layers to show in the hi
 def status_line(result: RunResult) -> None:
     c = result.config
     records = int((~result.history["diverged"]).sum())  # the row marking divergence is not a record
-    text = (f"**{c.activation}**, **{c.init}** init (gain {c.gain}), {c.depth} hidden layers of {c.width}, "
-            f"{c.optimizer} lr {c.lr:g}, {c.dataset}: {summaries.extent(result)} in {result.wall_s:.2f} s")
+    cures = summaries.cures_label(c)
+    text = (f"**{c.activation}**, **{c.init}** init (gain {c.gain}), {c.depth} hidden layers of {c.width}"
+            + (f" with **{cures}**" if cures else "")
+            + f", {c.optimizer} lr {c.lr:g}, {c.dataset}: {summaries.extent(result)} in {result.wall_s:.2f} s")
     if result.diverged_at is not None:
         kept = ("Nothing could be recorded." if not records
                 else "Its record at initialization is shown below." if result.diverged_at == 0
