@@ -139,7 +139,8 @@ class Trainer:
         self.diverge_reason = ""
         loss0, acc0 = evaluate(self.model, self._X, self._y, mode="probe")
         val0 = evaluate(self.model, self._X_val, self._y_val, mode="probe")
-        reason = self._rec.record(0, 0, loss0, acc0, val0, self.optimizer, self._clock)
+        # epoch 0.0: a float as every later record's, so that a run's first record alone has the column's dtype
+        reason = self._rec.record(0, 0.0, loss0, acc0, val0, self.optimizer, self._clock)
         self._check = DivergenceCheck.for_run(config.loss, data.classes, loss0)
         # an exploded network keeps its record at initialization: the charts show what exploded
         reason = reason or self._check.at_initialization()
