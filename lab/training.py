@@ -10,6 +10,9 @@ row per layer of ``probe.STAT_COLUMNS``.
 A run that diverges (``lab.divergence`` states the rule) stops at once: it keeps
 every record taken before, the record at initialization included, and ends its
 history with one row marked ``diverged`` at the epoch where it happened.
+
+``Trainer`` is one run that advances by any number of steps or epochs, pauses, goes on and
+resets, with the numbers of the run in one piece; ``train`` runs one from start to end.
 """
 from __future__ import annotations
 
