@@ -10,6 +10,9 @@ row per layer of ``probe.STAT_COLUMNS``.
 A run that diverges (``lab.divergence`` states the rule) stops at once: it keeps
 every record taken before, the record at initialization included, and ends its
 history with one row marked ``diverged`` at the epoch where it happened.
+
+``Trainer`` is one run that advances by any number of steps or epochs, pauses, goes on and
+resets, with the numbers of the run in one piece; ``train`` runs one from start to end.
 """
 from __future__ import annotations
 
@@ -50,14 +53,7 @@ def evaluate(model: MLP, X: np.ndarray, y: np.ndarray, mode: str = "eval") -> tu
 
 def train(config: RunConfig, data: Dataset | None = None, callback=None,
           should_stop: Callable[[], bool] | None = None) -> RunResult:
-    """Train the network ``config`` describes; see ``_train``."""
-    config = config.validate()
-    with blas_threads(config.width):
-        return _train(config, data, callback, should_stop)
-
-
-def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) -> RunResult:
-    """Train the network ``config`` describes and record how the error signal flows.
+    """Train the network ``config`` describes from start to end and record how the error signal flows.
 
     data: an already built Dataset (e.g. an uploaded CSV); by default made from config.
     callback(progress) is called at every record point; a truthy return stops the run.
@@ -66,103 +62,223 @@ def _train(config: RunConfig, data: Dataset | None, callback, should_stop=None) 
     run, keeping what was recorded (it may also raise, as Streamlit's stop does).
     Never raises for a run that diverges: it stops and says so in the result.
     """
-    data_rng, init_rng, shuffle_rng = run_generators(config.seed)
-    if data is None:
-        data = make_dataset(config, data_rng)
-    dtype = config.np_dtype
-    X, y = data.X_train.astype(dtype, copy=False), data.y_train
-    X_val, y_val = data.X_val.astype(dtype, copy=False), data.y_val
-    model = build_mlp(config, data.input_dim, data.classes, init_rng)
-    optimizer = OPTIMIZERS[config.optimizer](config.lr)
-    n = len(X)
-    batch = min(config.batch_size, n)
-    steps_per_epoch = math.ceil(n / batch)
-    total_steps = config.epochs * steps_per_epoch
-    every = config.record_every or steps_per_epoch
-    record_steps = sorted({0, *range(every, total_steps + 1, every), total_steps})
-    hist_at = histogram_steps(record_steps)
-    n_probe = min(n, config.probe_size)
-    X_probe, y_probe = X[:n_probe], y[:n_probe]
-
-    record_set = frozenset(record_steps)
-    clips = ClipRecord()
-    weight_slices = model.layer_slices()  # where each W sits in the flat buffers: the decay's targets
-    rec = _Recorder(config, model, X_probe, y_probe, hist_at, has_val=len(X_val) > 0)
-    start = time.perf_counter()
-    step, epoch = 0, 0
-    run_loss, run_correct, run_count = 0.0, 0, 0
-    stopped = False
-    with np.errstate(all="ignore"):  # overflow is detected and reported, not warned about
-        loss0, acc0 = evaluate(model, X, y, mode="probe")
-        reason = rec.record(0, 0, loss0, acc0, evaluate(model, X_val, y_val, mode="probe"), optimizer, start)
-        check = DivergenceCheck.for_run(config.loss, data.classes, loss0)
-        # an exploded network keeps its record at initialization: the charts show what exploded
-        reason = reason or check.at_initialization()
-        def progress(at_step):
-            def snapshot():
-                return rec.result(
-                    data=data, weights=model.weights(), norm_state=model.norm_state(), steps_per_epoch=steps_per_epoch,
-                    wall_s=time.perf_counter() - start, stopped=True, integer_epochs=config.record_every == 0,
-                )
-            return Progress(at_step, total_steps, rec.rows[-1]["epoch"], rec.rows, rec.stats, snapshot)
-
-        stopped = bool(not reason and callback and callback(progress(0)))
-        while epoch < config.epochs and not (reason or stopped):
-            order = shuffle_rng.permutation(n)
-            for i in range(steps_per_epoch):
-                idx = order[i * batch : (i + 1) * batch]
-                xb, yb = X[idx], y[idx]
-                loss = model.loss_and_grads(xb, yb)
-                if not math.isfinite(loss):
-                    reason = f"the training loss became {loss} at step {step + 1}"
-                elif not np.isfinite(model.flat_grads.sum(dtype=np.float64)):  # a float32 sum could overflow
-                    reason = f"the gradient became inf or NaN at step {step + 1}"
-                else:
-                    reason = check.during_training(loss, step + 1)
-                if reason:
-                    break
-                if config.clip_norm > 0:
-                    clips.add(*clip_by_global_norm(model.flat_grads, config.clip_norm))
-                if config.weight_decay > 0:
-                    add_weight_decay(model.flat_grads, model.flat_params, weight_slices, config.weight_decay)
-                optimizer.step([model.flat_params], [model.flat_grads])
-                step += 1
-                run_loss += loss * len(idx)
-                run_correct += int((model.loss_layer.y.argmax(axis=1) == yb).sum())
-                run_count += len(idx)
-                if should_stop is not None and step not in record_set and should_stop():
-                    stopped = True
-                    break
-                if step in record_set:
-                    val = evaluate(model, X_val, y_val)
-                    reason = rec.record(
-                        step, step / steps_per_epoch, run_loss / run_count, run_correct / run_count, val, optimizer, start
-                    )
-                    run_loss, run_correct, run_count = 0.0, 0, 0
-                    if reason:
-                        break
-                    if callback and callback(progress(step)):
-                        stopped = True
-                        break
-            epoch += 1
-        diverged_at = None
-        if reason:
-            # the epoch in which it happened (1 = the first epoch of training; 0 = at initialization)
-            diverged_at = epoch if config.record_every == 0 else step / steps_per_epoch
-            rec.mark_diverged(diverged_at, step, start)
-    wall = time.perf_counter() - start
-    result = rec.result(
-        data=data, weights=model.weights(), norm_state=model.norm_state(), steps_per_epoch=steps_per_epoch,
-        wall_s=wall,
-        diverged_at=diverged_at, diverge_reason=reason, stopped=stopped, integer_epochs=config.record_every == 0,
-    )
-    if config.clip_norm > 0:
-        result.meta["clipping"] = clips.summary()
-    # A Progress handed to the callback keeps its snapshot closure, and with it these variables, for as
-    # long as anyone holds it (a page keeps the last one to recover a stopped run): let go of the model
-    # and the optimizer's moments, often the largest arrays of the run, once the result has its copies.
-    model = optimizer = rec.model = None  # noqa: F841
+    trainer = Trainer(config, data)
+    trainer.advance(callback=callback, should_stop=should_stop)
+    result = trainer.result()
+    result.stopped = result.stopped or trainer.paused  # a stop asked at the last record is a stop
+    # A Progress handed to the callback keeps its snapshot, and with it the trainer, for as long as
+    # anyone holds it (a page keeps the last one to recover a stopped run): let go of the model and
+    # the optimizer's moments, often the largest arrays of the run, once the result has its copies.
+    trainer.close()
     return result
+
+
+class Trainer:
+    """One training run that can stop and go on: the same numbers however it is cut.
+
+    ``Trainer(config, data=None)`` builds the data (unless given), the network, the optimizer and the
+    run's generators from ``config.seed``, and takes the record at initialization (step 0).  Then
+
+    * ``advance(steps=k)`` runs k more optimizer steps, ``advance(epochs=k)`` runs to the end of the
+      k-th epoch boundary from here (from step 0 or from mid-epoch alike: it stops on an epoch's end),
+      and ``advance()`` runs to the end of ``config.epochs``.  It records at the run's record points
+      (step 0, then every epoch or every ``config.record_every`` steps) and returns whether the run can
+      go on: False once every planned step is done or the run has diverged (``lab.divergence``).
+    * ``result()`` is a ``RunResult`` of the run so far, at any point: copies of the weights and norm
+      state, the records so far, ``stopped=True`` while the run is not done, the clipping summary in
+      ``meta`` when clipping is on.  Taking it changes nothing in what follows.
+    * ``reset()`` goes back to initialization with the same seed (and the same data).
+
+    State that carries from one ``advance`` to the next, so that a run in 7 pieces gives the bits of a
+    run in one: the weights and norm running statistics, the optimizer's moments and step count, the
+    dropout generator (in the model), the shuffle generator and the current epoch's order with the
+    position in it, the running sums of the training loss since the last record, the clipping record
+    and the divergence check.
+
+    callback(progress) is called at every record point, the record at initialization included (on the
+    first ``advance``); should_stop() after every step that is not a record point.  A truthy return
+    from either pauses the run (``paused`` is then True): ``advance`` returns, and a later ``advance``
+    goes on from there.  Time spent paused does not count in ``elapsed_s`` or ``wall_s``.
+
+    BLAS runs on the thread count ``lab.threads.blas_threads`` sets for the width during ``__init__``
+    and each ``advance``, and on the process default in between.  ``close()`` drops the model and the
+    optimizer (``train`` does it once its result has the copies); a closed trainer cannot go on.
+    """
+
+    def __init__(self, config: RunConfig, data: Dataset | None = None):
+        self.config = config = config.validate()
+        with blas_threads(config.width), np.errstate(all="ignore"):  # overflow is reported, not warned about
+            self._build(data)
+
+    def _build(self, data: Dataset | None) -> None:
+        config = self.config
+        self._clock = time.perf_counter()  # training time so far is perf_counter() - _clock while running
+        data_rng, init_rng, self._shuffle_rng = run_generators(config.seed)
+        self.data = data = make_dataset(config, data_rng) if data is None else data
+        dtype = config.np_dtype
+        self._X, self._y = data.X_train.astype(dtype, copy=False), data.y_train
+        self._X_val, self._y_val = data.X_val.astype(dtype, copy=False), data.y_val
+        self.model = build_mlp(config, data.input_dim, data.classes, init_rng)
+        self.optimizer = OPTIMIZERS[config.optimizer](config.lr)
+        n = len(self._X)
+        self._batch = min(config.batch_size, n)
+        self.steps_per_epoch = spe = math.ceil(n / self._batch)
+        self.total_steps = total = config.epochs * spe
+        every = config.record_every or spe
+        record_steps = sorted({0, *range(every, total + 1, every), total})
+        self._record_set = frozenset(record_steps)
+        n_probe = min(n, config.probe_size)
+        self._rec = _Recorder(config, self.model, self._X[:n_probe], self._y[:n_probe], histogram_steps(record_steps),
+                              has_val=len(self._X_val) > 0)
+        self._clips = ClipRecord()
+        self._weight_slices = self.model.layer_slices()  # where each W sits in the flat buffers: the decay's targets
+        self._step = 0
+        self._epochs_begun = 0  # orders drawn: the epoch in progress, 1 = the first (0 = at initialization)
+        self._order, self._at = None, spe  # the current epoch's order and the next batch's place in it
+        self._run_loss, self._run_correct, self._run_count = 0.0, 0, 0
+        self._announced = False  # whether a callback has seen the record at initialization
+        self.paused = False
+        self.diverged_at: float | None = None
+        self.diverge_reason = ""
+        loss0, acc0 = evaluate(self.model, self._X, self._y, mode="probe")
+        val0 = evaluate(self.model, self._X_val, self._y_val, mode="probe")
+        # epoch 0.0: a float as every later record's, so that a run's first record alone has the column's dtype
+        reason = self._rec.record(0, 0.0, loss0, acc0, val0, self.optimizer, self._clock)
+        self._check = DivergenceCheck.for_run(config.loss, data.classes, loss0)
+        # an exploded network keeps its record at initialization: the charts show what exploded
+        reason = reason or self._check.at_initialization()
+        if reason:
+            self._diverge(reason)
+        self._wall, self._clock = time.perf_counter() - self._clock, None
+
+    @property
+    def step(self) -> int:
+        """Optimizer steps taken."""
+        return self._step
+
+    @property
+    def epoch(self) -> float:
+        """Epochs of training done, in steps: step / steps_per_epoch."""
+        return self._step / self.steps_per_epoch
+
+    @property
+    def done(self) -> bool:
+        """Every planned step taken, or diverged: nothing left to advance."""
+        return self.diverged_at is not None or self._step >= self.total_steps
+
+    def reset(self) -> None:
+        """Back to initialization with the same seed and data: the numbers of a new ``Trainer``."""
+        with blas_threads(self.config.width), np.errstate(all="ignore"):
+            self._build(self.data)
+
+    def close(self) -> None:
+        """Let go of the model, the optimizer and the run's cast copies of the data."""
+        self.model = self.optimizer = self._rec.model = self._rec.X_probe = None
+        self._X = self._X_val = self._order = None
+
+    def advance(self, steps: int | None = None, epochs: int | None = None, callback=None,
+                should_stop: Callable[[], bool] | None = None) -> bool:
+        """Run ``steps`` optimizer steps, or to the end of ``epochs`` epochs from here, or (neither) to the
+        end; fewer when the run ends or pauses first.  Returns whether the run can go on."""
+        if steps is not None and epochs is not None:
+            raise ValueError("advance by steps or by epochs, not both")
+        if self.model is None:
+            raise RuntimeError("this trainer was closed")
+        if steps is not None:
+            target = self._step + max(0, int(steps))
+        elif epochs is not None:
+            target = (self._step // self.steps_per_epoch + max(0, int(epochs))) * self.steps_per_epoch
+        else:
+            target = self.total_steps
+        target = min(target, self.total_steps)
+        self.paused = False
+        if self.diverged_at is not None:
+            return False
+        self._clock = time.perf_counter() - self._wall
+        try:
+            with blas_threads(self.config.width), np.errstate(all="ignore"):
+                if not self._announced:  # the record at initialization, for the first callback
+                    self._announced = True
+                    self.paused = bool(callback and callback(self._progress()))
+                if not self.paused and self._step < target:
+                    self.paused = self._run_to(target, callback, should_stop)
+        finally:
+            self._wall, self._clock = time.perf_counter() - self._clock, None
+        return not self.done
+
+    def _run_to(self, target: int, callback, should_stop) -> bool:
+        """The training loop, from ``_step`` to ``target``; True when a callback or should_stop paused it."""
+        model, optimizer, config, check, rec = self.model, self.optimizer, self.config, self._check, self._rec
+        X, y, batch, spe, record_set = self._X, self._y, self._batch, self.steps_per_epoch, self._record_set
+        clip_norm, weight_decay = config.clip_norm, config.weight_decay
+        while self._step < target:
+            if self._at == spe:
+                self._order, self._at = self._shuffle_rng.permutation(len(X)), 0
+                self._epochs_begun += 1
+            idx = self._order[self._at * batch : (self._at + 1) * batch]
+            xb, yb = X[idx], y[idx]
+            loss = model.loss_and_grads(xb, yb)
+            step = self._step + 1
+            if not math.isfinite(loss):
+                reason = f"the training loss became {loss} at step {step}"
+            elif not np.isfinite(model.flat_grads.sum(dtype=np.float64)):  # a float32 sum could overflow
+                reason = f"the gradient became inf or NaN at step {step}"
+            else:
+                reason = check.during_training(loss, step)
+            if reason:
+                self._diverge(reason)
+                return False
+            if clip_norm > 0:
+                self._clips.add(*clip_by_global_norm(model.flat_grads, clip_norm))
+            if weight_decay > 0:
+                add_weight_decay(model.flat_grads, model.flat_params, self._weight_slices, weight_decay)
+            optimizer.step([model.flat_params], [model.flat_grads])
+            self._step, self._at = step, self._at + 1
+            self._run_loss += loss * len(idx)
+            self._run_correct += int((model.loss_layer.y.argmax(axis=1) == yb).sum())
+            self._run_count += len(idx)
+            if step not in record_set:
+                if should_stop is not None and should_stop():
+                    return True
+                continue
+            val = evaluate(model, self._X_val, self._y_val)
+            reason = rec.record(step, step / spe, self._run_loss / self._run_count,
+                                self._run_correct / self._run_count, val, optimizer, self._clock)
+            self._run_loss, self._run_correct, self._run_count = 0.0, 0, 0
+            if reason:
+                self._diverge(reason)
+                return False
+            if callback and callback(self._progress()):
+                return True
+        return False
+
+    def _diverge(self, reason: str) -> None:
+        # the epoch in which it happened (1 = the first epoch of training; 0 = at initialization)
+        self.diverged_at = self._epochs_begun if self.config.record_every == 0 else self._step / self.steps_per_epoch
+        self.diverge_reason = reason
+        self._rec.mark_diverged(self.diverged_at, self._step, self._clock)
+
+    def _elapsed(self) -> float:
+        return self._wall if self._clock is None else time.perf_counter() - self._clock
+
+    def _progress(self) -> Progress:
+        rec = self._rec
+        return Progress(self._step, self.total_steps, rec.rows[-1]["epoch"], rec.rows, rec.stats,
+                        lambda: self.result(stopped=True))
+
+    def result(self, stopped: bool | None = None) -> RunResult:
+        """The run so far as a ``RunResult`` (copies of the weights; ``stopped`` while not done)."""
+        if self.model is None:
+            raise RuntimeError("this trainer was closed")
+        result = self._rec.result(
+            data=self.data, weights=self.model.weights(), norm_state=self.model.norm_state(),
+            steps_per_epoch=self.steps_per_epoch, wall_s=self._elapsed(), diverged_at=self.diverged_at,
+            diverge_reason=self.diverge_reason, stopped=not self.done if stopped is None else stopped,
+            integer_epochs=self.config.record_every == 0,
+        )
+        if self.config.clip_norm > 0:
+            result.meta["clipping"] = self._clips.summary()
+        return result
 
 
 class _Recorder:
