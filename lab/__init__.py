@@ -15,6 +15,7 @@ _EXPORTS = {
     "RunResult": "results",
     "make_dataset": "data",
     "train": "training",
+    "Trainer": "training",
 }
 
 __all__ = sorted(_EXPORTS)

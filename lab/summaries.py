@@ -201,8 +201,7 @@ def loss_caption(result: RunResult) -> str:
                 f"{r.diverged_at:g}, before the next record ({r.reason}).")
     if r.outcome is Outcome.UNTRAINED:
         acc = _accuracy(r)
-        head = ("Stopped before the first record: only the initialization" if r.stopped
-                else "Only the initialization (0 epochs)")
+        head = ("So far only the initialization" if r.stopped else "Only the initialization (0 epochs)")
         return (f"{head} was recorded: training loss {fmt(r.first_loss)}" + (f", {acc}" if acc else "")
                 + ". Train for at least one epoch to see a learning curve.")
     text = f"Training loss went from {fmt(r.first_loss)} at initialization to {fmt(r.last_loss)} at epoch {r.last_epoch:g}"

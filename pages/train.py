@@ -6,7 +6,7 @@ from lab.compare import describe
 from lab.data import MAX_CSV_BYTES, DataError
 from lab.data import csv_columns as read_csv_columns
 from lab.share import config_to_params, params_to_config
-from pages.ui import links, panels, router, run_history, running, state, widgets
+from pages.ui import links, panels, playback, router, run_history, running, state, widgets
 
 DATASET_WIDGET = state.widget_key(state.TRAIN_WIDGETS, "dataset")
 
@@ -45,7 +45,12 @@ with st.sidebar:
     if csv_columns is None and st.session_state.get(DATASET_WIDGET) == "csv":
         st.session_state[DATASET_WIDGET] = "spirals"  # the file was removed: back to a built-in set
     with st.form("settings"):
-        submitted = st.form_submit_button("Train", type="primary", width="stretch")
+        submitted = st.form_submit_button("Train", type="primary", width="stretch",
+                                          help="apply the settings and train to the last epoch")
+        play_col, step_col = st.columns(2)
+        play_pressed = play_col.form_submit_button("▶ Play", width="stretch",
+                                                   help="apply the settings and watch the network learn, live")
+        step_pressed = step_col.form_submit_button("Step", width="stretch", help="apply the settings and train one epoch")
         st.subheader("Network")
         values = widgets.network_widgets(settings)
         st.subheader("Training")
@@ -57,23 +62,95 @@ with st.sidebar:
     if values.get("dataset") == "csv" and upload is not None:
         values["data_path"] = upload.name
 
-if submitted or st.session_state.pop(state.TRAIN_AUTORUN, False):
+action = ("train" if submitted or st.session_state.pop(state.TRAIN_AUTORUN, False)
+          else "play" if play_pressed else "step" if step_pressed else None)
+config = None
+if action:
     config, message = widgets.build_config(settings, values)
     if config is None:
         st.error(f"These settings cannot run: {message}.")
+        action = None
     else:
         st.session_state[state.TRAIN_SETTINGS] = config
+
+bar_slot = st.container()  # the controls of the run on screen, drawn once the settings' action is done
+
+
+def act(action: str | None, config) -> None:
+    """Train (to the end), play, pause, step or reset the run of ``config`` (pages/ui/playback.py)."""
+    trainer, shown_run = playback.session_trainer(), st.session_state.get(state.RESULT)
+    if action == "train":
+        playback.set_playing(False)
+        cached = running.run_cache().get((config, running.digest(csv_bytes)))
+        if cached is not None:  # the same numbers as training again
+            playback.forget()
+        elif playback.trainer_for(config, csv_bytes) is None:
+            return
+        trainer = playback.session_trainer()
         stop = st.empty()
-        stop.button("Stop", help="stop training and keep what has been recorded")
-        result = running.run_with_progress(config, csv_bytes)
+        stop.button("Stop", help="stop training and keep what has been recorded; Play or Step go on from there")
+        result = running.run_with_progress(config, csv_bytes, trainer=trainer)
         stop.empty()
         if result is not None:
+            if trainer is not None:
+                result = playback.shown(trainer, result)
             st.session_state[state.RESULT] = result
             run_history.remember_run(describe(config), result, source="Train")
-else:
-    partial = running.recover_partial()
-    if partial is not None:
-        st.session_state[state.RESULT] = partial
+    elif action == "play":
+        if playback.trainer_for(config, csv_bytes) is not None:
+            playback.set_playing(True)
+    elif action == "pause":
+        playback.set_playing(False)
+        if trainer is not None:
+            playback.shown(trainer)
+    elif action == "step":
+        if trainer is None and shown_run is not None and not shown_run.stopped and shown_run.config == config:
+            playback.notice("This run has reached its last epoch: **Reset** starts it again from initialization.")
+            return
+        result = playback.step(config, csv_bytes)
+        if result is not None and not result.stopped:
+            run_history.remember_run(describe(config), result, source="Train")
+    elif action == "reset":
+        playback.reset(config, csv_bytes)
+    else:
+        playback.refresh()  # a run that Stop paused, shown as far as it got
+        partial = running.recover_partial()
+        if partial is not None and playback.session_trainer() is None:
+            st.session_state[state.RESULT] = partial
+
+
+def control_bar() -> tuple[str | None, object]:
+    """Play or Pause, Step and Reset for the run on screen, and where it stands; the button pressed."""
+    trainer, shown_run = playback.session_trainer(), st.session_state.get(state.RESULT)
+    run_config = trainer.config if trainer is not None else shown_run.config if shown_run is not None else None
+    if run_config is None:
+        return None, None
+    pressed = None
+    bar = st.columns([1, 1, 1, 4], vertical_alignment="center")
+    if playback.playing():
+        if bar[0].button("⏸ Pause", width="stretch", help="stop here; Play or Step go on from here"):
+            pressed = "pause"
+    elif bar[0].button("▶ Play", width="stretch", help="go on training, live"):
+        pressed = "play"
+    if bar[1].button("Step", width="stretch", help="one more epoch"):
+        pressed = "step"
+    if bar[2].button("Reset", width="stretch", help="back to initialization, same seed"):
+        pressed = "reset"
+    bar[3].caption(playback.position(trainer, shown_run))
+    return pressed, run_config
+
+
+act(action, config)
+with bar_slot:
+    pressed, run_config = control_bar()
+    playback.show_notice()
+if pressed:
+    act(pressed, run_config)
+    st.rerun()  # the controls and the charts as the click left them
+
+if playback.playing():
+    playback.live_view(describe(playback.session_trainer().config))
+    st.stop()  # while playing, the live charts are the page; the rest comes back on Pause or at the end
 
 result = st.session_state.get(state.RESULT)
 if result is None:
@@ -83,7 +160,7 @@ if result is None:
 # the address carries the settings of the run shown, also after a visit to another page
 links.set_address(config_to_params(result.config, widgets.ui_defaults()), state.TRAIN_LINK_SEEN)
 
-panels.status_line(result)
+panels.status_line(result, paused=playback.is_paused(result))
 if result.layers.empty:
     st.stop()  # it overflowed at initialization: the message above is all there is
 epochs = panels.record_epochs(result)

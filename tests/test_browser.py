@@ -229,7 +229,7 @@ def test_stop_keeps_what_was_recorded_and_frees_the_server(server, page):
     _start_long_run(page, server)
     clicked = time.perf_counter()
     page.get_by_role("button", name="Stop").click()
-    page.get_by_text("Stopped at epoch").first.wait_for(timeout=60_000)
+    page.get_by_text("Paused at epoch").first.wait_for(timeout=60_000)
     shown = time.perf_counter() - clicked
     _settle(page)
     assert shown < 5.0, f"the page said it stopped {shown:.1f} s after Stop"

@@ -29,7 +29,8 @@ def layer_picker(n_layers: int, key: str, label: str = "layers to show in the hi
 
 
 
-def status_line(result: RunResult) -> None:
+def status_line(result: RunResult, paused: bool = False) -> None:
+    """What ran and how it ended; ``paused``: the run is the session's trainer, stopped and able to go on."""
     c = result.config
     records = int((~result.history["diverged"]).sum())  # the row marking divergence is not a record
     cures = summaries.cures_label(c)
@@ -44,6 +45,9 @@ def status_line(result: RunResult) -> None:
             plain_notice("error", f"Diverged at epoch {result.diverged_at:g}. {kept}", result.diverge_reason)
         else:
             st.error(f"Diverged at epoch {result.diverged_at:g}: {result.diverge_reason}. {kept}")
+    elif result.stopped and paused:
+        st.info(f"Paused at epoch {result.history['epoch'].iloc[-1]:g} of {c.epochs}: **▶ Play** or **Step** go on "
+                "from here, **Reset** starts again from initialization.")
     elif result.stopped:
         st.warning(f"Stopped at epoch {result.history['epoch'].iloc[-1]:g}; what was recorded is shown below.")
     st.markdown(text)

@@ -7,7 +7,7 @@ import time
 
 import streamlit as st
 
-from lab import DataError, RunConfig, RunResult, charts, cost, make_dataset, train
+from lab import DataError, RunConfig, RunResult, Trainer, charts, cost, make_dataset, train
 from lab.cost import Cost
 from lab.limits import Limits, run_refusal
 from lab.runcache import RunCache
@@ -63,19 +63,21 @@ def refuse_if_too_costly(config: RunConfig, data=None) -> Cost | None:
     return estimated
 
 
-def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: bool = True) -> RunResult | None:
-    """A finished run from the cache, or train now with a progress bar and live charts.
+def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: bool = True,
+                      trainer: Trainer | None = None) -> RunResult | None:
+    """A finished run from the cache, or train now with a progress bar and live charts: a new run,
+    or ``trainer`` (made from ``config``, checked against the server's limits) to its end.
 
     Returns None (after showing why) when the data cannot be loaded or the run costs more than
     the server allows.  A run interrupted by the user (any click reruns the page) is kept in
-    session state under ``state.PARTIAL``.
+    session state under ``state.PARTIAL`` (and ``trainer``, when given, is left paused there).
     """
     key = digest(csv_bytes)
     cached = run_cache().get((config, key))
     if cached is not None:
         return cached
-    data = None
-    if config.dataset == "csv":
+    data = None if trainer is None else trainer.data
+    if config.dataset == "csv" and trainer is None:
         data, message = load_csv(csv_bytes, config)
         if data is None:
             plain_notice("error", "Your CSV cannot be used:", message.removeprefix("Your CSV cannot be used: "))
@@ -118,7 +120,11 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
             _ = state.PARTIAL in st.session_state
         return False
 
-    result = train(config, data=data, callback=callback, should_stop=stop_requested)
+    if trainer is None:
+        result = train(config, data=data, callback=callback, should_stop=stop_requested)
+    else:
+        trainer.advance(callback=callback, should_stop=stop_requested)
+        result = trainer.result()
     st.session_state.pop(state.PARTIAL, None)
     bar.empty()
     for slot in slots:

@@ -22,6 +22,11 @@ RESULT: Final = "result"  # RunResult: the run the Train page shows
 PARTIAL: Final = "partial"  # (RunConfig, Progress): the last record of a run still training, or stopped by a click
 LAST_UPLOAD: Final = "last_upload"  # str: file_id of the CSV last uploaded on Train
 TRAIN_LINK_SEEN: Final = "train_link_seen"  # dict[str, str]: the Train link already applied
+TRAINER: Final = "trainer"  # lab.Trainer: the run being played, paused or stepped (pages/ui/playback.py)
+TRAINER_DATA: Final = "trainer_data"  # str: digest of the uploaded data the trainer runs on ("" for built-in data)
+PLAYING: Final = "playing"  # bool: the trainer advances in the live fragment
+TRAIN_NOTICE: Final = "train_notice"  # str: a message from the last click on the run's controls
+LIVE_SLICE_S: Final = "live_slice_s"  # float: seconds of training per live redraw (four times the last redraw)
 
 # Compare
 COMPARE_SPEC: Final = "compare_spec"  # CompareSpec: the settings the Compare page's widgets start from

@@ -1,0 +1,212 @@
+"""Play, Pause, Step and Reset: the Train page's run as a ``lab.Trainer`` kept in the session.
+
+A run is described by its config.  Play, Step and Train go on with the session's trainer when it
+was made from the same config and the same data, and start a new one at initialization otherwise:
+changing a setting resets the run, as in TensorFlow Playground.  While playing, a fragment reruns
+every ``LIVE_EVERY_S``: it trains for a slice of time, then redraws the live charts, and the slice
+is at least four times as long as the drawing took, so that drawing costs at most a fifth of the time.
+A click (Pause, Reset, any setting) reruns the page at the next step; the trainer stays consistent,
+since it is only ever interrupted between steps.
+"""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from lab import RunConfig, RunResult, Trainer, charts
+from pages.ui import run_history, state
+from pages.ui.panels import chart, plain_notice
+from pages.ui.running import digest, load_csv, refuse_if_too_costly, run_cache
+
+LIVE_EVERY_S = 0.3  # the live fragment's rerun interval while playing
+SLICE_S = 0.25  # the least training time between two live redraws
+STOP_CHECK_S = 0.05  # how often a slice asks Streamlit whether a click is waiting
+
+
+def notice(text: str) -> None:
+    """A message for the next run of the page (a click on the controls reruns it at once)."""
+    st.session_state[state.TRAIN_NOTICE] = text
+
+
+def show_notice() -> None:
+    text = st.session_state.pop(state.TRAIN_NOTICE, None)
+    if text:
+        st.info(text)
+
+
+def session_trainer() -> Trainer | None:
+    return st.session_state.get(state.TRAINER)
+
+
+def playing() -> bool:
+    return bool(st.session_state.get(state.PLAYING)) and session_trainer() is not None
+
+
+def set_playing(on: bool) -> None:
+    st.session_state[state.PLAYING] = on
+
+
+def forget() -> None:
+    """Let go of the session's trainer (its model and optimizer) and stop playing."""
+    trainer = st.session_state.pop(state.TRAINER, None)
+    st.session_state.pop(state.TRAINER_DATA, None)
+    if trainer is not None:
+        trainer.close()
+    set_playing(False)
+
+
+def trainer_for(config: RunConfig, csv_bytes: bytes | None) -> Trainer | None:
+    """The session's trainer when it runs ``config`` on the same data, else a new one at initialization
+    (None, after saying why, when the data cannot be loaded or the server's limits refuse the run)."""
+    key = digest(csv_bytes)
+    trainer = session_trainer()
+    if trainer is not None and trainer.config == config and st.session_state.get(state.TRAINER_DATA) == key:
+        return trainer
+    forget()
+    data = None
+    if config.dataset == "csv":
+        data, message = load_csv(csv_bytes, config)
+        if data is None:
+            plain_notice("error", "Your CSV cannot be used:", message.removeprefix("Your CSV cannot be used: "))
+            return None
+    if refuse_if_too_costly(config, data) is None:
+        return None
+    with st.spinner("Building the network…", show_time=True):
+        trainer = Trainer(config, data)
+    st.session_state[state.TRAINER] = trainer
+    st.session_state[state.TRAINER_DATA] = key
+    return trainer
+
+
+def adopt(trainer: Trainer, csv_bytes: bytes | None) -> None:
+    """Make ``trainer`` the session's (Train's run to the end, so that Stop leaves it paused)."""
+    if session_trainer() is not trainer:
+        forget()
+    st.session_state[state.TRAINER] = trainer
+    st.session_state[state.TRAINER_DATA] = digest(csv_bytes)
+
+
+def shown(trainer: Trainer, result: RunResult | None = None) -> RunResult:
+    """The trainer's run so far (``result`` when the caller has just taken it), made the run the page
+    shows; a finished run is cached, and the trainer let go (Reset builds a new one from the config)."""
+    result = result if result is not None else trainer.result()
+    result.meta["trainer_step"] = trainer.step  # which point of the trainer's run this is (see ``refresh``)
+    if trainer.done:
+        if trainer.diverged_at is None and "made_from" not in result.meta:
+            result.meta["made_from"] = (trainer.config, st.session_state.get(state.TRAINER_DATA, ""))
+            run_cache().put(result.meta["made_from"], result)
+        forget()
+    st.session_state[state.RESULT] = result
+    return result
+
+
+def refresh() -> None:
+    """Show the session's trainer as far as it got, when the run on screen is an older point of it (a
+    click stopped Train, or a live slice, between two records)."""
+    trainer = session_trainer()
+    shown_run = st.session_state.get(state.RESULT)
+    if trainer is None or playing():
+        return
+    if shown_run is None or shown_run.config != trainer.config or shown_run.meta.get("trainer_step") != trainer.step:
+        shown(trainer)
+
+
+def is_paused(result: RunResult) -> bool:
+    """Whether ``result`` is the session's trainer, stopped where it can go on."""
+    trainer = session_trainer()
+    return (trainer is not None and not trainer.done and result.config == trainer.config
+            and result.meta.get("trainer_step") == trainer.step)
+
+
+def position(trainer: Trainer | None, result: RunResult | None) -> str:
+    """Where the run on screen stands, in one line."""
+    if trainer is not None:
+        epochs = trainer.config.epochs
+        where = f"epoch {trainer.epoch:.3g} of {epochs} (step {trainer.step:,} of {trainer.total_steps:,})"
+        if trainer.diverged_at is not None:
+            return f"Diverged at epoch {trainer.diverged_at:g}: Reset starts again from initialization."
+        return ("Playing: " if playing() else "Paused at ") + where
+    if result is None:
+        return ""
+    if result.diverged_at is not None:
+        return f"Diverged at epoch {result.diverged_at:g}: Reset starts again from initialization."
+    if result.stopped:
+        return "Stopped: Play or Step start this run again from initialization; so does Reset."
+    return f"Finished all {result.config.epochs} epochs: Play or Reset start again from initialization."
+
+
+def slice_of_training(trainer: Trainer, seconds: float) -> None:
+    """Train for about ``seconds`` (at least one step), answering clicks at once."""
+    deadline = time.perf_counter() + seconds
+    check = {"at": 0.0}
+
+    def enough(*_) -> bool:
+        now = time.perf_counter()
+        if now >= check["at"]:
+            check["at"] = now + STOP_CHECK_S
+            _ = state.TRAINER in st.session_state  # a yield point: a waiting click reruns the page here
+        return now >= deadline
+
+    trainer.advance(callback=enough, should_stop=enough)
+
+
+def reset(config: RunConfig, csv_bytes: bytes | None) -> RunResult | None:
+    """Back to initialization with the same seed: a new trainer, its record at step 0 shown."""
+    forget()
+    trainer = trainer_for(config, csv_bytes)
+    return None if trainer is None else shown(trainer)
+
+
+def step(config: RunConfig, csv_bytes: bytes | None) -> RunResult | None:
+    """One more epoch of the run ``config`` describes (from initialization when it has no trainer)."""
+    set_playing(False)
+    trainer = trainer_for(config, csv_bytes)
+    if trainer is None:
+        return None
+    if not trainer.done:
+        with st.spinner("Training one epoch…", show_time=True):
+            trainer.advance(epochs=1)
+    return shown(trainer)
+
+
+def live_view(name: str) -> None:
+    """The live charts of the run being played, redrawn by a fragment every ``LIVE_EVERY_S``."""
+    st.fragment(run_every=LIVE_EVERY_S)(_live_frame)(name)
+
+
+def _live_frame(name: str) -> None:
+    trainer = session_trainer()
+    if trainer is None or not playing():
+        return
+    slice_of_training(trainer, st.session_state.get(state.LIVE_SLICE_S, SLICE_S))
+    start = time.perf_counter()
+    result = trainer.result()
+    if trainer.done:
+        shown(trainer, result)
+        if result.diverged_at is None:
+            run_history.remember_run(name, result, source="Train")
+        st.rerun()  # the whole page, with every result of the finished run
+    draw_live(result)
+    # drawing takes at most a fifth of the time: the next slice trains at least four times as long
+    st.session_state[state.LIVE_SLICE_S] = max(SLICE_S, 4 * (time.perf_counter() - start))
+
+
+def draw_live(result: RunResult) -> None:
+    """Loss so far, the gradient profile (at initialization in grey), the heat map and, for 2-D data,
+    the decision boundary: light versions of the Train page's charts."""
+    layers = result.layers
+    latest = layers["epoch"].max()
+    left, right = st.columns(2)
+    with left:
+        chart(charts.live_loss_figure(result.history, result.config.loss), key="live_loss")
+    with right:
+        chart(charts.profile_figure(layers, latest), key="live_profile")
+    left, right = st.columns(2)
+    with left:
+        if layers["epoch"].nunique() > 1:
+            chart(charts.heatmap_figure(layers, "delta_rms"), key="live_heat")
+    with right:
+        boundary = charts.boundary_figure(result)
+        if boundary is not None:
+            chart(boundary, key="live_boundary")

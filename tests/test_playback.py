@@ -1,0 +1,84 @@
+"""Play, Pause, Step and Reset on the Train page (pages/ui/playback.py), through Streamlit's AppTest."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from lab import RunConfig, train  # noqa: E402
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+# 160 training examples in batches of 64: 3 steps an epoch, 600 steps in all
+RUN = RunConfig(samples=200, epochs=200, depth=3, width=8, dtype="float64")
+
+
+def train_page(settings=RUN):
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.session_state["train_settings"] = settings
+    at.session_state["live_slice_s"] = 0.005  # a live slice of a few steps, so that Play does not finish the run
+    at.run()
+    at.switch_page("pages/train.py").run()
+    return at
+
+
+def press(at, label, sidebar=False):
+    buttons = at.sidebar.button if sidebar else at.main.button
+    next(b for b in buttons if b.label == label).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_play_pause_step_reset_and_the_same_numbers_as_one_piece():
+    at = press(train_page(), "▶ Play", sidebar=True)
+    trainer = at.session_state["trainer"]
+    assert at.session_state["playing"] and 0 < trainer.step < trainer.total_steps
+    assert {"live_loss", "live_profile"} <= {c.key for c in at.get("plotly_chart") if c.key}
+    assert "⏸ Pause" in [b.label for b in at.main.button]
+
+    press(at, "⏸ Pause")
+    paused_at = trainer.step
+    assert not at.session_state["playing"]
+    assert at.session_state["result"].meta["trainer_step"] == paused_at and at.session_state["result"].stopped
+    assert any("Paused at epoch" in i.value for i in at.info)
+
+    press(at, "Step")  # after a pause: to the end of the epoch in progress, or one whole epoch from a boundary
+    stepped = at.session_state["trainer"].step
+    assert stepped > paused_at and stepped % 3 == 0 and stepped - paused_at <= 3
+    press(at, "Step")
+    assert at.session_state["trainer"].step == stepped + 3
+
+    press(at, "Train", sidebar=True)  # the rest of the same run, to its end
+    result = at.session_state["result"]
+    assert "trainer" not in at.session_state and not result.stopped
+    whole = train(RUN)  # the same run in one piece: the same numbers, bit for bit
+    pd.testing.assert_frame_equal(result.history.drop(columns="elapsed_s"), whole.history.drop(columns="elapsed_s"))
+    pd.testing.assert_frame_equal(result.layers, whole.layers)
+    for (W, b), (W1, b1) in zip(result.weights, whole.weights):
+        np.testing.assert_array_equal(W, W1)
+        np.testing.assert_array_equal(b, b1)
+
+    press(at, "Reset")  # after a finished run: back to initialization, same seed
+    reset = at.session_state["result"]
+    assert at.session_state["trainer"].step == 0 and len(reset.history) == 1
+    pd.testing.assert_frame_equal(reset.layers, whole.layers[whole.layers["epoch"] == 0])
+
+
+def test_a_changed_setting_starts_a_new_run_and_step_from_nothing_trains_one_epoch():
+    at = press(train_page(), "Step", sidebar=True)
+    first = at.session_state["trainer"]
+    assert first.step == 3 and not at.session_state["playing"]
+    at.select_slider(key="w_width").set_value(16)
+    press(at, "Step", sidebar=True)
+    second = at.session_state["trainer"]
+    assert second is not first and second.config.width == 16 and second.step == 3
+    assert first.model is None  # the old run's model and optimizer were let go
+
+
+def test_step_on_a_finished_run_says_so():
+    at = press(train_page(RUN.replace(epochs=2)), "Train", sidebar=True)
+    assert not at.session_state["result"].stopped
+    press(at, "Step")
+    assert any("reached its last epoch" in i.value for i in at.info)
