@@ -15,7 +15,10 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from .charts import PALETTE, _layout, pick_layers, which_layers
+from .config import RunConfig
 from .data import Dataset
+from .model import build_mlp
+from .seeds import stream
 
 WEBGL_FROM = 1000  # points: beyond this the scatter is drawn with WebGL
 MAX_SCATTER_POINTS = 5000  # a 200,000-row CSV would send megabytes of JSON for a picture 5,000 points already make
@@ -67,7 +70,10 @@ def data_summary(data: Dataset, max_features: int = MAX_FEATURES_SHOWN) -> DataS
     classes = pd.DataFrame({"class": list(data.class_names), "training": train, "validation": val,
                             "share of training": train / max(train.sum(), 1)})
     X = data.X_train[:, :max_features]
-    features = pd.DataFrame({"feature": list(data.feature_names[:max_features]), "mean": X.mean(axis=0),
+    mean = X.mean(axis=0)
+    # a standardized column's mean is 0 up to rounding: 3e-16 would read as a measurement
+    mean[np.abs(mean) <= 1e-12 * np.abs(X).max(axis=0, initial=0.0)] = 0.0
+    features = pd.DataFrame({"feature": list(data.feature_names[:max_features]), "mean": mean,
                              "std": X.std(axis=0), "min": X.min(axis=0), "max": X.max(axis=0)})
     return DataSummary(classes, features, max(data.input_dim - max_features, 0))
 
@@ -77,8 +83,9 @@ def data_caption(data: Dataset) -> str:
     n_train, n_val = len(data.y_train), len(data.y_val)
     counts = np.bincount(data.y_train, minlength=data.classes)
     share = counts / max(n_train, 1)
-    balance = ("balanced" if share.max() - share.min() <= 0.1 else "unbalanced") + (
-        f": the largest class holds {share.max():.0%} of the training examples, the smallest {share.min():.0%}")
+    balance = "balanced" if share.max() - share.min() <= 0.1 else "unbalanced"
+    balance += (f" (each class {share.min():.0%} of the training examples)" if f"{share.min():.0%}" == f"{share.max():.0%}"
+                else f" (from {share.min():.0%} to {share.max():.0%} of the training examples per class)")
     return (f"{n_train + n_val:,} examples ({n_train:,} for training, {n_val:,} for validation), "
             f"{data.input_dim} feature{'s' * (data.input_dim != 1)}, {data.classes} classes, {balance}.")
 
@@ -260,7 +267,7 @@ def _text_colour(log_value: float, cmin: float, cmax: float) -> str:
 def _add_blocks(fig, sizes, shown, log_delta, cmin, cmax) -> None:
     """One square per layer with its width written on it, coloured like the units."""
     last = len(sizes) - 1
-    side = max(min(46.0, 760.0 / len(shown)), 14.0)
+    side = max(min(46.0, 400.0 / len(shown)), 14.0)  # a half-width chart is ~500 px: gaps stay between blocks
     value = [np.nan if layer == 0 or log_delta is None else log_delta[layer - 1] for layer in shown]
     coloured = [i for i, v in enumerate(value) if np.isfinite(v)]
     plain = [i for i, v in enumerate(value) if not np.isfinite(v)]
@@ -295,3 +302,17 @@ def delta_scale(layers: pd.DataFrame) -> tuple[float, float]:
         logs = np.log10(layers["delta_rms"].to_numpy(dtype=float))
     logs = logs[np.isfinite(logs)]
     return (float(logs.min()), float(logs.max())) if logs.size else (0.0, 1.0)
+
+
+def layer_sizes(config: RunConfig, data: Dataset) -> list[int]:
+    """[input_dim, width, ..., width, classes]: the units of each layer of the network ``config`` builds."""
+    return [data.input_dim] + [config.width] * config.depth + [data.classes]
+
+
+def initial_weights(config: RunConfig, data: Dataset, max_units: int = MAX_UNITS) -> list | None:
+    """The (W, b) a run of ``config`` starts from (its seed's init stream), when the diagram draws every
+    weight; None for a network wider than ``max_units``, whose blocks show no weights (and which would
+    be costly to build just for a picture)."""
+    if max(layer_sizes(config, data)) > max_units:
+        return None
+    return build_mlp(config, data.input_dim, data.classes, stream(config.seed, "init")).weights()

@@ -181,3 +181,23 @@ def test_a_csv_dataset_is_summarised_with_its_names():
     fig = diagram.data_figure(data)
     assert fig.layout.xaxis.title.text == "height" and fig.layout.yaxis.title.text == "weight"
     assert [t.name for t in fig.data] == ["class cat", "class dog"]
+
+
+def test_before_training_the_diagram_shows_the_weights_the_run_starts_from():
+    from lab.training import train
+
+    config = RunConfig(dataset="xor", depth=2, width=4, epochs=0, samples=40)
+    data = make_dataset(config)
+    assert diagram.layer_sizes(config, data) == [2, 4, 4, 2]
+    for (W, b), (W0, b0) in zip(diagram.initial_weights(config, data), train(config).weights):
+        np.testing.assert_array_equal(W, W0)
+        np.testing.assert_array_equal(b, b0)
+    assert diagram.initial_weights(config.replace(width=64), data) is None  # blocks draw no weights
+
+
+def test_a_standardized_mean_reads_zero_not_rounding_noise():
+    data = make_dataset(RunConfig(dataset="blobs", samples=200, input_dim=3))
+    assert np.abs(data.X_train.mean(axis=0)).max() < 1e-12  # standardized with the training rows' mean
+    summary = diagram.data_summary(data)
+    assert (summary.features["mean"] == 0.0).all()
+    np.testing.assert_allclose(summary.features["std"], 1.0)
