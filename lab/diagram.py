@@ -202,7 +202,7 @@ def network_figure(layer_sizes, weights=None, delta_rms=None, max_units: int = M
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     if title is None:
         title = network_title(sizes, shown)
-    height = 160 + 26 * max(min(max(sizes), max_units), 4) if units else 320
+    height = 160 + 26 * max(min(max(sizes), max_units), 4) if units else 280
     return _layout(fig, title, height=height)
 
 
@@ -267,7 +267,7 @@ def _text_colour(log_value: float, cmin: float, cmax: float) -> str:
 def _add_blocks(fig, sizes, shown, log_delta, cmin, cmax) -> None:
     """One square per layer with its width written on it, coloured like the units."""
     last = len(sizes) - 1
-    side = max(min(46.0, 400.0 / len(shown)), 14.0)  # a half-width chart is ~500 px: gaps stay between blocks
+    side = max(min(46.0, 440.0 / len(shown)), 14.0)  # a half-width chart is ~500 px: gaps stay between blocks
     value = [np.nan if layer == 0 or log_delta is None else log_delta[layer - 1] for layer in shown]
     coloured = [i for i, v in enumerate(value) if np.isfinite(v)]
     plain = [i for i, v in enumerate(value) if not np.isfinite(v)]
