@@ -1,12 +1,12 @@
 """Train: choose init, activation and depth, train, and watch the error signal at every layer."""
 import streamlit as st
 
-from lab import charts, summaries, tables
+from lab import charts, diagram, summaries, tables
 from lab.compare import describe
 from lab.data import MAX_CSV_BYTES, DataError
 from lab.data import csv_columns as read_csv_columns
 from lab.share import config_to_params, params_to_config
-from pages.ui import links, panels, playback, router, run_history, running, state, widgets
+from pages.ui import links, panels, playback, preview, router, run_history, running, state, widgets
 
 DATASET_WIDGET = state.widget_key(state.TRAIN_WIDGETS, "dataset")
 
@@ -155,7 +155,15 @@ if playback.playing():
 result = st.session_state.get(state.RESULT)
 if result is None:
     st.info("The link's settings are in the sidebar: press **Train** to run them." if link else
-            "Press **Train** in the sidebar, or pick a classic case on the Home page.")
+            "Press **Train** (to the last epoch) or **▶ Play** (live) in the sidebar, or pick a classic case on "
+            "the Home page.")
+    st.subheader("What will be trained")
+    plan = running.planned_data(settings, csv_bytes)
+    if plan is not None:
+        preview.show_plan(settings, plan)
+        st.caption("Left, the training data; right, the network, columns of units from the input to the output. "
+                   "Narrow networks show every weight (blue positive, orange negative, thicker for larger); wide ones "
+                   "one block per layer. Once it trains, each unit takes the colour of the error signal it receives.")
     st.stop()
 # the address carries the settings of the run shown, also after a visit to another page
 links.set_address(config_to_params(result.config, widgets.ui_defaults()), state.TRAIN_LINK_SEEN)
@@ -183,6 +191,13 @@ elif len(epochs) > 1:
     now.markdown("Move the slider to see a later epoch beside it.")
 st.caption(" ".join(filter(None, [summaries.flow_rule(), summaries.residual_note(result.config, result.layers, epoch)])))
 panels.show_profile(result, epoch, key="profile")
+if result.data is not None:
+    with st.expander("The error signal on the network itself", expanded=True):
+        preview.show_network(result.config, result.data, weights=result.weights or None,
+                             delta_rms=diagram.delta_at(result.layers, epoch), scale=diagram.delta_scale(result.layers))
+        st.caption(f"Each unit coloured by the error signal its layer receives at epoch {epoch:g} (delta_rms, log "
+                   "scale, the heat map's colours): vanishing shows as a fade to dark from the output back to layer 1. "
+                   "The weights drawn are the run's last.")
 
 st.subheader("3. How the flow changes while the network learns")
 which = st.radio("colour by", ["delta_rms", "update_ratio", "grad_norm"], horizontal=True, key="heat_col",

@@ -78,7 +78,9 @@ def test_preset_fills_the_train_page():
 def test_train_default_page_waits_for_the_button():
     at = app("pages/train.py")
     assert any("Press **Train**" in i.value for i in at.info)
-    assert not charts(at)
+    # nothing trained: only the picture of what will be, the data beside the network
+    assert {c.key for c in charts(at)} == {"plan_data", "plan_network"}
+    assert "result" not in at.session_state
 
 
 def test_training_draws_every_chart_and_keeps_the_result():
@@ -87,8 +89,8 @@ def test_training_draws_every_chart_and_keeps_the_result():
     assert not at.exception, [e.value for e in at.exception]
     result = at.session_state["result"]
     assert result.config.depth == 3 and len(result.history) == 4
-    # loss, profile, heatmap, activation and error histograms, decision boundary
-    assert len(charts(at)) == 6
+    # loss, profile, the network coloured by it, heatmap, activation and error histograms, decision boundary
+    assert [c.key for c in charts(at)] == ["loss", "profile", "network", "heat", "hists", "delta_hists", "boundary"]
     captions = " ".join(c.value for c in at.caption)
     assert "from layer 3 to layer 1" in captions
     # the verdict at initialization beside the one at the chosen (last) epoch
@@ -96,7 +98,7 @@ def test_training_draws_every_chart_and_keeps_the_result():
     assert [v.split(":")[0] for v in verdicts] == ["**At initialization", "**At epoch 3"]
     # another interaction reruns the page; the result stays on screen
     at.toggle[0].set_value(True).run()
-    assert not at.exception and len(charts(at)) == 6
+    assert not at.exception and len(charts(at)) == 7
 
 
 def test_changed_settings_are_what_trains():

@@ -14,8 +14,8 @@ import time
 
 import streamlit as st
 
-from lab import RunConfig, RunResult, Trainer, charts
-from pages.ui import run_history, state
+from lab import RunConfig, RunResult, Trainer, charts, diagram
+from pages.ui import preview, run_history, state
 from pages.ui.panels import chart, plain_notice
 from pages.ui.running import digest, load_csv, refuse_if_too_costly, run_cache
 
@@ -210,3 +210,6 @@ def draw_live(result: RunResult) -> None:
         boundary = charts.boundary_figure(result)
         if boundary is not None:
             chart(boundary, key="live_boundary")
+    if result.data is not None:
+        preview.show_plan(result.config, result.data, weights=result.weights or None,
+                          delta_rms=diagram.delta_at(layers, latest), scale=diagram.delta_scale(layers), key="live")

@@ -33,9 +33,15 @@ def show_plan(config: RunConfig, data: Dataset, weights=None, delta_rms=None, sc
                 st.caption(f"and {summary.features_not_shown} more features")
         st.caption(diagram.data_caption(data))
     with right:
-        if weights is None:
-            weights = diagram.initial_weights(config, data)
-        cmin, cmax = scale if scale is not None else (None, None)
-        figure = diagram.network_figure(diagram.layer_sizes(config, data), weights, delta_rms, cmin=cmin, cmax=cmax,
-                                        input_names=data.feature_names)
-        chart(figure, key=f"{key}_network", filename="network")
+        show_network(config, data, weights, delta_rms, scale, key=f"{key}_network")
+
+
+def show_network(config: RunConfig, data: Dataset, weights=None, delta_rms=None,
+                 scale: tuple[float, float] | None = None, key: str = "network") -> None:
+    """The network diagram alone (arguments as ``show_plan``'s)."""
+    if weights is None:
+        weights = diagram.initial_weights(config, data)
+    cmin, cmax = scale if scale is not None else (None, None)
+    figure = diagram.network_figure(diagram.layer_sizes(config, data), weights, delta_rms, cmin=cmin, cmax=cmax,
+                                    input_names=data.feature_names)
+    chart(figure, key=key, filename="network")

@@ -40,6 +40,24 @@ def load_csv(data: bytes, config: RunConfig):
         return None, f"Your CSV cannot be used: {exc}."
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _built_in_data(config: RunConfig):
+    return make_dataset(config)
+
+
+def planned_data(config: RunConfig, csv_bytes: bytes | None):
+    """The data a run of ``config`` would train on (None, after saying why, when an upload cannot be used),
+    without training: for the picture of what will be trained."""
+    if config.dataset != "csv":
+        return _built_in_data(config)
+    if csv_bytes is None:
+        return None
+    data, message = load_csv(csv_bytes, config)
+    if data is None:
+        plain_notice("error", "Your CSV cannot be used:", message.removeprefix("Your CSV cannot be used: "))
+    return data
+
+
 def server_limits() -> Limits:
     """The deployer's limits: the environment, overridden by the same names in .streamlit/secrets.toml."""
     values = dict(os.environ)
