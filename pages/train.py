@@ -48,9 +48,10 @@ with st.sidebar:
         submitted = st.form_submit_button("Train", type="primary", width="stretch",
                                           help="apply the settings and train to the last epoch")
         play_col, step_col = st.columns(2)
-        play_pressed = play_col.form_submit_button("▶ Play", width="stretch",
+        play_pressed = play_col.form_submit_button("Play", icon=":material/play_arrow:", width="stretch",
                                                    help="apply the settings and watch the network learn, live")
-        step_pressed = step_col.form_submit_button("Step", width="stretch", help="apply the settings and train one epoch")
+        step_pressed = step_col.form_submit_button("Step", icon=":material/skip_next:", width="stretch",
+                                                   help="apply the settings and train one epoch")
         st.subheader("Network")
         values = widgets.network_widgets(settings)
         st.subheader("Training")
@@ -128,15 +129,16 @@ def control_bar() -> tuple[str | None, object]:
     pressed = None
     bar = st.columns([1, 1, 1, 4], vertical_alignment="center")
     if playback.playing():
-        if bar[0].button("⏸ Pause", width="stretch", help="stop here; Play or Step go on from here"):
+        if bar[0].button("Pause", icon=":material/pause:", width="stretch", help="stop here; Play or Step go on from here"):
             pressed = "pause"
-    elif bar[0].button("▶ Play", width="stretch", help="go on training, live"):
+    elif bar[0].button("Play", icon=":material/play_arrow:", width="stretch", help="go on training, live"):
         pressed = "play"
-    if bar[1].button("Step", width="stretch", help="one more epoch"):
+    if bar[1].button("Step", icon=":material/skip_next:", width="stretch", help="one more epoch"):
         pressed = "step"
-    if bar[2].button("Reset", width="stretch", help="back to initialization, same seed"):
+    if bar[2].button("Reset", icon=":material/restart_alt:", width="stretch", help="back to initialization, same seed"):
         pressed = "reset"
-    bar[3].caption(playback.position(trainer, shown_run))
+    if not playback.playing():  # while playing, the live view says where the run is
+        bar[3].caption(playback.position(trainer, shown_run))
     return pressed, run_config
 
 
@@ -155,7 +157,7 @@ if playback.playing():
 result = st.session_state.get(state.RESULT)
 if result is None:
     st.info("The link's settings are in the sidebar: press **Train** to run them." if link else
-            "Press **Train** (to the last epoch) or **▶ Play** (live) in the sidebar, or pick a classic case on "
+            "Press **Train** (to the last epoch) or **Play** (live) in the sidebar, or pick a classic case on "
             "the Home page.")
     st.subheader("What will be trained")
     plan = running.planned_data(settings, csv_bytes)
@@ -193,8 +195,11 @@ st.caption(" ".join(filter(None, [summaries.flow_rule(), summaries.residual_note
 panels.show_profile(result, epoch, key="profile")
 if result.data is not None:
     with st.expander("The error signal on the network itself", expanded=True):
-        preview.show_network(result.config, result.data, weights=result.weights or None,
-                             delta_rms=diagram.delta_at(result.layers, epoch), scale=diagram.delta_scale(result.layers))
+        network, _ = st.columns([3, 2])  # as wide as it is in the live view: a full-width diagram is too tall
+        with network:
+            preview.show_network(result.config, result.data, weights=result.weights or None,
+                                 delta_rms=diagram.delta_at(result.layers, epoch),
+                                 scale=diagram.delta_scale(result.layers))
         st.caption(f"Each unit coloured by the error signal its layer receives at epoch {epoch:g} (delta_rms, log "
                    "scale, the heat map's colours): vanishing shows as a fade to dark from the output back to layer 1. "
                    "The weights drawn are the run's last.")

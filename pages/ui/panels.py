@@ -46,7 +46,7 @@ def status_line(result: RunResult, paused: bool = False) -> None:
         else:
             st.error(f"Diverged at epoch {result.diverged_at:g}: {result.diverge_reason}. {kept}")
     elif result.stopped and paused:
-        st.info(f"Paused at epoch {result.history['epoch'].iloc[-1]:g} of {c.epochs}: **▶ Play** or **Step** go on "
+        st.info(f"Paused at epoch {result.history['epoch'].iloc[-1]:g} of {c.epochs}: **Play** or **Step** go on "
                 "from here, **Reset** starts again from initialization.")
     elif result.stopped:
         st.warning(f"Stopped at epoch {result.history['epoch'].iloc[-1]:g}; what was recorded is shown below.")

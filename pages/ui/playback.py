@@ -14,13 +14,14 @@ import time
 
 import streamlit as st
 
-from lab import RunConfig, RunResult, Trainer, charts, diagram
+from lab import RunConfig, RunResult, Trainer, charts, diagram, summaries
 from pages.ui import preview, run_history, state
 from pages.ui.panels import chart, plain_notice
 from pages.ui.running import digest, load_csv, refuse_if_too_costly, run_cache
 
 LIVE_EVERY_S = 0.3  # the live fragment's rerun interval while playing
 SLICE_S = 0.25  # the least training time between two live redraws
+FIRST_SLICE_S = 0.02  # the training before the first live frame
 STOP_CHECK_S = 0.05  # how often a slice asks Streamlit whether a click is waiting
 
 
@@ -45,6 +46,8 @@ def playing() -> bool:
 
 def set_playing(on: bool) -> None:
     st.session_state[state.PLAYING] = on
+    if on:  # the first frame after a short slice, so that the first live chart comes at once
+        st.session_state[state.LIVE_SLICE_S] = FIRST_SLICE_S
 
 
 def forget() -> None:
@@ -123,7 +126,7 @@ def position(trainer: Trainer | None, result: RunResult | None) -> str:
     """Where the run on screen stands, in one line."""
     if trainer is not None:
         epochs = trainer.config.epochs
-        where = f"epoch {trainer.epoch:.3g} of {epochs} (step {trainer.step:,} of {trainer.total_steps:,})"
+        where = f"epoch {trainer.epoch:,.4g} of {epochs:,} (step {trainer.step:,} of {trainer.total_steps:,})"
         if trainer.diverged_at is not None:
             return f"Diverged at epoch {trainer.diverged_at:g}: Reset starts again from initialization."
         return ("Playing: " if playing() else "Paused at ") + where
@@ -187,29 +190,34 @@ def _live_frame(name: str) -> None:
         if result.diverged_at is None:
             run_history.remember_run(name, result, source="Train")
         st.rerun()  # the whole page, with every result of the finished run
-    draw_live(result)
+    draw_live(trainer, result)
     # drawing takes at most a fifth of the time: the next slice trains at least four times as long
     st.session_state[state.LIVE_SLICE_S] = max(SLICE_S, 4 * (time.perf_counter() - start))
 
 
-def draw_live(result: RunResult) -> None:
+def draw_live(trainer: Trainer, result: RunResult) -> None:
     """Loss so far, the gradient profile (at initialization in grey), the heat map and, for 2-D data,
     the decision boundary: light versions of the Train page's charts."""
     layers = result.layers
     latest = layers["epoch"].max()
+    st.caption(position(trainer, None) + f"; {summaries.fmt(result.history['loss'].iloc[-1])} training loss at the "
+               "last record. Units are coloured by the error signal their layer receives (log scale).")
+    left, right = st.columns(2)
+    with left:
+        if result.data is not None:
+            preview.show_network(result.config, result.data, weights=result.weights or None,
+                                 delta_rms=diagram.delta_at(layers, latest), scale=diagram.delta_scale(layers),
+                                 key="live_network")
+    with right:
+        boundary = charts.boundary_figure(result)
+        if boundary is not None:
+            chart(boundary, key="live_boundary")
+        elif layers["epoch"].nunique() > 1:
+            chart(charts.heatmap_figure(layers, "delta_rms"), key="live_heat")
     left, right = st.columns(2)
     with left:
         chart(charts.live_loss_figure(result.history, result.config.loss), key="live_loss")
     with right:
         chart(charts.profile_figure(layers, latest), key="live_profile")
-    left, right = st.columns(2)
-    with left:
-        if layers["epoch"].nunique() > 1:
-            chart(charts.heatmap_figure(layers, "delta_rms"), key="live_heat")
-    with right:
-        boundary = charts.boundary_figure(result)
-        if boundary is not None:
-            chart(boundary, key="live_boundary")
-    if result.data is not None:
-        preview.show_plan(result.config, result.data, weights=result.weights or None,
-                          delta_rms=diagram.delta_at(layers, latest), scale=diagram.delta_scale(layers), key="live")
+    if boundary is not None and layers["epoch"].nunique() > 1:
+        chart(charts.heatmap_figure(layers, "delta_rms"), key="live_heat")
