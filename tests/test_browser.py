@@ -247,3 +247,42 @@ def test_closing_the_tab_frees_the_server_within_2_s(server, browser):
     time.sleep(1.0)
     busy = _server_cpu_in(0.5)  # from 1 to 1.5 s after closing
     assert busy < 0.15, f"the server still used {busy:.2f} s of CPU in half a second, a second after the tab closed"
+
+
+BOUNDARY_Z = """() => {
+  const plot = [...document.querySelectorAll('.js-plotly-plot')]
+    .find(p => ((p.layout || {}).title || {}).text?.includes("Decision boundary"));
+  return plot ? JSON.stringify(plot.data[0].z) : null;
+}"""
+
+
+def test_play_changes_the_boundary_live_then_pause_step_and_reset(server, page):
+    _open(page, server + "/train?epochs=3000&depth=20&width=32&activation=tanh", "Train a network and watch its gradients")
+    page.get_by_text("What will be trained").first.wait_for(timeout=30_000)
+    page.locator("[data-testid=stSidebar]").get_by_role("button", name="Play").click()
+    page.get_by_role("button", name="Pause").wait_for(timeout=30_000)
+    deadline, first = time.time() + 30, None
+    while time.time() < deadline and first is None:
+        first = page.evaluate(BOUNDARY_Z)
+        time.sleep(0.1)
+    assert first is not None, "no live decision boundary"
+    deadline, later = time.time() + 30, first
+    while time.time() < deadline and later == first:
+        time.sleep(0.3)
+        later = page.evaluate(BOUNDARY_Z) or first
+    assert later != first, "the boundary did not change while playing"
+    _shot(page, "train_playing")
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_text("Paused at epoch").first.wait_for(timeout=30_000)
+    _settle(page)
+    paused = page.get_by_text("(step ").first.inner_text()
+    page.locator("[data-testid=stMain]").get_by_role("button", name="Step").click()
+    deadline = time.time() + 30
+    while time.time() < deadline and page.get_by_text("(step ").first.inner_text() == paused:
+        time.sleep(0.2)
+    assert page.get_by_text("(step ").first.inner_text() != paused, "Step did not move the run"
+    page.get_by_role("button", name="Reset", exact=True).click()
+    page.get_by_text("Paused at epoch 0 of 3,000 (step 0 of").first.wait_for(timeout=30_000)
+    _settle(page)
+    _no_exception(page)
+    _shot(page, "train_reset")

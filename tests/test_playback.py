@@ -19,6 +19,7 @@ def train_page(settings=RUN):
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.session_state["train_settings"] = settings
     at.session_state["live_slice_s"] = 0.005  # a live slice of a few steps, so that Play does not finish the run
+    at.session_state["live_frames"] = 1  # and one frame: the test clicks as if between two frames
     at.run()
     at.switch_page("pages/train.py").run()
     return at
@@ -35,7 +36,8 @@ def test_play_pause_step_reset_and_the_same_numbers_as_one_piece():
     at = press(train_page(), "Play", sidebar=True)
     trainer = at.session_state["trainer"]
     assert at.session_state["playing"] and 0 < trainer.step < trainer.total_steps
-    assert {"live_loss", "live_profile"} <= {c.key for c in at.get("plotly_chart") if c.key}
+    live = {c.key.rsplit("_", 1)[0] for c in at.get("plotly_chart") if c.key and c.key.startswith("live_")}
+    assert {"live_network", "live_boundary", "live_loss", "live_profile"} <= live  # (and the heat map from 2 records)
     assert "Pause" in [b.label for b in at.main.button]
 
     press(at, "Pause")

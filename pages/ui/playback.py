@@ -2,11 +2,11 @@
 
 A run is described by its config.  Play, Step and Train go on with the session's trainer when it
 was made from the same config and the same data, and start a new one at initialization otherwise:
-changing a setting resets the run, as in TensorFlow Playground.  While playing, a fragment reruns
-every ``LIVE_EVERY_S``: it trains for a slice of time, then redraws the live charts, and the slice
-is at least four times as long as the drawing took, so that drawing costs at most a fifth of the time.
-A click (Pause, Reset, any setting) reruns the page at the next step; the trainer stays consistent,
-since it is only ever interrupted between steps.
+changing a setting resets the run, as in TensorFlow Playground.  While playing, a fragment trains
+for a slice of time, redraws the live charts in place, and goes on; each slice is at least four
+times as long as the drawing took, so that drawing costs at most a fifth of the time.  A click
+(Pause, Reset, any setting) reruns the page at the next step; the trainer stays consistent, since
+it is only ever interrupted between steps.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from pages.ui import preview, run_history, state
 from pages.ui.panels import chart, plain_notice
 from pages.ui.running import digest, load_csv, refuse_if_too_costly, run_cache
 
-LIVE_EVERY_S = 0.3  # the live fragment's rerun interval while playing
 SLICE_S = 0.25  # the least training time between two live redraws
 FIRST_SLICE_S = 0.02  # the training before the first live frame
+LIVE_BOUNDARY_RESOLUTION = 60  # grid points per side of the live decision boundary (the finished run's: up to 120)
 STOP_CHECK_S = 0.05  # how often a slice asks Streamlit whether a click is waiting
 
 
@@ -174,50 +174,74 @@ def step(config: RunConfig, csv_bytes: bytes | None) -> RunResult | None:
 
 
 def live_view(name: str) -> None:
-    """The live charts of the run being played, redrawn by a fragment every ``LIVE_EVERY_S``."""
-    st.fragment(run_every=LIVE_EVERY_S)(_live_frame)(name)
+    """The live charts of the run being played: a fragment that trains a slice, redraws, and goes on
+    until the run ends or a click (Pause, Reset, a setting) reruns the page."""
+    st.fragment(_live_loop)(name)
 
 
-def _live_frame(name: str) -> None:
+def _live_loop(name: str) -> None:
+    # One fragment run that redraws into the same places, rather than a fragment rerun per frame: with
+    # reruns back to back (training fills the time between them) the browser kept the last frame's
+    # charts beside the new ones.
     trainer = session_trainer()
     if trainer is None or not playing():
         return
-    slice_of_training(trainer, st.session_state.get(state.LIVE_SLICE_S, SLICE_S))
-    start = time.perf_counter()
-    result = trainer.result()
-    if trainer.done:
-        shown(trainer, result)
-        if result.diverged_at is None:
-            run_history.remember_run(name, result, source="Train")
-        st.rerun()  # the whole page, with every result of the finished run
-    draw_live(trainer, result)
-    # drawing takes at most a fifth of the time: the next slice trains at least four times as long
-    st.session_state[state.LIVE_SLICE_S] = max(SLICE_S, 4 * (time.perf_counter() - start))
+    slots = LiveSlots()
+    most = st.session_state.get(state.LIVE_FRAMES)  # None: until the run ends (a test asks for a few)
+    frame = 0
+    while most is None or frame < most:
+        slice_of_training(trainer, st.session_state.get(state.LIVE_SLICE_S, SLICE_S))
+        start = time.perf_counter()
+        result = trainer.result()
+        if trainer.done:
+            shown(trainer, result)
+            if result.diverged_at is None:
+                run_history.remember_run(name, result, source="Train")
+            st.rerun()  # the whole page, with every result of the finished run
+        slots.draw(trainer, result, frame)
+        # drawing takes at most a fifth of the time: the next slice trains at least four times as long
+        st.session_state[state.LIVE_SLICE_S] = max(SLICE_S, 4 * (time.perf_counter() - start))
+        frame += 1
 
 
-def draw_live(trainer: Trainer, result: RunResult) -> None:
-    """Loss so far, the gradient profile (at initialization in grey), the heat map and, for 2-D data,
-    the decision boundary: light versions of the Train page's charts."""
-    layers = result.layers
-    latest = layers["epoch"].max()
-    st.caption(position(trainer, None) + f"; {summaries.fmt(result.history['loss'].iloc[-1])} training loss at the "
-               "last record. Units are coloured by the error signal their layer receives (log scale).")
-    left, right = st.columns(2)
-    with left:
-        if result.data is not None:
-            preview.show_network(result.config, result.data, weights=result.weights or None,
-                                 delta_rms=diagram.delta_at(layers, latest), scale=diagram.delta_scale(layers),
-                                 key="live_network")
-    with right:
-        boundary = charts.boundary_figure(result)
-        if boundary is not None:
-            chart(boundary, key="live_boundary")
-        elif layers["epoch"].nunique() > 1:
-            chart(charts.heatmap_figure(layers, "delta_rms"), key="live_heat")
-    left, right = st.columns(2)
-    with left:
-        chart(charts.live_loss_figure(result.history, result.config.loss), key="live_loss")
-    with right:
-        chart(charts.profile_figure(layers, latest), key="live_profile")
-    if boundary is not None and layers["epoch"].nunique() > 1:
-        chart(charts.heatmap_figure(layers, "delta_rms"), key="live_heat")
+class LiveSlots:
+    """The places of the live charts: the network beside the decision boundary (for 2-D data; else the
+    heat map), the loss beside the gradient profile (at initialization in grey), the heat map below."""
+
+    def __init__(self):
+        self.caption = st.empty()
+        left, right = st.columns(2)
+        self.network, self.boundary = left.empty(), right.empty()
+        left, right = st.columns(2)
+        self.loss, self.profile = left.empty(), right.empty()
+        self.heat = st.empty()
+
+    def draw(self, trainer: Trainer, result: RunResult, frame: int) -> None:
+        """Frame ``frame``: the caption, the loss and the profile every time, and the heavier pictures (the
+        network, the boundary, the heat map) in turn after the first frame, so that a frame stays light
+        enough to come several times a second."""
+        layers = result.layers
+        latest = layers["epoch"].max()
+        self.caption.caption(position(trainer, None) + f"; {summaries.fmt(result.history['loss'].iloc[-1])} "
+                             "training loss at the last record. Units are coloured by the error signal their layer "
+                             "receives (log scale).")
+        _put(self.loss, charts.live_loss_figure(result.history, result.config.loss), f"live_loss_{frame}")
+        _put(self.profile, charts.profile_figure(layers, latest), f"live_profile_{frame}")
+        turn = None if frame == 0 else frame % 3
+        two_d = result.data is not None and result.data.input_dim == 2
+        if turn in (None, 0) and result.data is not None:
+            with self.network.container():
+                preview.show_network(result.config, result.data, weights=result.weights or None,
+                                     delta_rms=diagram.delta_at(layers, latest), scale=diagram.delta_scale(layers),
+                                     key=f"live_network_{frame}")
+        if turn in (None, 1) and two_d:
+            boundary = charts.boundary_figure(result, resolution=LIVE_BOUNDARY_RESOLUTION)
+            if boundary is not None:
+                _put(self.boundary, boundary, f"live_boundary_{frame}")
+        if turn in (None, 2) and layers["epoch"].nunique() > 1:
+            _put(self.heat if two_d else self.boundary, charts.heatmap_figure(layers, "delta_rms"), f"live_heat_{frame}")
+
+
+def _put(slot, figure, key: str) -> None:
+    with slot.container():
+        chart(figure, key=key)

@@ -26,6 +26,7 @@ TRAINER: Final = "trainer"  # lab.Trainer: the run being played, paused or stepp
 TRAINER_DATA: Final = "trainer_data"  # str: digest of the uploaded data the trainer runs on ("" for built-in data)
 PLAYING: Final = "playing"  # bool: the trainer advances in the live fragment
 TRAIN_NOTICE: Final = "train_notice"  # str: a message from the last click on the run's controls
+LIVE_FRAMES: Final = "live_frames"  # int: stop the live loop after this many frames (tests; unset: to the end)
 LIVE_SLICE_S: Final = "live_slice_s"  # float: seconds of training per live redraw (four times the last redraw)
 
 # Compare
