@@ -1,12 +1,12 @@
 """Train: choose init, activation and depth, train, and watch the error signal at every layer."""
 import streamlit as st
 
-from lab import charts, diagram, summaries, tables
+from lab import charts
 from lab.compare import describe
 from lab.data import MAX_CSV_BYTES, DataError
 from lab.data import csv_columns as read_csv_columns
 from lab.share import config_to_params, params_to_config
-from pages.ui import links, panels, playback, preview, router, run_history, running, state, widgets
+from pages.ui import links, panels, playback, preview, results_view, router, run_history, running, state, widgets
 
 DATASET_WIDGET = state.widget_key(state.TRAIN_WIDGETS, "dataset")
 
@@ -177,71 +177,16 @@ with body.container():
     panels.status_line(result, paused=playback.is_paused(result))
     if result.layers.empty:
         st.stop()  # it overflowed at initialization: the message above is all there is
-    epochs = panels.record_epochs(result)
 
-    st.subheader("1. Learning curves")
-    log_y = st.toggle("log-scale loss", value=False)
-    panels.chart(charts.loss_figure(result.history, result.config.loss, log_y, result.diverged_at), key="loss",
-                 filename="learning_curves")
-    st.caption(" ".join(filter(None, [summaries.loss_caption(result), summaries.clipping_caption(result)])))
-
-    st.subheader("2. The gradient profile: how much error signal reaches each layer")
-    epoch = st.select_slider("epoch", epochs, value=epochs[-1], key="profile_epoch",
-                             help="0 = at initialization, before any update") if len(epochs) > 1 else epochs[0]
-    # the verdict at initialization, where vanishing and exploding are plainest, beside the chosen epoch's
-    then, now = st.columns(2)
-    then.markdown(summaries.flow_line(result.layers, epochs[0]))
-    if epoch != epochs[0]:
-        now.markdown(summaries.flow_line(result.layers, epoch))
-    elif len(epochs) > 1:
-        now.markdown("Move the slider to see a later epoch beside it.")
-    st.caption(" ".join(filter(None, [summaries.flow_rule(), summaries.residual_note(result.config, result.layers, epoch)])))
-    panels.show_profile(result, epoch, key="profile")
-    if result.data is not None:
-        with st.expander("The error signal on the network itself", expanded=True):
-            network, _ = st.columns([3, 2])  # as wide as it is in the live view: a full-width diagram is too tall
-            with network:
-                preview.show_network(result.config, result.data, weights=result.weights or None,
-                                     delta_rms=diagram.delta_at(result.layers, epoch),
-                                     scale=diagram.delta_scale(result.layers))
-            st.caption(f"Each unit coloured by the error signal its layer receives at epoch {epoch:g} (delta_rms, log "
-                       "scale, the heat map's colours): vanishing shows as a fade to dark from the output back to layer 1. "
-                       "The weights drawn are the run's last.")
-
-    st.subheader("3. How the flow changes while the network learns")
-    which = st.radio("colour by", ["delta_rms", "update_ratio", "grad_norm"], horizontal=True, key="heat_col",
-                     help="update_ratio: size of each step relative to the weights (around 1e-3 is healthy)")
-    if len(epochs) > 1:
-        panels.chart(charts.heatmap_figure(result.layers, which), key="heat", filename=f"heatmap_{which}")
-    st.caption(summaries.heatmap_caption(result, which))
-
-    st.subheader("4. Activations and errors per layer")
-    if result.act_hist.shape[0] and result.act_hist.shape[1]:
-        snaps = list(range(result.act_hist.shape[0]))
-        snap = st.select_slider("snapshot", snaps, value=snaps[-1], key="hist_snap",
-                                format_func=lambda i: f"epoch {result.hist_epochs[i]:g}")
-        n_layers = result.delta_hist.shape[1]
-        shown = panels.layer_picker(n_layers, key="hist_layers")
-        panels.chart(charts.histogram_grid(result, snap, shown), key="hists", filename="activation_histograms")
-        snap_epoch = result.layers["epoch"].dtype.type(result.hist_epochs[snap])
-        st.caption(summaries.saturation_caption(result.layers, snap_epoch))
-        panels.chart(charts.delta_histogram_grid(result, snap, shown), key="delta_hists", filename="error_histograms")
-        st.caption(summaries.delta_hist_caption(result.layers, snap_epoch))
-
+    # each section with a control of its own is a fragment: moving its slider redraws that section only
+    results_view.learning_curves(result)
+    results_view.gradient_profile(result)
+    results_view.flow_over_time(result)
+    results_view.histograms(result)
     boundary = charts.boundary_figure(result)
     if boundary is not None:
         st.subheader("5. Decision boundary")
         panels.chart(boundary, key="boundary", filename="decision_boundary")
-
-    st.subheader("Per-layer statistics")
-    at = result.layers[result.layers["epoch"] == epoch].drop(columns=["epoch", "step"])
-    # two tabs of at most six columns, so that the table fits beside the sidebar without a scroll bar
-    signal, weights = st.tabs(["error signal and gradients", "weights and activations"])
-    for tab, columns in ((signal, ["delta_rms", "grad_norm", "grad_mean_abs", "update_ratio"]),
-                         (weights, ["weight_norm", "act_mean", "act_std", "saturated_frac", "dead_frac"])):
-        tab.dataframe(tables.styled(at[["layer", *columns]]), hide_index=True, width="stretch",
-                      height=tables.height(len(at)))
-    st.caption(f"At epoch {epoch:g}, the epoch chosen above. Column meanings are in the README's export section.")
 
     st.subheader("Take it with you")
     name = next((n for n, r in st.session_state.get(state.RUNS, {}).items() if r is result), "run")

@@ -1,0 +1,82 @@
+"""The Train page's results, one fragment per section with a control of its own: moving the epoch
+slider, the snapshot slider, the heat map's colour or the log toggle redraws that section only."""
+from __future__ import annotations
+
+import streamlit as st
+
+from lab import RunResult, charts, diagram, summaries, tables
+from pages.ui import panels, preview
+
+
+@st.fragment
+def learning_curves(result: RunResult) -> None:
+    st.subheader("1. Learning curves")
+    log_y = st.toggle("log-scale loss", value=False)
+    panels.chart(charts.loss_figure(result.history, result.config.loss, log_y, result.diverged_at), key="loss",
+                 filename="learning_curves")
+    st.caption(" ".join(filter(None, [summaries.loss_caption(result), summaries.clipping_caption(result)])))
+
+
+@st.fragment
+def gradient_profile(result: RunResult) -> None:
+    """The profile at the chosen epoch beside the verdicts, the network coloured by it, and the per-layer table."""
+    epochs = panels.record_epochs(result)
+    st.subheader("2. The gradient profile: how much error signal reaches each layer")
+    epoch = st.select_slider("epoch", epochs, value=epochs[-1], key="profile_epoch",
+                             help="0 = at initialization, before any update") if len(epochs) > 1 else epochs[0]
+    # the verdict at initialization, where vanishing and exploding are plainest, beside the chosen epoch's
+    then, now = st.columns(2)
+    then.markdown(summaries.flow_line(result.layers, epochs[0]))
+    if epoch != epochs[0]:
+        now.markdown(summaries.flow_line(result.layers, epoch))
+    elif len(epochs) > 1:
+        now.markdown("Move the slider to see a later epoch beside it.")
+    st.caption(" ".join(filter(None, [summaries.flow_rule(),
+                                      summaries.residual_note(result.config, result.layers, epoch)])))
+    panels.show_profile(result, epoch, key="profile")
+    if result.data is not None:
+        with st.expander("The error signal on the network itself", expanded=True):
+            network, _ = st.columns([3, 2])  # as wide as it is in the live view: a full-width diagram is too tall
+            with network:
+                preview.show_network(result.config, result.data, weights=result.weights or None,
+                                     delta_rms=diagram.delta_at(result.layers, epoch),
+                                     scale=diagram.delta_scale(result.layers))
+            st.caption(f"Each unit coloured by the error signal its layer receives at epoch {epoch:g} (delta_rms, "
+                       "log scale, the heat map's colours): vanishing shows as a fade to dark from the output back to "
+                       "layer 1. The weights drawn are the run's last.")
+    st.subheader("Per-layer statistics")
+    at = result.layers[result.layers["epoch"] == epoch].drop(columns=["epoch", "step"])
+    # two tabs of at most six columns, so that the table fits beside the sidebar without a scroll bar
+    signal, weights = st.tabs(["error signal and gradients", "weights and activations"])
+    for tab, columns in ((signal, ["delta_rms", "grad_norm", "grad_mean_abs", "update_ratio"]),
+                         (weights, ["weight_norm", "act_mean", "act_std", "saturated_frac", "dead_frac"])):
+        tab.dataframe(tables.styled(at[["layer", *columns]]), hide_index=True, width="stretch",
+                      height=tables.height(len(at)))
+    st.caption(f"At epoch {epoch:g}, the epoch chosen above. Column meanings are in the README's export section.")
+
+
+@st.fragment
+def flow_over_time(result: RunResult) -> None:
+    st.subheader("3. How the flow changes while the network learns")
+    which = st.radio("colour by", ["delta_rms", "update_ratio", "grad_norm"], horizontal=True, key="heat_col",
+                     help="update_ratio: size of each step relative to the weights (around 1e-3 is healthy)")
+    if len(panels.record_epochs(result)) > 1:
+        panels.chart(charts.heatmap_figure(result.layers, which), key="heat", filename=f"heatmap_{which}")
+    st.caption(summaries.heatmap_caption(result, which))
+
+
+@st.fragment
+def histograms(result: RunResult) -> None:
+    st.subheader("4. Activations and errors per layer")
+    if not (result.act_hist.shape[0] and result.act_hist.shape[1]):
+        return
+    snaps = list(range(result.act_hist.shape[0]))
+    snap = st.select_slider("snapshot", snaps, value=snaps[-1], key="hist_snap",
+                            format_func=lambda i: f"epoch {result.hist_epochs[i]:g}")
+    n_layers = result.delta_hist.shape[1]
+    shown = panels.layer_picker(n_layers, key="hist_layers")
+    panels.chart(charts.histogram_grid(result, snap, shown), key="hists", filename="activation_histograms")
+    snap_epoch = result.layers["epoch"].dtype.type(result.hist_epochs[snap])
+    st.caption(summaries.saturation_caption(result.layers, snap_epoch))
+    panels.chart(charts.delta_histogram_grid(result, snap, shown), key="delta_hists", filename="error_histograms")
+    st.caption(summaries.delta_hist_caption(result.layers, snap_epoch))
