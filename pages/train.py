@@ -169,7 +169,7 @@ with body.container():
             preview.show_plan(settings, plan)
             st.caption("Left, the training data; right, the network, columns of units from the input to the output. "
                        "Narrow networks show every weight (blue positive, orange negative, thicker for larger); wide ones "
-                       "one block per layer. Once it trains, each unit takes the colour of the error signal it receives.")
+                       "one block per layer. Once it trains, each unit is shaded by the error signal it receives.")
         st.stop()
     # the address carries the settings of the run shown, also after a visit to another page
     links.set_address(config_to_params(result.config, widgets.ui_defaults()), state.TRAIN_LINK_SEEN)
