@@ -51,6 +51,7 @@ PRESSES = [
 ]
 TARGET_COLD, TARGET_WARM = 2.5, 1.5
 STATUS = re.compile(r"epochs? in ([0-9.]+) s")  # the Train page's status line: "..., 200 epochs in 1.23 s"
+VIEWPORT = {"width": 1400, "height": 1000}
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 
@@ -98,7 +99,7 @@ def settle(page, timeout=120.0) -> None:
 def open_page(browser, url: str, path: str, selector: str, count: int, context=None) -> tuple:
     """A new tab in ``context`` (default: a new browser context, with an empty cache) at ``path``, and the
     seconds until ``count`` elements match ``selector``."""
-    page = (context or browser).new_page(viewport={"width": 1400, "height": 1000})
+    page = context.new_page() if context else browser.new_page(viewport=VIEWPORT)
     start = time.perf_counter()
     page.goto(f"{url}/{path}")
     painted(page, selector, count)
@@ -161,7 +162,7 @@ def main() -> None:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
             for name, (path, (selector, count)) in PAGES.items():
                 times = []
-                context = browser.new_context()
+                context = browser.new_context(viewport=VIEWPORT)
                 for where in (context, None, context):  # cold; warm in a new browser; warm in the same browser
                     page, seconds = open_page(browser, url, path, selector, count, where)
                     times.append(seconds)
@@ -178,7 +179,7 @@ def main() -> None:
             print(f"{'page':<24}{'cold (s)':>10}{'warm (s)':>10}{'warm, same browser (s)':>24}{'target (s)':>12}")
             for name, (cold, warm, same, target) in rows.items():
                 print(f"{name:<24}{cold:>10.2f}{warm:>10.2f}{same:>24.2f}{target:>12}", flush=True)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport=VIEWPORT)
             page.goto(f"{url}/train")
             settle(page)
             start = time.perf_counter()
