@@ -1,16 +1,24 @@
-"""Page paint times and the Train page's default run, in a real browser.
+"""Page paint times, the two default runs behind a button, and the Train page's default run, in a real browser.
 
 Starts `streamlit run app.py` on a loopback port, opens every page in headless Chromium
 (Playwright) and prints, for a cold load (fresh server, empty caches) and a warm one,
-the seconds until the page has finished running and nothing is left loading.  Then it
-presses Train with the default settings and reports the run's own wall time (from the
-engine) beside the time until the charts are on screen, and the same run in a plain
-Python process as the baseline.
+the seconds until the page's last piece is drawn.  Compare and Phase diagram are also
+timed from pressing their button (the default comparison, the default sweep) until the
+charts are drawn, first (cold) and again (warm).  Then it presses Train with the default
+settings and reports the run's own wall time (from the engine) beside the time until
+the charts are on screen, and the same run in a plain Python process as the baseline.
+
+Last, what each page sends: the pages run once more in-process (Streamlit's AppTest), and
+for each the script's own time, the number of plotly figures, their traces, and the size
+of the figure JSON that goes over the websocket (the spec in each chart's message).
 
     python benchmarks/bench_pages.py            # needs playwright and /usr/bin/chromium
 """
 from __future__ import annotations
 
+import json
+import math
+import re
 import socket
 import subprocess
 import sys
@@ -20,9 +28,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from lab.presets import CURES, PRESETS  # noqa: E402
+
+HOME_BUTTONS = len(PRESETS) + sum(len(c.variants) for c in CURES.values())  # one "Open in Train" per line
 # page -> (path, what is on screen when the page has painted completely: selector, count)
 PAGES = {
-    "Home": ("", ("text=Measured: layer 1 gets", 8)),
+    "Home": ("", ("button:has-text('Open in Train')", HOME_BUTTONS)),
     "Train": ("train", ("text=Press Train in the sidebar", 1)),
     "Init explorer": ("init_explorer", (".js-plotly-plot", 3)),
     "Compare": ("compare", ("text=Press Run comparison", 1)),
@@ -31,6 +43,15 @@ PAGES = {
     "Softmax with loss": ("softmax_loss", (".js-plotly-plot", 1)),
     "Gradient check": ("gradient_check", (".js-plotly-plot", 2)),
 }
+# (name, page path, button, what is on screen when its result has been drawn, target s)
+PRESSES = [
+    # the comparison's two charts and, under them, the session panel's two (the runs just made, overlaid)
+    ("Compare default", "compare", "Run comparison", ((".js-plotly-plot", 4), ("text=Take it with you", 1)), 4.0),
+    ("Phase diagram default", "phase_diagram", "Run the sweep", ((".js-plotly-plot", 1),), 5.0),
+]
+TARGET_COLD, TARGET_WARM = 2.5, 1.5
+STATUS = re.compile(r"epochs? in ([0-9.]+) s")  # the Train page's status line: "..., 200 epochs in 1.23 s"
+VIEWPORT = {"width": 1400, "height": 1000}
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 
@@ -52,7 +73,7 @@ def start_server():
     raise SystemExit("streamlit did not start")
 
 
-def painted(page, selector: str, count: int, timeout=60.0) -> None:
+def painted(page, selector: str, count: int, timeout=120.0) -> None:
     """Until ``count`` elements match ``selector`` (the page's last piece is drawn)."""
     deadline = time.time() + timeout
     while time.time() < deadline and page.locator(selector).count() < count:
@@ -75,30 +96,94 @@ def settle(page, timeout=120.0) -> None:
         time.sleep(0.05)
 
 
+def open_page(browser, url: str, path: str, selector: str, count: int) -> tuple:
+    """A new tab in a new browser context (an empty cache) at ``path``, and the seconds until ``count``
+    elements match ``selector``."""
+    page = browser.new_page(viewport=VIEWPORT)
+    start = time.perf_counter()
+    page.goto(f"{url}/{path}")
+    painted(page, selector, count)
+    return page, time.perf_counter() - start
+
+
+def press(browser, url: str, path: str, button: str, done) -> float:
+    """Seconds from pressing ``button`` on a freshly painted ``path`` until every (selector, count) in ``done``."""
+    page, _ = open_page(browser, url, path, f"button:has-text('{button}')", 1)
+    settle(page)
+    start = time.perf_counter()
+    page.get_by_role("button", name=button).first.click()
+    for selector, count in done:
+        painted(page, selector, count)
+    seconds = time.perf_counter() - start
+    page.close()
+    return seconds
+
+
+def figure_stats() -> dict:
+    """page -> (script seconds, figures, traces, bytes of figure JSON), each page run in-process by AppTest."""
+    from streamlit.testing.v1 import AppTest
+
+    def stats(at, seconds):
+        figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        return seconds, len(figs), sum(len(f.get("data", [])) for f in figs), \
+            sum(len(c.proto.spec) for c in at.get("plotly_chart"))
+
+    out = {}
+    for name, (path, _) in PAGES.items():
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        start = time.perf_counter()
+        at.run()  # Home, the default page
+        if path:
+            start = time.perf_counter()
+            at.switch_page(f"pages/{path}.py").run()
+        out[name] = stats(at, time.perf_counter() - start)
+        if name == "Train":
+            start = time.perf_counter()
+            at.sidebar.form_submit_button[0].click().run()
+            out["Train default run"] = stats(at, time.perf_counter() - start)
+        for press_name, press_path, *_ in PRESSES:
+            if press_path == path:
+                start = time.perf_counter()
+                at.form_submit_button[0].click().run()
+                out[press_name] = stats(at, time.perf_counter() - start)
+    return out
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from lab import train
     from pages.ui.widgets import ui_defaults
 
+    rows = {}
     proc, url = start_server()
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-            print(f"{'page':<20}{'title (s)':>12}{'cold load (s)':>15}{'warm load (s)':>15}")
             for name, (path, (selector, count)) in PAGES.items():
-                times, title = [], 0.0
-                for _ in range(2):
-                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                    start = time.perf_counter()
-                    page.goto(f"{url}/{path}")
-                    page.locator("h1").first.wait_for(timeout=60_000)
-                    title = time.perf_counter() - start
-                    painted(page, selector, count)
-                    times.append(time.perf_counter() - start)
-                    page.close()
-                print(f"{name:<20}{title:>12.2f}{times[0]:>15.2f}{times[1]:>15.2f}")
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page, cold = open_page(browser, url, path, selector, count)
+                via = "Home" if name == "Train" else "Train"  # there and back by the sidebar, in the same tab
+                page.locator("[data-testid=stSidebarNavLink]", has_text=via).first.click()
+                painted(page, *PAGES[via][1])
+                start = time.perf_counter()
+                page.locator("[data-testid=stSidebarNavLink]", has_text=name).first.click()
+                painted(page, selector, count)
+                navigated = time.perf_counter() - start
+                page.close()
+                page, warm = open_page(browser, url, path, selector, count)
+                page.close()
+                rows[name] = (cold, warm, navigated, f"{TARGET_COLD:g} / {TARGET_WARM:g}")
+            for name, path, button, done, target in PRESSES:
+                rows[name] = (press(browser, url, path, button, done), press(browser, url, path, button, done),
+                              math.nan, f"{target:g}")
+            print("cold: the page's first visit since the server started, loaded afresh in a new browser;\n"
+                  "warm: loaded afresh again in a new browser (the server's caches warm; plotly.js etc. parsed again);\n"
+                  "back: from another page of the app by the sidebar, in the tab of the cold visit (no reload).\n"
+                  "For a button: the first press and the second, each on a page loaded afresh.")
+            print(f"{'page':<24}{'cold (s)':>10}{'warm (s)':>10}{'back (s)':>10}{'target (s)':>12}")
+            for name, (cold, warm, back, target) in rows.items():
+                print(f"{name:<24}{cold:>10.2f}{warm:>10.2f}{back:>10.2f}{target:>12}", flush=True)
+            page = browser.new_page(viewport=VIEWPORT)
             page.goto(f"{url}/train")
             settle(page)
             start = time.perf_counter()
@@ -106,19 +191,25 @@ def main() -> None:
             page.get_by_role("heading", name="Per-layer statistics").wait_for(timeout=120_000)
             settle(page)
             on_screen = time.perf_counter() - start - 0.3
-            status = page.get_by_text("records in").first.inner_text()
+            status = page.get_by_text(STATUS).first.inner_text(timeout=10_000)
             browser.close()
-        engine_wall = float(status.split("records in")[1].split("s")[0])
-        start = time.perf_counter()
-        train(ui_defaults())
-        baseline = time.perf_counter() - start
-        print(f"\nTrain page default run ({ui_defaults().depth} layers of {ui_defaults().width}, "
-              f"{ui_defaults().epochs} epochs, {ui_defaults().samples} spiral points, {ui_defaults().dtype}):")
-        print(f"  in the browser: training {engine_wall:.2f} s (live charts included), "
-              f"all charts on screen after {on_screen:.2f} s")
-        print(f"  baseline, the same run in a plain Python process: {baseline:.2f} s   (target: under 2 s)")
     finally:
         proc.terminate()
+        proc.wait()
+    engine_wall = float(STATUS.search(status).group(1))
+    start = time.perf_counter()
+    train(ui_defaults())
+    baseline = time.perf_counter() - start
+    print(f"\nTrain page default run ({ui_defaults().depth} layers of {ui_defaults().width}, "
+          f"{ui_defaults().epochs} epochs, {ui_defaults().samples} spiral points, {ui_defaults().dtype}):")
+    print(f"  in the browser: training {engine_wall:.2f} s (live charts included), "
+          f"all charts on screen after {on_screen:.2f} s   (target: 2.5 s)")
+    print(f"  baseline, the same run in a plain Python process: {baseline:.2f} s   (target: under 2 s)")
+
+    print("\nWhat each page sends (in-process, AppTest, a fresh process: its caches start empty):")
+    print(f"{'page':<24}{'script (s)':>11}{'figures':>9}{'traces':>8}{'figure JSON (kB)':>18}")
+    for name, (seconds, figs, traces, size) in figure_stats().items():
+        print(f"{name:<24}{seconds:>11.2f}{figs:>9}{traces:>8}{size / 1000:>18.1f}")
 
 
 if __name__ == "__main__":

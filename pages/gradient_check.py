@@ -61,8 +61,9 @@ st.markdown(
 if n_params > MAX_PARAMS:
     note = ""
     if n_params <= 1_000_000:
-        model, X, t = check_problem(config, N_INPUTS, N_CLASSES, N_SAMPLES)
-        seconds = estimate_numerical_seconds(model, X, t)
+        with st.spinner("Timing one forward pass…"):
+            model, X, t = check_problem(config, N_INPUTS, N_CLASSES, N_SAMPLES)
+            seconds = estimate_numerical_seconds(model, X, t)
         note = f" At this machine's measured forward time that is about {seconds:,.0f} s;"
     st.warning(
         f"Central differences would need {2 * n_params:,} forward passes.{note} backprop needs one forward and one "

@@ -57,7 +57,10 @@ def preset_card(name: str, preset) -> None:
         open_in_train(preset.changes)
 
 
-card_grid(PRESETS, 4, preset_card)
+# on a fresh server every card's network is measured once (about a second in all); the toolbar's
+# running indicator is hidden, so say so (a spinner shows only when the wait passes half a second)
+with st.spinner("Measuring each card's network…"):
+    card_grid(PRESETS, 4, preset_card)
 
 st.subheader("The cures, and how they fail")
 st.markdown(
@@ -84,7 +87,8 @@ def cure_card(name: str, cure) -> None:
             open_in_train(changes)
 
 
-card_grid(CURES, 2, cure_card)
+with st.spinner("Measuring each cure's networks…"):
+    card_grid(CURES, 2, cure_card)
 
 st.markdown(
     """

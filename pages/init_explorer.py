@@ -29,7 +29,7 @@ with st.form("explore"):
     st.form_submit_button("Compare", type="primary")
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=64, show_spinner="Pushing the batch through the network and back…")
 def probe_at_init(config):
     return train(config)
 
