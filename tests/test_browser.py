@@ -257,7 +257,7 @@ BOUNDARY_Z = """() => {
 
 
 def test_play_changes_the_boundary_live_then_pause_step_and_reset(server, page):
-    _open(page, server + "/train?epochs=3000&depth=20&width=32&activation=tanh", "Train a network and watch its gradients")
+    _open(page, server + "/train?epochs=5000&depth=8&width=8&activation=tanh&samples=4000", "Train a network and watch its gradients")
     page.get_by_text("What will be trained").first.wait_for(timeout=30_000)
     page.locator("[data-testid=stSidebar]").get_by_role("button", name="Play").click()
     page.get_by_role("button", name="Pause").wait_for(timeout=30_000)
@@ -282,7 +282,7 @@ def test_play_changes_the_boundary_live_then_pause_step_and_reset(server, page):
         time.sleep(0.2)
     assert page.get_by_text("(step ").first.inner_text() != paused, "Step did not move the run"
     page.get_by_role("button", name="Reset", exact=True).click()
-    page.get_by_text("Paused at epoch 0 of 3,000 (step 0 of").first.wait_for(timeout=30_000)
+    page.get_by_text("Paused at epoch 0 of 5,000 (step 0 of").first.wait_for(timeout=30_000)
     _settle(page)
     _no_exception(page)
     _shot(page, "train_reset")

@@ -19,7 +19,7 @@ from pages.ui import preview, run_history, state
 from pages.ui.panels import chart, plain_notice
 from pages.ui.running import digest, load_csv, refuse_if_too_costly, run_cache
 
-SLICE_S = 0.25  # the least training time between two live redraws
+SLICE_S = 0.5  # the least training time between two live redraws: the browser needs about that to draw a frame
 FIRST_SLICE_S = 0.02  # the training before the first live frame
 LIVE_BOUNDARY_RESOLUTION = 60  # grid points per side of the live decision boundary (the finished run's: up to 120)
 STOP_CHECK_S = 0.05  # how often a slice asks Streamlit whether a click is waiting
