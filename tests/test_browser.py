@@ -80,9 +80,18 @@ def browser():
         b.close()
 
 
+@pytest.fixture(scope="module")
+def context(browser):
+    """One browser context for the module's tabs, so that they share the HTTP cache: plotly.js (4.7 MB) is
+    fetched and compiled once, not in every test (2-3 s each on these machines)."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1800})
+    yield ctx
+    ctx.close()
+
+
 @pytest.fixture
-def page(browser):
-    pg = browser.new_page(viewport={"width": 1400, "height": 1800})
+def page(context):
+    pg = context.new_page()
     yield pg
     pg.close()
 
@@ -117,7 +126,7 @@ def _shot(page, name: str):
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_home_page(server, page):
+def test_home_page_and_a_preset_that_opens_train_with_its_settings(server, page):
     _open(page, server, "Backprop Lab")
     from lab.presets import CURES, PRESETS
 
@@ -128,6 +137,15 @@ def test_home_page(server, page):
     sync_api.expect(page.get_by_text("Measured: ")).to_have_count(measured_at_init, timeout=60_000)
     _no_exception(page)
     _shot(page, "home")
+    page.get_by_role("button", name="Open in Train").first.click()
+    page.get_by_role("heading", name="Train a network and watch its gradients").wait_for(timeout=30_000)
+    activation = page.locator("[data-testid=stSidebar]").get_by_role("combobox", name="activation")
+    sync_api.expect(activation).to_match_aria_snapshot('- combobox "activation": sigmoid', timeout=30_000)
+    page.get_by_role("heading", name="Per-layer statistics").wait_for(timeout=120_000)  # it trained at once
+    _settle(page)
+    _no_exception(page)
+    assert page.get_by_text("At initialization: vanishing.").count() >= 1
+    _shot(page, "preset_sigmoid_xavier")
 
 
 def test_train_page_trains_and_draws_the_gradient_profile(server, page):
@@ -140,19 +158,6 @@ def test_train_page_trains_and_draws_the_gradient_profile(server, page):
     _no_exception(page)
     assert page.locator(".js-plotly-plot").count() >= 5
     _shot(page, "train")
-
-
-def test_preset_opens_train_with_its_settings(server, page):
-    _open(page, server, "Backprop Lab")
-    page.get_by_role("button", name="Open in Train").first.click()
-    page.get_by_role("heading", name="Train a network and watch its gradients").wait_for(timeout=30_000)
-    activation = page.locator("[data-testid=stSidebar]").get_by_role("combobox", name="activation")
-    sync_api.expect(activation).to_match_aria_snapshot('- combobox "activation": sigmoid', timeout=30_000)
-    page.get_by_role("heading", name="Per-layer statistics").wait_for(timeout=120_000)  # it trained at once
-    _settle(page)
-    _no_exception(page)
-    assert page.get_by_text("At initialization: vanishing.").count() >= 1
-    _shot(page, "preset_sigmoid_xavier")
 
 
 def test_init_explorer_page(server, page):
@@ -184,18 +189,20 @@ def test_compare_page_from_a_link_and_a_download(server, page, tmp_path):
     _shot(page, "compare")
 
 
-@pytest.mark.parametrize("path, heading", [
-    ("chain_rule", "Chain rule: the fruit shop"),
-    ("softmax_loss", "Softmax with loss"),
-    ("gradient_check", "Gradient check"),
-])
-def test_textbook_pages(server, page, path, heading):
-    _open(page, f"{server}/{path}", heading)
-    if path != "chain_rule":
-        sync_api.expect(page.locator(".js-plotly-plot")).not_to_have_count(0, timeout=30_000)
-    _settle(page)
-    _no_exception(page)
-    _shot(page, path)
+def test_textbook_pages(server, page):
+    """The three worked examples, reached one after the other by the sidebar, as a reader moves through them
+    (one tab: the first page pays for loading the app, the others are drawn in place)."""
+    _open(page, f"{server}/chain_rule", "Chain rule: the fruit shop")
+    for link, heading, plots in (("Chain rule", "Chain rule: the fruit shop", False),
+                                 ("Softmax with loss", "Softmax with loss", True),
+                                 ("Gradient check", "Gradient check", True)):
+        page.locator("[data-testid=stSidebarNav]").get_by_text(link, exact=True).click()
+        page.get_by_role("heading", name=heading).first.wait_for(timeout=30_000)
+        if plots:
+            sync_api.expect(page.locator(".js-plotly-plot")).not_to_have_count(0, timeout=30_000)
+        _settle(page)
+        _no_exception(page)
+        _shot(page, link.lower().replace(" ", "_"))
 
 
 def test_phase_diagram_page(server, page):
