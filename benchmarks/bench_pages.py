@@ -119,6 +119,37 @@ def press(browser, url: str, path: str, button: str, done) -> float:
     return seconds
 
 
+def _until_text(page, text: str, start: float, timeout=60.0) -> float:
+    """Seconds from ``start`` until ``text`` is on the page."""
+    page.get_by_text(text).first.wait_for(timeout=timeout * 1000)
+    return time.perf_counter() - start
+
+
+FIGURE_DATA = """(title) => {
+  const plot = [...document.querySelectorAll('.js-plotly-plot')]
+    .find(p => ((p.layout || {}).title || {}).text?.includes(title));
+  return plot ? JSON.stringify(plot.data.map(d => d.y)) : null;
+}"""
+
+
+def slider_redraws(page) -> dict:
+    """Seconds from one arrow-key step of the epoch and the snapshot sliders until their chart has new data
+    (each section is a fragment: only it reruns)."""
+    out = {}
+    for name, index, title in (("epoch", 0, "Gradient profile at epoch"), ("snapshot", 1, "Activations per layer")):
+        before = page.evaluate(FIGURE_DATA, title)
+        thumb = page.locator("[data-testid=stMain]").get_by_role("slider").nth(index)
+        thumb.focus()
+        start = time.perf_counter()
+        thumb.press("ArrowLeft")
+        deadline = start + 30
+        while time.perf_counter() < deadline and page.evaluate(FIGURE_DATA, title) == before:
+            time.sleep(0.02)
+        out[name] = time.perf_counter() - start
+        settle(page)
+    return out
+
+
 def figure_stats() -> dict:
     """page -> (script seconds, figures, traces, bytes of figure JSON), each page run in-process by AppTest."""
     from streamlit.testing.v1 import AppTest
@@ -188,10 +219,20 @@ def main() -> None:
             settle(page)
             start = time.perf_counter()
             page.get_by_role("button", name="Train").first.click()
+            first_live = _until_text(page, "Loss so far", start)
             page.get_by_role("heading", name="Per-layer statistics").wait_for(timeout=120_000)
             settle(page)
             on_screen = time.perf_counter() - start - 0.3
             status = page.get_by_text(STATUS).first.inner_text(timeout=10_000)
+            sliders = slider_redraws(page)
+            page.close()
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(f"{url}/train?epochs=2000")
+            painted(page, "text=What will be trained", 1)
+            settle(page)
+            start = time.perf_counter()
+            page.locator("[data-testid=stSidebar]").get_by_role("button", name="Play").click()
+            play_first = _until_text(page, "Loss so far", start)
             browser.close()
     finally:
         proc.terminate()
@@ -205,6 +246,10 @@ def main() -> None:
     print(f"  in the browser: training {engine_wall:.2f} s (live charts included), "
           f"all charts on screen after {on_screen:.2f} s   (target: 2.5 s)")
     print(f"  baseline, the same run in a plain Python process: {baseline:.2f} s   (target: under 2 s)")
+    print(f"  first live chart after pressing Train: {first_live:.2f} s; after pressing Play (2000 epochs): "
+          f"{play_first:.2f} s   (target: 1 s)")
+    for name, seconds in sliders.items():
+        print(f"  moving the {name} slider one step: its chart redrawn after {seconds:.2f} s   (target: 0.5 s)")
 
     print("\nWhat each page sends (in-process, AppTest, a fresh process: its caches start empty):")
     print(f"{'page':<24}{'script (s)':>11}{'figures':>9}{'traces':>8}{'figure JSON (kB)':>18}")
