@@ -37,6 +37,8 @@ EXAMPLES = """examples:
   python -m lab gradcheck --activation gelu --loss mse
   python -m lab gradients --depth 3 --width 8 --out probe.npz
   python -m lab theory --activation tanh --init lecun_normal --gain 1.5 --depth 20 --width 256
+  python -m lab runs list --filter activation=sigmoid --tag baseline
+  python -m lab runs export 12 "init=he_normal" --out runs/picked
 """
 
 # (flag, config field, type, help); compare accepts several values for any of them.  Bounds and
@@ -107,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         "gradients": ("write the probe set's weights and gradients at initialization to .npz", False),
         "theory": ("print (or write) the mean-field prediction per layer: layer, q, chi, predicted_delta_ratio", False),
     }
+    _add_runs_parser(sub)
     for name, (help_text, multi) in specs.items():
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", required=True, metavar="DIR", help="output directory")
             p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
             p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+            _add_store_option(p)
+            p.add_argument("--no-store", action="store_true", help="do not keep this command's runs in the run store")
         if name == "gradcheck":
             p.add_argument("--examples", type=int, default=8, help="examples in the check batch (8)")
             p.add_argument("--force", action="store_true",
@@ -125,6 +130,36 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "theory":
             p.add_argument("--out", metavar="FILE.csv", help="write the CSV here instead of printing it")
     return parser
+
+
+def _add_store_option(p):
+    p.add_argument("--store", metavar="PATH",
+                   help="the run store (default: $BACKPROP_LAB_STORE, else $XDG_DATA_HOME/backprop-lab/runs.sqlite, "
+                        "else ~/.local/share/backprop-lab/runs.sqlite)")
+
+
+def _add_runs_parser(sub):
+    runs = sub.add_parser("runs", help="list, show, export or delete the runs kept in the run store",
+                          description="the runs kept in the run store (every train and compare writes there)")
+    actions = runs.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = actions.add_parser("list", help="a table of the stored runs, newest first")
+    p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="only runs with this config value (any setting, e.g. depth=10; repeatable)")
+    p.add_argument("--tag", help="only runs with this tag")
+    p.add_argument("--search", help="only runs whose name contains this (any case)")
+    p.add_argument("--deleted", action="store_true", help="include deleted runs")
+    p = actions.add_parser("show", help="one run: its config, summary and final metrics")
+    p.add_argument("run", metavar="ID|NAME")
+    p = actions.add_parser("export", help="write runs as config.json, history.csv, layers.csv (as train --out)")
+    p.add_argument("run", nargs="+", metavar="ID|NAME")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--force", action="store_true", help="overwrite a run already in --out")
+    p = actions.add_parser("delete", help="delete runs (undo with 'runs undelete ID')")
+    p.add_argument("run", nargs="+", metavar="ID|NAME")
+    p = actions.add_parser("undelete", help="bring deleted runs back, by id")
+    p.add_argument("run", nargs="+", type=int, metavar="ID")
+    for p in actions.choices.values():
+        _add_store_option(p)
 
 
 def _add_run_options(p, multi):
@@ -259,6 +294,7 @@ def cmd_train(args, multi):
     _check_out_dir(args.out, args.force)
     for name, config in configs.items():
         _check_cost(config, f"[{name}] " if multi else "", args.quiet)
+    store = None if args.no_store else _store_for_writing(args.store)
     runs = {}
     for name, config in configs.items():
         printer = _ProgressPrinter(f"[{name}] " if multi else "", args.quiet)
@@ -275,7 +311,40 @@ def cmd_train(args, multi):
         print(f"{name}: {records} record{'' if records == 1 else 's'} in {result.wall_s:.2f} s, {status}")
     paths = write_run_dir(args.out, runs, with_run=multi)
     print("wrote " + ", ".join(str(p) for p in paths))
+    if store is not None:
+        _store_runs(store, runs, Path(args.out).resolve().name or "run", multi)
     return 0
+
+
+def _store_for_writing(path):
+    """The store train and compare write to, opened before training so that a bad one is known at once:
+    an explicit --store that cannot be used is an error; the default one is skipped with a warning."""
+    from .store import StoreError, default_path, open_store
+
+    if path is None and default_path() is None:
+        return None
+    try:
+        return open_store(path)
+    except StoreError as exc:
+        if path is not None:
+            raise ConfigError(str(exc)) from None
+        print(f"python -m lab: warning: {exc}; the runs are not stored", file=sys.stderr)
+        return None
+
+
+def _store_runs(store, runs, label, multi):
+    from .store import StoreError
+
+    try:
+        with store:
+            if multi:
+                varying = next(iter(runs)).split("=", 1)[0]
+                group = store.save_group(runs, label, "cli", spec={"vary": varying, "runs": list(runs)})
+                print(f"stored as group {group} in {store.path}")
+            else:
+                print(f"stored as run {store.save(runs['run'], label, 'cli')} in {store.path}")
+    except StoreError as exc:
+        print(f"python -m lab: warning: {exc}; the runs are not stored", file=sys.stderr)
 
 
 def _probe_model(config, n_examples):
@@ -367,7 +436,119 @@ def _writing(path: Path, mode: str = "wb"):
         raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
-COMMANDS = {"train": cmd_train, "compare": cmd_train, "gradcheck": cmd_gradcheck, "gradients": cmd_gradients,
+def _open_for_runs(args):
+    from .store import default_path, open_store
+
+    if args.store is None and default_path() is None:
+        raise ConfigError("the run store is turned off ($BACKPROP_LAB_STORE=off); give --store PATH")
+    return open_store(args.store)
+
+
+def _resolve(store, keys) -> list[int]:
+    """The ids that ``keys`` (ids or names) name; a name held by several runs is an error listing their ids."""
+    ids = []
+    for key in keys:
+        found = store.find(key)
+        if not found:
+            raise ConfigError(f"no stored run has the id or name {key!r} (see 'python -m lab runs list')")
+        if len(found) > 1:
+            raise ConfigError(f"{len(found)} stored runs are named {key!r}: give one of the ids "
+                              + ", ".join(map(str, found)))
+        ids += [i for i in found if i not in ids]
+    return ids
+
+
+LIST_COLUMNS = ["id", "name", "created", "source", "dataset", "depth", "width", "activation", "init", "optimizer",
+                "lr", "final_loss", "final_accuracy", "diverged_at", "tags"]
+
+
+def cmd_runs(args, multi):
+    from .store import StoreError
+
+    try:
+        with _open_for_runs(args) as store:
+            return RUNS_ACTIONS[args.action](store, args)
+    except StoreError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _runs_list(store, args):
+    filters = {}
+    for item in args.filter:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--filter takes KEY=VALUE, not {item!r}")
+        filters[key.strip().replace("-", "_")] = value
+    try:
+        table = store.runs(filters, tag=args.tag, search=args.search, include_deleted=args.deleted)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if table.empty:
+        print("no stored runs" + (" match" if filters or args.tag or args.search else f" in {store.path}"))
+        return 0
+    shown = table.loc[:, LIST_COLUMNS + (["deleted_at"] if args.deleted else [])].copy()
+    shown["created"] = shown["created"].str.slice(0, 16).str.replace("T", " ")
+    shown["diverged_at"] = shown["diverged_at"].map(lambda v: "" if v is None or v != v else f"{v:g}")
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"{len(table)} run{'' if len(table) == 1 else 's'} in {store.path}")
+    return 0
+
+
+def _runs_show(store, args):
+    (run_id,) = _resolve(store, [args.run])
+    row = store.record(run_id)
+    print(f"run {run_id}: {row['name']}")
+    for key in ("created", "source", "group", "tags", "notes"):
+        value = ", ".join(row[key]) if key == "tags" else row[key]
+        if value not in (None, "", []):
+            print(f"  {key}: {value}")
+    print("config:")
+    for key, value in row["config"].items():
+        print(f"  {key}: {value}")
+    print("summary:")
+    for key in ("n_epochs", "steps_per_epoch", "n_layers", "wall_s", "stopped", "diverged_at", "diverge_reason",
+                "has_weights", "complete", *[k for k in row if k.startswith("final_")]):
+        value = row[key]
+        if key in ("stopped", "has_weights", "complete"):
+            value = bool(value)
+        print(f"  {key}: {f'{value:.6g}' if isinstance(value, float) else value}")
+    for key, value in row["meta"].get("clipping", {}).items():
+        print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
+    return 0
+
+
+def _runs_export(store, args):
+    from .compare import unique_name
+    from .export import write_run_dir
+
+    ids = _resolve(store, args.run)
+    _check_out_dir(args.out, args.force)
+    runs = {}
+    for run_id in ids:
+        runs[unique_name(store.record(run_id)["name"], runs)] = store.load(run_id)
+    paths = write_run_dir(args.out, runs, with_run=len(runs) > 1)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _runs_delete(store, args):
+    ids = _resolve(store, args.run)
+    store.delete(ids)
+    listed = " ".join(map(str, ids))
+    print(f"deleted {len(ids)} run{'' if len(ids) == 1 else 's'} ({listed}); undo: python -m lab runs undelete {listed}")
+    return 0
+
+
+def _runs_undelete(store, args):
+    store.undelete(args.run)
+    print(f"restored {len(args.run)} run{'' if len(args.run) == 1 else 's'}")
+    return 0
+
+
+RUNS_ACTIONS = {"list": _runs_list, "show": _runs_show, "export": _runs_export, "delete": _runs_delete,
+                "undelete": _runs_undelete}
+
+COMMANDS = {"runs": cmd_runs, "train": cmd_train, "compare": cmd_train, "gradcheck": cmd_gradcheck, "gradients": cmd_gradients,
             "theory": cmd_theory}
 
 

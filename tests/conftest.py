@@ -49,3 +49,10 @@ def relerr():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(autouse=True)
+def _no_run_store(monkeypatch):
+    """No test writes to the user's run store: it is off unless a test points BACKPROP_LAB_STORE or --store at a
+    temporary file."""
+    monkeypatch.setenv("BACKPROP_LAB_STORE", "off")

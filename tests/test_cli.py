@@ -155,3 +155,80 @@ def test_gradients_npz_matches_an_independent_numpy_computation(tmp_path):
             down = loss(Ws, bs)
             Ws[l][idx] += eps
             assert (up - down) / (2 * eps) == pytest.approx(d[f"dW{l + 1}"][idx], rel=1e-5, abs=1e-10)
+
+
+# the run store: train and compare write to it, `runs` reads it
+
+STORE_FAST = ["--depth", "2", "--width", "4", "--epochs", "2", "--samples", "60", "--quiet"]
+
+
+def test_train_and_compare_write_to_the_store_and_runs_reads_it(tmp_path):
+    db = tmp_path / "store" / "runs.sqlite"
+    assert lab("train", *STORE_FAST, "--out", str(tmp_path / "one"), "--store", str(db)).returncode == 0
+    proc = lab("compare", *STORE_FAST, "--lr", "0.1", "0.01", "--out", str(tmp_path / "pair"), "--store", str(db))
+    assert proc.returncode == 0 and "stored as group" in proc.stdout
+    assert lab("train", *STORE_FAST, "--out", str(tmp_path / "skipped"), "--store", str(db), "--no-store").returncode == 0
+    from lab.store import open_store
+
+    with open_store(db) as s:
+        table = s.runs()
+    assert list(table["name"]) == ["lr=0.01", "lr=0.1", "one"] and set(table["source"]) == {"cli"}
+    assert list(table["group"].iloc[:2]) == ["pair", "pair"]
+    listed = lab("runs", "list", "--store", str(db))
+    assert listed.returncode == 0 and "lr=0.01" in listed.stdout and "3 runs" in listed.stdout
+    filtered = lab("runs", "list", "--store", str(db), "--filter", "lr=0.1", "--filter", "depth=2")
+    assert "lr=0.1" in filtered.stdout and "lr=0.01" not in filtered.stdout and "1 run in" in filtered.stdout
+    assert "no stored runs match" in lab("runs", "list", "--store", str(db), "--search", "zzz").stdout
+    shown = lab("runs", "show", "one", "--store", str(db))
+    assert shown.returncode == 0 and "activation: relu" in shown.stdout and "final_loss:" in shown.stdout
+    # export gives the files train --out wrote (the same config document and tables)
+    out = tmp_path / "exported"
+    assert lab("runs", "export", "one", "--out", str(out), "--store", str(db)).returncode == 0
+    for name in ("config.json", "history.csv", "layers.csv"):
+        original, exported = (tmp_path / "one" / name).read_text(), (out / name).read_text()
+        if name == "config.json":
+            assert json.loads(original) == json.loads(exported)
+        else:
+            pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "one" / name).drop(columns="elapsed_s", errors="ignore"),
+                                          pd.read_csv(out / name).drop(columns="elapsed_s", errors="ignore"))
+    both = tmp_path / "both"
+    assert lab("runs", "export", "lr=0.1", str(table["id"].iloc[0]), "--out", str(both), "--store", str(db)).returncode == 0
+    assert set(pd.read_csv(both / "history.csv")["run"]) == {"lr=0.1", "lr=0.01"}
+    deleted = lab("runs", "delete", "one", "--store", str(db))
+    assert deleted.returncode == 0 and "undelete" in deleted.stdout
+    assert "one" not in lab("runs", "list", "--store", str(db)).stdout.split()
+    run_id = deleted.stdout.split("(")[1].split(")")[0]
+    assert lab("runs", "undelete", run_id, "--store", str(db)).returncode == 0
+    assert "one" in lab("runs", "list", "--store", str(db)).stdout.split()
+
+
+def test_runs_errors_are_one_line(tmp_path):
+    db = tmp_path / "runs.sqlite"
+    for _ in range(2):
+        assert lab("train", *STORE_FAST, "--out", str(tmp_path / "same"), "--force", "--store", str(db)).returncode == 0
+    for args, words in [
+        (["runs", "show", "same"], "2 stored runs are named 'same'"),
+        (["runs", "show", "nothing"], "no stored run"),
+        (["runs", "list", "--filter", "colour=red"], "unknown setting"),
+        (["runs", "list", "--filter", "depth"], "KEY=VALUE"),
+    ]:
+        proc = lab(*args, "--store", str(db))
+        assert proc.returncode == 2 and words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database")
+    proc = lab("runs", "list", "--store", str(text))
+    assert proc.returncode == 2 and "not a SQLite database" in proc.stderr
+    proc = lab("train", *STORE_FAST, "--out", str(tmp_path / "x"), "--store", str(text))
+    assert proc.returncode == 2 and not (tmp_path / "x").exists()  # refused before training
+    assert text.read_text() == "not a database"
+    assert "turned off" in lab("runs", "list").stderr  # conftest turns the default store off
+
+
+def test_the_default_store_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKPROP_LAB_STORE", str(tmp_path / "env.sqlite"))
+    assert lab("train", *STORE_FAST, "--out", str(tmp_path / "a")).returncode == 0
+    assert "1 run in" in lab("runs", "list").stdout
+    # a bad default store does not stop a run: a warning, and the files are written
+    monkeypatch.setenv("BACKPROP_LAB_STORE", str(tmp_path))
+    proc = lab("train", *STORE_FAST, "--out", str(tmp_path / "b"))
+    assert proc.returncode == 0 and "warning" in proc.stderr and (tmp_path / "b" / "config.json").exists()
