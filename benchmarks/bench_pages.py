@@ -35,7 +35,7 @@ HOME_BUTTONS = len(PRESETS) + sum(len(c.variants) for c in CURES.values())  # on
 # page -> (path, what is on screen when the page has painted completely: selector, count)
 PAGES = {
     "Home": ("", ("button:has-text('Open in Train')", HOME_BUTTONS)),
-    "Train": ("train", ("text=Press Train in the sidebar", 1)),
+    "Train": ("train", (".js-plotly-plot", 2)),  # the data beside the network, before anything trains
     "Init explorer": ("init_explorer", (".js-plotly-plot", 3)),
     "Compare": ("compare", ("text=Press Run comparison", 1)),
     "Phase diagram": ("phase_diagram", ("text=Press Run the sweep", 1)),
