@@ -28,6 +28,7 @@ if link:
     links.set_address(config_to_params(linked, widgets.ui_defaults()), state.TRAIN_LINK_SEEN)  # what the page uses
 
 settings = widgets.current_settings()
+running.warm_prices()
 
 with st.sidebar:
     upload = st.file_uploader("your own data (CSV: numeric features + one label column)", type=["csv"],

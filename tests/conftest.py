@@ -5,8 +5,14 @@ the path (``[tool.pytest.ini_options] pythonpath``).
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+
+# the app prices the machine in a background thread when the Train page first opens; in the tests (and the
+# browser tests' server, which inherits this) that would only load the machine while other tests are timed
+os.environ.setdefault("BACKPROP_LAB_WARM_PRICES", "0")
 
 
 def central_difference(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:

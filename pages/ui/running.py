@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 
 import streamlit as st
@@ -15,9 +16,21 @@ from pages.ui import state
 from pages.ui.panels import PLOT_CONFIG, plain_notice
 
 STOP_CHECK_S = 0.05  # how often a running training asks Streamlit whether to stop
-LIVE_INTERVAL_S = 0.25  # redraw live charts at most four times a second
+LIVE_INTERVAL_S = 0.5  # redraw live charts at most twice a second: the browser needs about that to draw them
+# (at four a second it fell behind, and the results of a finished run waited seconds behind the queue)
 
 _CACHE: dict = {}  # the process's RunCache, made on first use with the deployer's budget
+
+
+def warm_prices() -> None:
+    """Price this machine's numpy (``cost.calibrate``) once per process, in the background, while the user
+    is still choosing settings: the first cost check of a long run would otherwise wait about a second for
+    it.  BACKPROP_LAB_WARM_PRICES=0 turns this off (the tests do, so as not to load the machine)."""
+    if os.environ.get("BACKPROP_LAB_WARM_PRICES", "1") == "0" or "warming" in _CACHE:
+        return
+    _CACHE["warming"] = threading.Thread(target=lambda: [cost.calibrate(d) for d in ("float32", "float64")],
+                                         name="warm-prices", daemon=True)
+    _CACHE["warming"].start()
 
 
 def run_cache() -> RunCache:
