@@ -10,13 +10,14 @@ from lab import RunResult, charts, export, tables
 from lab.compare import describe, unique_name
 from lab.limits import SESSION_FULL_RUNS
 from lab.runcache import return_free_memory, trim_history
-from pages.ui import state
+from pages.ui import state, store_view
 from pages.ui.panels import chart, plain_notice
 from pages.ui.running import server_limits
 
 
-def remember_run(name: str, result: RunResult, source: str) -> str:
-    """Add a finished run to the session's run history under a unique name; return the name.
+def remember_run(name: str, result: RunResult, source: str, store: bool = True) -> str:
+    """Add a finished run to the session's run history under a unique name, and (``store``) write it to
+    the run store; return the name.
 
     A run that is already there (the same object, or a complete run of the same config on the
     same data, which the cache returns as a copy) is not added again: its name is returned."""
@@ -28,6 +29,8 @@ def remember_run(name: str, result: RunResult, source: str) -> str:
     name = unique_name(name, runs)
     result.meta.setdefault("source", source)
     runs[name] = result
+    if store:
+        store_view.save_run(result, name, source)
     # a bounded session: weights and data of the newest runs only, and the oldest let go past the budget
     kept, dropped = trim_history(runs, SESSION_FULL_RUNS, int(server_limits().session_mb * 2**20))
     st.session_state[state.RUNS] = kept
