@@ -148,3 +148,18 @@ def test_a_corrupt_store_is_reported_once_and_left_as_it_is(tmp_path, monkeypatc
 def test_no_store_says_how_to_turn_it_on():
     at = app("pages/runs.py")  # conftest turns the store off
     assert any("BACKPROP_LAB_STORE" in i.value and "off" in i.value for i in at.info)
+
+
+def test_compares_session_panel_shows_the_runs_as_the_store_has_them(store_path):
+    at = app("pages/train.py", SMALL)
+    ok(at.sidebar.form_submit_button[0].click().run())
+    [(name, run_id)] = at.session_state["stored_ids"].items()
+    with open_store(store_path) as store:
+        store.rename(run_id, "kept for later")  # as the Runs page (or another session) would
+    ok(at.switch_page("pages/compare.py").run())
+    [row] = at.dataframe[0].value.to_dict("records")
+    assert row["run"] == name and row["in the store"] == f"#{run_id} kept for later"
+    at.multiselect(key="delete_pick").set_value([name])
+    ok(at.form_submit_button(key="FormSubmitter:delete-Delete").click().run())
+    with open_store(store_path) as store:
+        assert store.runs().empty and len(store.runs(include_deleted=True)) == 1  # undone on the Runs page

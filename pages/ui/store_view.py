@@ -106,8 +106,37 @@ def save_group(results: dict[str, RunResult], name: str, source: str, spec: dict
     return got[0]
 
 
-def session_ids() -> dict[str, int]:
-    return dict(st.session_state.get(state.STORED_IDS, {}))
+def session_rows() -> dict[str, dict] | None:
+    """This session's stored runs as the store has them now (renamed, tagged or deleted on the Runs page):
+    the session's name -> the stored row; None when there is no store."""
+    ids = st.session_state.get(state.STORED_IDS, {})
+    try:
+        with opened() as store:
+            if store is None:
+                return None
+            frame = store.runs(include_deleted=True).set_index("id", drop=False) if ids else None
+    except StoreError as exc:
+        _report(exc)
+        return None
+    if frame is None:
+        return {}
+    return {name: frame.loc[i].to_dict() for name, i in ids.items() if i in frame.index}
+
+
+def rename_session_run(old: str, new: str) -> None:
+    """The session's rename of one of its runs, in the store too."""
+    ids = st.session_state.get(state.STORED_IDS, {})
+    if old in ids:
+        ids[new] = ids.pop(old)
+        edit("rename", ids[new], new)
+
+
+def delete_session_runs(names) -> None:
+    """The session's delete, in the store too (a soft delete: the Runs page can bring them back)."""
+    ids = st.session_state.get(state.STORED_IDS, {})
+    gone = [ids.pop(n) for n in names if n in ids]
+    if gone:
+        edit("delete", gone)
 
 
 def listing(filters: dict | None = None, tag: str | None = None, search: str | None = None) -> pd.DataFrame | None:
