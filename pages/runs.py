@@ -69,6 +69,9 @@ table["when (UTC)"] = table["when (UTC)"].str.slice(0, 16).str.replace("T", " ")
 st.dataframe(tables.styled(table, key="name"), hide_index=True, width="stretch", height=tables.height(len(table), 12),
              key="runs_table")
 
+keep = st.session_state.pop(state.RUNS_PICK_AGAIN, None)
+if keep is not None:  # a rename changes the option's label, which would clear the selection
+    st.session_state["runs_pick"] = keep
 labels = dict(zip(rows["id"].head(MAX_ROWS).tolist(), rows["name"].head(MAX_ROWS).tolist()))
 picked = st.multiselect("select runs", list(labels), format_func=lambda i: f"{labels[i]} · #{i}", key="runs_pick",
                         max_selections=MAX_OVERLAY, help=f"overlay up to {MAX_OVERLAY} runs; open or edit one")
@@ -105,6 +108,7 @@ if len(picked) == 1:
             elif (store_view.edit("rename", run_id, name) and store_view.edit("set_tags", run_id, tag_list)
                   and store_view.edit("set_notes", run_id, notes)):
                 st.session_state[state.RUNS_NOTICE] = "Saved."
+                st.session_state[state.RUNS_PICK_AGAIN] = [run_id]
                 st.rerun()
 
 loaded = {}

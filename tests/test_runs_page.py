@@ -78,6 +78,7 @@ def test_filter_overlay_rename_delete_and_undo(store_path):
     at.text_input(key=f"runs_name_{ids[0]}").input("renamed")
     at.text_input(key=f"runs_tags_{ids[0]}").input("good, tanh")
     ok(at.form_submit_button[0].click().run())
+    assert at.multiselect(key="runs_pick").value == [ids[0]]  # still selected under its new name
     with open_store(store_path) as store:
         record = store.record(ids[0])
     assert record["name"] == "renamed" and record["tags"] == ["good", "tanh"]

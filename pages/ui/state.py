@@ -21,6 +21,7 @@ STORE_ERRORS: Final = "store_errors"  # list[str]: the store's errors already sh
 EXPLORER_SAVED: Final = "explorer_saved"  # set[RunConfig]: the Init explorer's probes already stored
 RUNS_DELETED: Final = "runs_deleted"  # list[int]: the ids the Runs page deleted last (its Undo brings them back)
 RUNS_NOTICE: Final = "runs_notice"  # str: what the Runs page's last click did
+RUNS_PICK_AGAIN: Final = "runs_pick_again"  # list[int]: the runs to select again after an edit renamed one
 
 # Train
 TRAIN_SETTINGS: Final = "train_settings"  # RunConfig: the settings the Train page's widgets start from
