@@ -66,6 +66,7 @@ st.caption(f"{len(rows)} of {len(every)} stored runs" + (f"; the newest {MAX_ROW
                                                          else "") + ". Click a column's header to sort.")
 table = rows.head(MAX_ROWS).loc[:, list(SHOWN)].rename(columns=SHOWN)
 table["when (UTC)"] = table["when (UTC)"].str.slice(0, 16).str.replace("T", " ")
+table["seed"] = table["seed"].astype(str)  # an identifier: every digit, not a rounded number
 st.dataframe(tables.styled(table, key="name"), hide_index=True, width="stretch", height=tables.height(len(table), 12),
              key="runs_table")
 
