@@ -14,6 +14,7 @@ pages = [
     st.Page("pages/train.py", title="Train", icon=":material/monitoring:"),
     st.Page("pages/init_explorer.py", title="Init explorer", icon=":material/search:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
     st.Page("pages/phase_diagram.py", title="Phase diagram", icon=":material/grid_on:"),
     st.Page("pages/chain_rule.py", title="Chain rule", icon=":material/account_tree:"),
     st.Page("pages/softmax_loss.py", title="Softmax with loss", icon=":material/functions:"),

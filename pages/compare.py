@@ -9,7 +9,7 @@ from lab.limits import compare_refusal
 from lab.optim import OPTIMIZERS
 from lab.settings import SEEDS, SETTINGS
 from lab.share import MAX_RUNS, params_to_spec, spec_to_params
-from pages.ui import links, panels, router, run_history, running, state, widgets
+from pages.ui import links, panels, router, run_history, running, state, store_view, widgets
 
 router.use_router()
 
@@ -95,8 +95,13 @@ if run_clicked:
             for i, (name, (_, config)) in enumerate(planned.items(), start=1):
                 status.markdown(f"Run {i} of {len(planned)}: **{name}**")
                 result = running.run_with_progress(config, live=False)
-                runs[name] = run_history.remember_run(name, result, source="Compare")  # the name it is kept under
+                # the name it is kept under; the comparison goes to the store as one group, below
+                runs[name] = run_history.remember_run(name, result, source="Compare", store=False)
             status.empty()
+            session_runs = st.session_state.get(state.RUNS, {})
+            store_view.save_group({kept: session_runs[kept] for kept in runs.values() if kept in session_runs},
+                                  f"{axis}: {', '.join(map(str, typed))}", "Compare",
+                                  {"axis": axis, "values": list(typed), "seeds": seeds, "base": base.to_dict()})
             st.session_state[state.COMPARISON] = {"spec": spec, "runs": list(runs), "kept_as": runs}
 
 comparison = st.session_state.get(state.COMPARISON)

@@ -2,7 +2,7 @@
 import streamlit as st
 
 from lab import charts, summaries, train
-from pages.ui import panels, router, state, widgets
+from pages.ui import panels, router, state, store_view, widgets
 
 router.use_router()
 
@@ -44,6 +44,10 @@ for side, base in SIDES.items():
         continue
     results[side] = probe_at_init(config)
     names[side] = f"{side}: {summaries.network_label(config)}"
+    saved = st.session_state.setdefault(state.EXPLORER_SAVED, set())
+    if config not in saved:  # each probe once per session, not at every rerun
+        saved.add(config)
+        store_view.save_run(results[side], names[side], "Init explorer")
 
 for side, r in list(results.items()):
     if r.layers.empty:

@@ -45,13 +45,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     port = _free_port()
     log = open(ROOT / "tests" / ".streamlit-browser.log", "w")
+    # a run store of its own, so that the browser's runs never reach the user's
+    SERVER["store"] = tmp_path_factory.mktemp("store") / "runs.sqlite"
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "BACKPROP_LAB_STORE": str(SERVER["store"])},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -294,3 +296,37 @@ def test_play_changes_the_boundary_live_then_pause_step_and_reset(server, page):
     _settle(page)
     _no_exception(page)
     _shot(page, "train_reset")
+
+
+def _stored(**filters):
+    from lab.store import open_store
+
+    with open_store(SERVER["store"]) as store:
+        return store.runs(filters=filters)
+
+
+def test_runs_page_lists_a_trained_run_renames_deletes_and_undoes(server, page):
+    _open(page, server + "/train?epochs=4&depth=3&width=8&samples=200&seed=4242", "Train a network and watch its gradients")
+    page.locator("[data-testid=stSidebar]").get_by_role("button", name="Train").click()
+    page.get_by_role("heading", name="Per-layer statistics").wait_for(timeout=60_000)
+    [run_id] = _stored(seed=4242)["id"]
+    _open(page, server + "/runs", "Runs")
+    page.locator("[data-testid=stMultiSelect]").first.click()
+    page.get_by_role("option").filter(has_text=f"· #{run_id}").first.click()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Open in Train").wait_for(timeout=30_000)
+    _settle(page)
+    page.get_by_label("name", exact=True).fill("browser run")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved.").wait_for(timeout=30_000)
+    assert list(_stored(seed=4242)["name"]) == ["browser run"]
+    page.get_by_text(f"browser run · #{run_id}").first.wait_for(timeout=30_000)  # still selected, renamed
+    page.get_by_role("button", name="Delete 1 selected").click()
+    page.get_by_text("Deleted 1 run.").wait_for(timeout=30_000)
+    assert _stored(seed=4242).empty
+    page.get_by_role("button", name="Undo").click()
+    page.get_by_text("Brought back 1 run.").wait_for(timeout=30_000)
+    assert list(_stored(seed=4242)["name"]) == ["browser run"]
+    _settle(page)
+    _no_exception(page)
+    _shot(page, "runs")

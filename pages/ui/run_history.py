@@ -10,13 +10,14 @@ from lab import RunResult, charts, export, tables
 from lab.compare import describe, unique_name
 from lab.limits import SESSION_FULL_RUNS
 from lab.runcache import return_free_memory, trim_history
-from pages.ui import state
+from pages.ui import state, store_view
 from pages.ui.panels import chart, plain_notice
 from pages.ui.running import server_limits
 
 
-def remember_run(name: str, result: RunResult, source: str) -> str:
-    """Add a finished run to the session's run history under a unique name; return the name.
+def remember_run(name: str, result: RunResult, source: str, store: bool = True) -> str:
+    """Add a finished run to the session's run history under a unique name, and (``store``) write it to
+    the run store; return the name.
 
     A run that is already there (the same object, or a complete run of the same config on the
     same data, which the cache returns as a copy) is not added again: its name is returned."""
@@ -28,6 +29,8 @@ def remember_run(name: str, result: RunResult, source: str) -> str:
     name = unique_name(name, runs)
     result.meta.setdefault("source", source)
     runs[name] = result
+    if store:
+        store_view.save_run(result, name, source)
     # a bounded session: weights and data of the newest runs only, and the oldest let go past the budget
     kept, dropped = trim_history(runs, SESSION_FULL_RUNS, int(server_limits().session_mb * 2**20))
     st.session_state[state.RUNS] = kept
@@ -103,14 +106,21 @@ def session_runs_panel() -> None:
     if not runs:
         st.caption("Runs from the Train and Compare pages, and loaded files, are listed here.")
         return
+    stored = store_view.session_rows()  # this session's runs as the store has them now (None: no store)
     table = [{"run": n, "settings": describe(r.config),
               "epochs": r.history["epoch"].iloc[-1], "final loss": r.history["loss"].dropna().iloc[-1]
               if r.history["loss"].notna().any() else None,
               "diverged at": r.diverged_at} for n, r in runs.items()]
+    if stored is not None:
+        for row in table:
+            record = stored.get(row["run"])
+            row["in the store"] = "not saved" if record is None else f"#{record['id']} {record['name']}" \
+                if record["deleted_at"] is None else "deleted"
     colours = run_colours(runs)  # every run keeps its colour, here and on the page's charts above
     narrow = {c: st.column_config.Column(width="small") for c in ("epochs", "final loss", "diverged at")}
     st.dataframe(tables.styled(pd.DataFrame(table), colours), hide_index=True, width="stretch",
                  height=tables.height(len(table), 12), column_config=narrow)
+    st.caption(store_view.where_to_find() + " Every stored run, from any session, is on the **Runs** page.")
     default = [n for n in st.session_state.get(state.RUNS_OVERLAY, []) if n in runs] or list(runs)[-3:]
     picked = st.multiselect("overlay these runs", list(runs), default=default, key="overlay_pick")
     if picked:
@@ -133,10 +143,12 @@ def session_runs_panel() -> None:
                     plain_notice("error", "There is already a run with that name:", new)
                 else:
                     st.session_state[state.RUNS] = {new if n == old else n: r for n, r in runs.items()}
+                    store_view.rename_session_run(old, new)
                     st.rerun()
         with st.form("delete"):
             gone = st.multiselect("runs to delete", list(runs), key="delete_pick")
             if st.form_submit_button("Delete") and gone:
                 st.session_state[state.RUNS] = {n: r for n, r in runs.items() if n not in gone}
+                store_view.delete_session_runs(gone)
                 st.rerun()
 

@@ -15,6 +15,14 @@ DROPPED_RUNS: Final = "dropped_runs"  # list[str]: names let go past the session
 IMPORTED_ID: Final = "imported_id"  # str: file_id of the last exported file loaded, so it loads once
 RUNS_OVERLAY: Final = "runs_overlay"  # list[str]: the runs just loaded, overlaid by default
 
+# the run store (pages/ui/store_view.py) and the Runs page
+STORED_IDS: Final = "stored_ids"  # dict[str, int]: this session's runs written to the store, name -> stored id
+STORE_ERRORS: Final = "store_errors"  # list[str]: the store's errors already shown in this session
+EXPLORER_SAVED: Final = "explorer_saved"  # set[RunConfig]: the Init explorer's probes already stored
+RUNS_DELETED: Final = "runs_deleted"  # list[int]: the ids the Runs page deleted last (its Undo brings them back)
+RUNS_NOTICE: Final = "runs_notice"  # str: what the Runs page's last click did
+RUNS_PICK_AGAIN: Final = "runs_pick_again"  # list[int]: the runs to select again after an edit renamed one
+
 # Train
 TRAIN_SETTINGS: Final = "train_settings"  # RunConfig: the settings the Train page's widgets start from
 TRAIN_AUTORUN: Final = "train_autorun"  # bool: train as soon as the Train page opens (a Home preset)
