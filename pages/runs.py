@@ -11,9 +11,11 @@ router.use_router()
 MAX_ROWS = 1000  # rows the table shows (newest first); the filters reach the rest
 MAX_OVERLAY = 12  # runs overlaid at once: more lines than colours are unreadable
 ANY = "(any)"
-SHOWN = {"name": "name", "created": "when (UTC)", "source": "source", "group": "group", "tags": "tags",
-         **{c: c for c in CONFIG_COLUMNS}, "n_epochs": "epochs", "final_loss": "final loss",
-         "final_accuracy": "final accuracy", "diverged_at": "diverged at"}
+# what each run came to first, then its settings: a table wider than the page scrolls, and the outcome
+# must not be the part out of sight
+SHOWN = {"name": "name", "created": "when (UTC)", "final_loss": "final loss", "final_accuracy": "final accuracy",
+         "diverged_at": "diverged at", "n_epochs": "epochs", "source": "source", **{c: c for c in CONFIG_COLUMNS},
+         "group": "group", "tags": "tags"}
 
 st.title("Runs")
 st.markdown("Every run trained in the lab (Train, Compare, the Init explorer, loaded files and the command line) "
