@@ -53,7 +53,7 @@ def data_figure(data: Dataset) -> go.Figure | None:
     fig.update_xaxes(title_text=names[0], constrain="domain")
     fig.update_yaxes(title_text=names[1], scaleanchor="x", scaleratio=1)
     shown = f"{n:,} training points" if len(kept) == n else f"{len(kept):,} of {n:,} training points"
-    return _layout(fig, f"The data: {shown}, coloured by class", height=420)
+    return _layout(fig, f"Training data: {shown}", height=420)  # short: a narrow column cuts titles off
 
 
 class DataSummary(NamedTuple):
@@ -203,7 +203,9 @@ def network_figure(layer_sizes, weights=None, delta_rms=None, max_units: int = M
     if title is None:
         title = network_title(sizes, shown)
     height = 160 + 26 * max(min(max(sizes), max_units), 4) if units else 280
-    return _layout(fig, title, height=height)
+    fig = _layout(fig, title, height=height)
+    # no y axis to label: the units take the room a chart's axis title would (a half-width column is narrow)
+    return fig.update_layout(margin=dict(l=10, r=10, t=50, b=90))
 
 
 def network_title(sizes, shown) -> str:

@@ -128,18 +128,19 @@ def control_bar() -> tuple[str | None, object]:
     if run_config is None:
         return None, None
     pressed = None
-    bar = st.columns([1, 1, 1, 4], vertical_alignment="center")
+    # buttons as wide as their labels, in a row that wraps: fixed columns cut the labels off in a narrow window
+    bar = st.container(horizontal=True, vertical_alignment="center")
     if playback.playing():
-        if bar[0].button("Pause", icon=":material/pause:", width="stretch", help="stop here; Play or Step go on from here"):
+        if bar.button("Pause", icon=":material/pause:", help="stop here; Play or Step go on from here"):
             pressed = "pause"
-    elif bar[0].button("Play", icon=":material/play_arrow:", width="stretch", help="go on training, live"):
+    elif bar.button("Play", icon=":material/play_arrow:", help="go on training, live"):
         pressed = "play"
-    if bar[1].button("Step", icon=":material/skip_next:", width="stretch", help="one more epoch"):
+    if bar.button("Step", icon=":material/skip_next:", help="one more epoch"):
         pressed = "step"
-    if bar[2].button("Reset", icon=":material/restart_alt:", width="stretch", help="back to initialization, same seed"):
+    if bar.button("Reset", icon=":material/restart_alt:", help="back to initialization, same seed"):
         pressed = "reset"
     if not playback.playing():  # while playing, the live view says where the run is
-        bar[3].caption(playback.position(trainer, shown_run))
+        bar.caption(playback.position(trainer, shown_run))
     return pressed, run_config
 
 

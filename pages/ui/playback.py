@@ -210,7 +210,7 @@ class LiveSlots:
 
     def __init__(self):
         self.caption = st.empty()
-        left, right = st.columns(2)
+        left, right = st.columns([3, 2])  # the network wider: its columns of units and its colour bar need room
         self.network, self.boundary = left.empty(), right.empty()
         left, right = st.columns(2)
         self.loss, self.profile = left.empty(), right.empty()

@@ -17,7 +17,7 @@ def show_plan(config: RunConfig, data: Dataset, weights=None, delta_rms=None, sc
     weights: [(W, b)] to draw (default: the ones the run starts from, for a narrow network);
     delta_rms: (L,) of layers 1..L to colour the units by; scale: (cmin, cmax) of log10 delta_rms,
     fixed across the frames of a live run (``diagram.delta_scale`` of the run's layer table)."""
-    left, right = st.columns(2)
+    left, right = st.columns([2, 3])  # the network wider: ten columns of units need the room
     with left:
         figure = diagram.data_figure(data)
         if figure is not None:
