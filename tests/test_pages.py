@@ -1,27 +1,15 @@
 """The pages through Streamlit's AppTest: each runs, trains, and reports bad input on the page."""
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("streamlit")
+from apptest import APP, app  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from lab import RunConfig  # noqa: E402
 from lab.presets import PRESETS  # noqa: E402
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
 SMALL = RunConfig(samples=200, epochs=3, depth=3, width=8, dtype="float64")
-
-
-def app(page=None, settings=None):
-    at = AppTest.from_file(APP, default_timeout=60)
-    if settings is not None:
-        at.session_state["train_settings"] = settings
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def charts(at):

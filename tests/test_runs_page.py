@@ -1,15 +1,14 @@
 """The Runs page and the pages' writes to the run store, through AppTest with a temporary store."""
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from apptest import app  # noqa: E402
 
 from lab import RunConfig, train  # noqa: E402
 from lab.store import open_store  # noqa: E402
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
 SMALL = RunConfig(samples=200, epochs=3, depth=3, width=8, dtype="float64")
 
 
@@ -18,17 +17,6 @@ def store_path(tmp_path, monkeypatch):
     path = tmp_path / "runs.sqlite"
     monkeypatch.setenv("BACKPROP_LAB_STORE", str(path))  # read at every use: no handle kept between tests
     return path
-
-
-def app(page=None, settings=None):
-    at = AppTest.from_file(APP, default_timeout=60)
-    if settings is not None:
-        at.session_state["train_settings"] = settings
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def ok(at):
