@@ -107,7 +107,9 @@ def act(action: str | None, config) -> None:
             playback.shown(trainer)
     elif action == "step":
         if trainer is None and shown_run is not None and not shown_run.stopped and shown_run.config == config:
-            playback.notice("This run has reached its last epoch: **Reset** starts it again from initialization.")
+            ended = (f"diverged at epoch {shown_run.diverged_at:g}" if shown_run.diverged_at is not None
+                     else "has reached its last epoch")
+            playback.notice(f"This run {ended}: **Reset** starts it again from initialization.")
             return
         result = playback.step(config, csv_bytes)
         if result is not None and not result.stopped:

@@ -84,3 +84,14 @@ def test_step_on_a_finished_run_says_so():
     assert not at.session_state["result"].stopped
     press(at, "Step")
     assert any("reached its last epoch" in i.value for i in at.info)
+
+
+def test_step_on_a_diverged_run_says_it_diverged_and_reset_starts_again():
+    at = press(train_page(RUN.replace(optimizer="sgd", lr=1.0, depth=10, width=64)), "Play", sidebar=True)
+    result = at.session_state["result"]
+    assert result.diverged_at is not None and "trainer" not in at.session_state
+    assert result in at.session_state["runs"].values()  # kept, as a run that diverged under Train is
+    press(at, "Step")
+    assert any(f"diverged at epoch {result.diverged_at:g}" in i.value for i in at.info)
+    press(at, "Reset")
+    assert at.session_state["trainer"].step == 0 and at.session_state["result"].diverged_at is None

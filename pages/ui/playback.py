@@ -195,8 +195,7 @@ def _live_loop(name: str) -> None:
         result = trainer.result()
         if trainer.done:
             shown(trainer, result)
-            if result.diverged_at is None:
-                run_history.remember_run(name, result, source="Train")
+            run_history.remember_run(name, result, source="Train")  # as Train keeps a run that diverged
             st.rerun()  # the whole page, with every result of the finished run
         slots.draw(trainer, result, frame)
         # drawing takes at most a fifth of the time: the next slice trains at least four times as long
