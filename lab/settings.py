@@ -140,7 +140,8 @@ SETTINGS: dict[str, Interval | Choice] = {
     # the cures (issue 11): Train and Compare show them
     "norm": Choice(tuple(NORMS)),
     "residual": Choice((True, False)),
-    "residual_scale": Interval(float, 0.0, 10.0, ui_high=2.0, step=0.01),
+    # alpha = 0 is not a network with shortcuts: layers 2..depth would add nothing and get exactly no error signal
+    "residual_scale": Interval(float, 0.0, 10.0, ui_low=0.01, ui_high=2.0, open_low=True, step=0.01),
     "dropout": Interval(float, 0.0, 0.95, ui_high=0.9, step=0.05),
     "clip_norm": Interval(float, 0.0, 1e6, ui_high=100.0, step=0.1),
     "weight_decay": Interval(float, 0.0, 10.0, ui_high=0.1, step=1e-4),
