@@ -37,9 +37,11 @@ def show_plan(config: RunConfig, data: Dataset, weights=None, delta_rms=None, sc
 
 
 def show_network(config: RunConfig, data: Dataset, weights=None, delta_rms=None,
-                 scale: tuple[float, float] | None = None, key: str = "network") -> None:
-    """The network diagram alone (arguments as ``show_plan``'s)."""
-    if weights is None:
+                 scale: tuple[float, float] | None = None, key: str = "network", initial: bool = True) -> None:
+    """The network diagram alone (arguments as ``show_plan``'s).  ``initial``: without ``weights``, draw the
+    ones the run starts from; off for a run whose weights were not kept, which then shows its connections
+    grey rather than weights it no longer has."""
+    if weights is None and initial:
         weights = diagram.initial_weights(config, data)
     cmin, cmax = scale if scale is not None else (None, None)
     figure = diagram.network_figure(diagram.layer_sizes(config, data), weights, delta_rms, cmin=cmin, cmax=cmax,
