@@ -125,3 +125,33 @@ def test_cli_sweep_writes_the_csv_and_refuses_bad_axes(tmp_path, capsys):
     assert main(["sweep", "--x", "depth", "--y", "lr", "0.1", "--out", str(tmp_path / "t")]) == 2
     assert main(["sweep", "--x", "colour", "1", "--y", "lr", "0.1", "--out", str(tmp_path / "t")]) == 2
     assert "cannot" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- theory.depth_scale, for the overlay
+
+def test_depth_scale_in_the_ordered_phase_is_the_regimes_and_diverges_at_the_edge():
+    from lab.activations import get_activation
+    from lab.theory import depth_scale, regime
+
+    tanh = get_activation("tanh")
+    r = regime(tanh, 1.0, 0.05)
+    assert r.chi_star < 1 and depth_scale("tanh", 1.0, 0.05) == pytest.approx(r.depth_scale)
+    # Schoenholz et al.'s Fig. 1: with sigma_b^2 = 0.05 the edge of chaos is at sigma_w^2 of about 1.76
+    grid = np.linspace(1.0, 2.0, 101)
+    xi = depth_scale(tanh, grid, math.sqrt(0.05))
+    assert xi.shape == grid.shape and grid[np.argmax(xi)] ** 2 == pytest.approx(1.76, abs=0.03)
+    assert xi[0] < 0.3 * xi.max() and xi[-1] < 0.3 * xi.max()  # large only near the edge, on both sides
+
+
+def test_depth_scale_in_the_chaotic_phase_uses_the_correlation_fixed_point():
+    from lab.activations import get_activation
+    from lab.theory import _correlation_fixed_point, _pair_expectation, chi, regime
+
+    tanh, sw, sb = get_activation("tanh"), 3.0, 0.05
+    q = regime(tanh, sw, sb).q_star
+    dphi = lambda x: tanh.df(x, tanh.f(x))  # noqa: E731
+    # at c = 1 the pair expectation is the single one the length map uses
+    assert sw**2 * _pair_expectation(dphi, q, 1.0) == pytest.approx(chi(tanh, sw**2, q), rel=1e-6)
+    c = _correlation_fixed_point(tanh, sw**2, sb**2, q)
+    assert 0 <= c < 0.5
+    assert (sw**2 * _pair_expectation(tanh.f, q, c) + sb**2) / q == pytest.approx(c, abs=1e-9)
