@@ -1,4 +1,4 @@
-"""``python -m lab``: train, compare, gradcheck, gradients and theory from the command line.
+"""``python -m lab``: train, compare, sweep, gradcheck, gradients and theory from the command line.
 
 Every subcommand reads the same run options into a RunConfig and calls the same
 engine the pages use.  Bad input ends with one line on stderr and exit status 2.
@@ -36,6 +36,8 @@ EXAMPLES = """examples:
   python -m lab compare --init xavier_normal he_normal normal --activation relu --depth 20 --out runs/inits
   python -m lab gradcheck --activation gelu --loss mse
   python -m lab gradients --depth 3 --width 8 --out probe.npz
+  python -m lab sweep --x sigma_w 1:4:20 --y depth 2:60:20 --activation tanh --init lecun_normal \
+      --bias-std 0.05 --epochs 2 --workers 2 --out runs/trainability
   python -m lab theory --activation tanh --init lecun_normal --gain 1.5 --depth 20 --width 256
   python -m lab runs list --filter activation=sigmoid --tag baseline
   python -m lab runs export 12 "init=he_normal" --out runs/picked
@@ -110,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         "theory": ("print (or write) the mean-field prediction per layer: layer, q, chi, predicted_delta_ratio", False),
     }
     _add_runs_parser(sub)
+    _add_sweep_parser(sub)
     for name, (help_text, multi) in specs.items():
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,6 +133,35 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "theory":
             p.add_argument("--out", metavar="FILE.csv", help="write the CSV here instead of printing it")
     return parser
+
+
+SWEEP_DEFAULT_EPOCHS = 10  # train's 200 is long when hundreds of cells each train a network
+
+
+def _add_sweep_parser(sub):
+    help_text = ("train a short run in every cell of a grid of two settings (by default on digits); "
+                 "write DIR/sweep.csv, one row per cell and seed")
+    p = sub.add_parser("sweep", help=help_text, description=help_text, epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    axes = "a setting (" + ", ".join(_sweep_axes()) + ") and its values; START:STOP:COUNT for evenly spaced numbers"
+    p.add_argument("--x", nargs="+", required=True, metavar=("NAME", "VALUE"), help="the first axis: " + axes)
+    p.add_argument("--y", nargs="+", required=True, metavar=("NAME", "VALUE"), help="the second axis, as --x")
+    p.add_argument("--seeds", type=int, default=1, help="runs per cell, each with its own seed (1)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (1: in this process)")
+    p.add_argument("--loss-threshold", type=float, default=None,
+                   help="epochs_to_threshold counts the epochs to a training loss below this "
+                        "(default: 0.5 ln(classes), half the loss of a uniform guess)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory; a sweep restarted with the same arguments runs only the missing cells")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _add_run_options(p, False)
+    p.set_defaults(epochs=None)
+
+
+def _sweep_axes():
+    from .sweep import SWEEP_AXES  # a light import: compare's pandas comes with it only for the command
+
+    return SWEEP_AXES
 
 
 def _add_store_option(p):
@@ -347,6 +379,38 @@ def _store_runs(store, runs, label, multi):
         print(f"python -m lab: warning: {exc}; the runs are not stored", file=sys.stderr)
 
 
+def cmd_sweep(args, multi):
+    from .data import FIXED_SIZE
+    from .sweep import SweepSpec, parse_axis, run_sweep
+
+    if args.dataset is None and not args.data and not args.config:
+        args.dataset = "digits"
+    if args.epochs is None and not args.config:
+        args.epochs = SWEEP_DEFAULT_EPOCHS
+    (base,) = configs_from_args(args, False).values()
+    if args.samples is None and not args.config and base.dataset in FIXED_SIZE:
+        base = base.replace(samples=FIXED_SIZE[base.dataset])  # all of a real dataset's rows
+    if args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    axes = []
+    for flag, given in (("--x", args.x), ("--y", args.y)):
+        if len(given) < 2:
+            raise ConfigError(f"{flag} takes a setting and at least one value, e.g. {flag} depth 2 10 20")
+        name = given[0].replace("-", "_")
+        axes.append((name, parse_axis(name, given[1:])))
+    spec = SweepSpec(base, axes[0], axes[1], seeds=args.seeds, loss_threshold=args.loss_threshold)
+    start = time.perf_counter()
+
+    def progress(row, done, total):
+        if not args.quiet:
+            elapsed = time.perf_counter() - start
+            print(f"{done}/{total} cells  {elapsed:.0f} s", file=sys.stderr, flush=True)
+
+    path = run_sweep(spec, args.out, workers=args.workers, on_row=progress)
+    print(f"wrote {path}")
+    return 0
+
+
 def _probe_model(config, n_examples):
     data = make_dataset(config)
     X = data.X_train[:n_examples].astype(config.np_dtype)
@@ -549,7 +613,7 @@ RUNS_ACTIONS = {"list": _runs_list, "show": _runs_show, "export": _runs_export, 
                 "undelete": _runs_undelete}
 
 COMMANDS = {"runs": cmd_runs, "train": cmd_train, "compare": cmd_train, "gradcheck": cmd_gradcheck, "gradients": cmd_gradients,
-            "theory": cmd_theory}
+            "theory": cmd_theory, "sweep": cmd_sweep}
 
 
 def main(argv=None) -> int:

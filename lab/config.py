@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .data import FIXED_CLASSES, FIXED_DIM
+from .data import FIXED_CLASSES, FIXED_DIM, FIXED_SIZE
 from .init import canonical_init
 from .settings import MAX_WEIGHTS, SETTINGS, ConfigError
 
@@ -121,3 +121,7 @@ class RunConfig:
     def n_inputs(self) -> int:
         return FIXED_DIM.get(self.dataset, self.input_dim)
 
+    @property
+    def n_samples(self) -> int:
+        """The examples the dataset will have: ``samples``, or all of a real dataset's rows when it has fewer."""
+        return min(self.samples, FIXED_SIZE.get(self.dataset, self.samples))

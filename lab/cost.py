@@ -161,7 +161,7 @@ def estimate(config: RunConfig, n_train: int | None = None, input_dim: int | Non
 
     n_train, input_dim, classes: the data's, when known (an uploaded CSV); by default from config.
     """
-    n_total = config.samples if n_train is None else n_train
+    n_total = config.n_samples if n_train is None else n_train
     n_val = int(round(config.val_fraction * n_total)) if n_train is None else 0
     n_train = n_total - n_val
     input_dim = input_dim or config.n_inputs

@@ -98,6 +98,36 @@ def random(n, rng, classes=2, input_dim=100, noise=None):
     return rng.standard_normal((n, input_dim)), rng.integers(0, classes, size=n)
 
 
+# scikit-learn's bundled real datasets: shipped inside the package (no download), loaded only when
+# one of them is built.  name -> (loader, rows, features, classes)
+SKLEARN_SETS = {
+    "digits": ("load_digits", 1797, 64, 10),  # 8x8 grey images of handwritten digits
+    "iris": ("load_iris", 150, 4, 3),
+    "wine": ("load_wine", 178, 13, 3),
+    "breast_cancer": ("load_breast_cancer", 569, 30, 2),
+}
+
+
+def _bundled(name):
+    """fn(n, rng, ...) for one of ``SKLEARN_SETS``: n rows drawn without replacement (all of them
+    when n is at least the set's size); classes, input_dim and noise do not apply."""
+    loader, rows, _, _ = SKLEARN_SETS[name]
+
+    def load(n, rng, classes=None, input_dim=None, noise=None):
+        import sklearn.datasets  # here: scikit-learn loads only when a real dataset is built
+
+        bunch = getattr(sklearn.datasets, loader)()
+        X, y = np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64)
+        if n < rows:
+            keep = np.sort(rng.choice(rows, size=n, replace=False))
+            X, y = X[keep], y[keep]
+        return X, y
+
+    load.__name__ = name
+    load.__doc__ = f"scikit-learn's {name} dataset ({rows} rows), or n of its rows drawn at random."
+    return load
+
+
 DATASETS = {
     "xor": xor,
     "circles": circles,
@@ -105,9 +135,11 @@ DATASETS = {
     "spirals": spirals,
     "blobs": blobs,
     "random": random,
+    **{name: _bundled(name) for name in SKLEARN_SETS},
 }
-FIXED_CLASSES = {"xor": 2, "circles": 2, "moons": 2}
-FIXED_DIM = {"xor": 2, "circles": 2, "moons": 2, "spirals": 2}
+FIXED_CLASSES = {"xor": 2, "circles": 2, "moons": 2, **{k: v[3] for k, v in SKLEARN_SETS.items()}}
+FIXED_DIM = {"xor": 2, "circles": 2, "moons": 2, "spirals": 2, **{k: v[2] for k, v in SKLEARN_SETS.items()}}
+FIXED_SIZE = {k: v[1] for k, v in SKLEARN_SETS.items()}  # rows a real dataset has; more samples: all of them
 
 
 def read_csv_table(source, label: str) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:

@@ -12,7 +12,9 @@ from lab.data import (
     DATASETS,
     FIXED_CLASSES,
     FIXED_DIM,
+    FIXED_SIZE,
     MAX_CLASSES,
+    SKLEARN_SETS,
     DataError,
     make_dataset,
     read_csv_table,
@@ -22,13 +24,19 @@ from lab.data import (
 NAMES = sorted(DATASETS)
 
 
+def _rows(name, n):
+    """n, or fewer than a real dataset has (so that the rows are drawn, and the seed matters)."""
+    return min(n, FIXED_SIZE.get(name, n) - 10)
+
+
 # ---------------------------------------------------------------- generators
 
 @pytest.mark.parametrize("name", NAMES)
 def test_dataset_is_deterministic_from_the_seed(name):
-    a = DATASETS[name](300, np.random.default_rng(3), classes=3, input_dim=4)
-    b = DATASETS[name](300, np.random.default_rng(3), classes=3, input_dim=4)
-    c = DATASETS[name](300, np.random.default_rng(4), classes=3, input_dim=4)
+    n = _rows(name, 300)
+    a = DATASETS[name](n, np.random.default_rng(3), classes=3, input_dim=4)
+    b = DATASETS[name](n, np.random.default_rng(3), classes=3, input_dim=4)
+    c = DATASETS[name](n, np.random.default_rng(4), classes=3, input_dim=4)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
@@ -36,7 +44,7 @@ def test_dataset_is_deterministic_from_the_seed(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_dataset_shapes_and_classes(name):
-    n, classes, dim = 400, 4, 5
+    n, classes, dim = _rows(name, 400), 4, 5
     X, y = DATASETS[name](n, np.random.default_rng(0), classes=classes, input_dim=dim)
     want_classes = FIXED_CLASSES.get(name, classes)
     want_dim = FIXED_DIM.get(name, dim)
@@ -48,15 +56,56 @@ def test_dataset_shapes_and_classes(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_make_dataset_is_deterministic_and_sized(name):
-    config = RunConfig(dataset=name, samples=250, classes=3, input_dim=4, val_fraction=0.2, seed=5)
+    config = RunConfig(dataset=name, samples=125, classes=3, input_dim=4, val_fraction=0.2, seed=5)
     a, b = make_dataset(config), make_dataset(config)
     for field in ("X_train", "y_train", "X_val", "y_val"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
-    assert len(a.X_train) == 200 and len(a.X_val) == 50
+    assert len(a.X_train) == 100 and len(a.X_val) == 25
     assert a.input_dim == config.n_inputs and a.classes == config.n_classes
     assert len(a.feature_names) == a.input_dim and len(a.class_names) == a.classes
     other = make_dataset(config.replace(seed=6))
     assert not np.array_equal(a.X_train, other.X_train)
+
+
+# ---------------------------------------------------------------- scikit-learn's real datasets
+
+@pytest.mark.parametrize("name, rows, dim, classes", [("digits", 1797, 64, 10), ("iris", 150, 4, 3),
+                                                      ("wine", 178, 13, 3), ("breast_cancer", 569, 30, 2)])
+def test_real_dataset_whole_shape_classes_and_standardization(name, rows, dim, classes):
+    config = RunConfig(dataset=name, samples=200_000, classes=7, input_dim=3, val_fraction=0.2).validate()
+    assert (config.n_inputs, config.n_classes) == (dim, classes)  # the set's own, whatever the widgets say
+    data = make_dataset(config)
+    assert len(data.X_train) + len(data.X_val) == rows  # more samples than it has: all of them
+    assert data.input_dim == dim and data.classes == classes
+    assert set(np.unique(np.r_[data.y_train, data.y_val])) == set(range(classes))
+    np.testing.assert_allclose(data.X_train.mean(axis=0), 0.0, atol=1e-12)
+    std = data.X_train.std(axis=0)
+    varying = std > 0  # digits has pixels that are 0 in every image: they stay 0
+    np.testing.assert_allclose(std[varying], 1.0)
+    assert varying.sum() >= dim - 5
+    raw = DATASETS[name](rows, np.random.default_rng(0))[0]
+    assert np.abs(raw.mean(axis=0)).max() > 0.5  # the raw features were not standardized already
+
+
+def test_real_datasets_are_registered_and_load_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, lab.data, lab.config, lab.settings; assert 'sklearn' not in sys.modules; "
+            "from lab.config import RunConfig; lab.data.make_dataset(RunConfig(dataset='iris').validate()); "
+            "assert 'sklearn' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert set(SKLEARN_SETS) <= set(DATASETS)
+
+
+def test_a_short_run_on_digits_learns():
+    from lab.training import train
+
+    config = RunConfig(dataset="digits", samples=1797, depth=2, width=64, epochs=3, lr=0.003,
+                       instrument=False).validate()
+    result = train(config)
+    final = result.history.iloc[-1]
+    assert final["val_accuracy"] > 0.8  # chance is 0.1
 
 
 def test_xor_labels_follow_the_quadrants():
