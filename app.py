@@ -16,6 +16,7 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
     st.Page("pages/phase_diagram.py", title="Phase diagram", icon=":material/grid_on:"),
+    st.Page("pages/sweep.py", title="Sweep", icon=":material/view_module:"),
     st.Page("pages/chain_rule.py", title="Chain rule", icon=":material/account_tree:"),
     st.Page("pages/softmax_loss.py", title="Softmax with loss", icon=":material/functions:"),
     st.Page("pages/gradient_check.py", title="Gradient check", icon=":material/fact_check:"),

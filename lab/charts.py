@@ -650,3 +650,113 @@ def phase_figure(table: pd.DataFrame, critical_sigma_w: float | None = None) -> 
     fig.update_xaxes(title_text="σ_w (weight std × √fan_in)")
     fig.update_yaxes(title_text="depth (hidden layers)")
     return _layout(fig, "Error signal ratio across the network, measured at initialization", height=520)
+
+
+SWEEP_METRICS = {  # metric -> (label, higher is better, drawn on a log colour scale)
+    "final_val_accuracy": ("final validation accuracy", True, False),
+    "final_accuracy": ("final training accuracy", True, False),
+    "final_loss": ("final training loss", False, False),
+    "final_val_loss": ("final validation loss", False, False),
+    "epochs_to_threshold": ("epochs to the loss threshold", False, False),
+    "delta_ratio_init": ("delta ratio first / last hidden, at init", None, True),
+    "delta_ratio_end": ("delta ratio first / last hidden, at the end", None, True),
+}
+SWEEP_XI_MULTIPLES = (6.0,)  # Schoenholz et al. 2017: trainable to depths of about 6 xi_c
+PENDING_COLOUR = "#e8e8e8"
+
+
+def _axis_values(values) -> list:
+    return [v.item() if hasattr(v, "item") else v for v in values]
+
+
+def sweep_figure(table: pd.DataFrame, x: str, y: str, metric: str, depth_scale=None, values=None,
+                 multiples=SWEEP_XI_MULTIPLES) -> go.Figure:
+    """Heat map of ``metric`` (mean over seeds; geometric mean for a delta ratio, drawn on a log colour
+    scale) over settings ``x`` and ``y`` of a sweep's ``table`` (``lab.sweep.COLUMNS``; any subset of rows).
+
+    values: (x values, y values) of the whole grid; cells without a row are drawn light grey as
+    "not run yet" (default: the values the table has).  depth_scale: a function sigma_w array -> xi
+    array (``lab.theory.depth_scale`` bound to an activation and sigma_b); with x sigma_w and y depth it
+    draws c * xi(sigma_w) for c in ``multiples`` over the map."""
+    label, higher_better, log = SWEEP_METRICS.get(metric, (metric, None, False))
+    xs = _axis_values(values[0] if values is not None else pd.unique(table[x]))
+    ys = _axis_values(values[1] if values is not None else pd.unique(table[y]))
+    numeric = {a: all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+               for a, vals in ((x, xs), (y, ys))}
+    if numeric[x]:
+        xs = sorted(xs)
+    if numeric[y]:
+        ys = sorted(ys)
+    shape = (len(ys), len(xs))
+    mean, loss, acc = (np.full(shape, np.nan) for _ in range(3))
+    seeds, diverged = np.zeros(shape, dtype=int), np.zeros(shape, dtype=int)
+    xi_, yi_ = {v: i for i, v in enumerate(xs)}, {v: i for i, v in enumerate(ys)}
+    if len(table):
+        for (xv, yv), group in table.groupby([x, y], sort=False):
+            xv, yv = _axis_values([xv, yv])
+            if xv not in xi_ or yv not in yi_:
+                continue
+            i, j = yi_[yv], xi_[xv]
+            vals = group[metric].to_numpy(dtype=float)
+            with np.errstate(all="ignore"):
+                if log:
+                    vals = np.where(vals > 0, vals, np.nan)
+                    mean[i, j] = 10 ** np.nanmean(np.log10(vals)) if np.isfinite(vals).any() else np.nan
+                else:
+                    mean[i, j] = np.nanmean(vals) if np.isfinite(vals).any() else np.nan
+            seeds[i, j] = len(group)
+            loss[i, j] = np.nanmean(group["final_loss"].to_numpy(dtype=float)) if "final_loss" in group else np.nan
+            acc[i, j] = (np.nanmean(group["final_val_accuracy"].to_numpy(dtype=float))
+                         if "final_val_accuracy" in group else np.nan)
+            diverged[i, j] = int(group["diverged_at"].notna().sum()) if "diverged_at" in group else 0
+    z = np.log10(mean) if log else mean
+    done = seeds > 0
+    shown = np.where(np.isfinite(mean), np.char.mod("%.4g", np.nan_to_num(mean)), "no value")
+    custom = np.dstack([shown, seeds.astype(str), np.char.mod("%.4g", loss),
+                        np.char.mod("%.3f", acc), diverged.astype(str)])
+    xs_plot = xs if numeric[x] else [str(v) for v in xs]
+    ys_plot = ys if numeric[y] else [str(v) for v in ys]
+    how = "geometric mean" if log else "mean"
+    colorbar = dict(title=dict(text=label.replace(", ", "<br>"), side="right"))
+    finite = z[np.isfinite(z)]
+    if log and finite.size:
+        lo, hi = math.floor(finite.min()), math.ceil(finite.max())
+        ticks = list(range(lo, hi + 1)) if hi > lo else [lo]
+        colorbar.update(tickvals=ticks, ticktext=[f"1e{t}" for t in ticks])
+    scale = "Viridis" if higher_better is not False else "Viridis_r"
+    if log:
+        scale = "RdBu_r"
+    heat = dict(z=z, x=xs_plot, y=ys_plot, colorscale=scale, customdata=custom, colorbar=colorbar,
+                hovertemplate=(f"{x} %{{x}}<br>{y} %{{y}}<br>{label}: %{{customdata[0]}} ({how} over %{{customdata[1]}} "
+                               "seed(s))<br>final loss %{customdata[2]}<br>final val accuracy %{customdata[3]}"
+                               "<br>diverged in %{customdata[4]} seed(s)<extra></extra>"))
+    if log and finite.size:
+        heat["zmid"] = 0.0
+    if metric in ("final_val_accuracy", "final_accuracy"):
+        heat.update(zmin=0.0, zmax=1.0)
+    fig = go.Figure(go.Heatmap(**heat))
+    for mask, colour, text in ((~done, PENDING_COLOUR, "not run yet"),
+                               (done & ~np.isfinite(mean), NO_VALUE_COLOUR, f"no value for {label}")):
+        if mask.any():
+            fig.add_heatmap(z=np.where(mask, 1.0, np.nan), x=xs_plot, y=ys_plot, showscale=False, name=text,
+                            colorscale=[[0, colour], [1, colour]],
+                            hovertemplate=f"{x} %{{x}}<br>{y} %{{y}}<br>{text}<extra></extra>")
+    if depth_scale is not None and x == "sigma_w" and y == "depth" and numeric[x] and len(xs) > 1:
+        grid = np.linspace(min(xs), max(xs), 200)
+        with np.errstate(all="ignore"):
+            xi = np.asarray(depth_scale(grid), dtype=float)
+        top = max(ys) + (max(ys) - min(ys)) * 0.5 + 1
+        for c, dash in zip(multiples, ("solid", "dash", "dot", "dashdot")):
+            line = c * xi
+            line = np.where(np.isfinite(line), np.minimum(line, top), top)  # xi = inf at the edge: off the top
+            fig.add_scatter(x=grid, y=line, mode="lines", name=f"{c:g} ξ(σ_w), mean-field depth scale",
+                            line=dict(color="white", width=3, dash=dash), hoverinfo="skip")
+        half = (ys[1] - ys[0]) / 2 if len(ys) > 1 else 0.5
+        fig.update_yaxes(range=[min(ys) - half, max(ys) + half])
+    if numeric[x] is False:
+        fig.update_xaxes(type="category")
+    if numeric[y] is False:
+        fig.update_yaxes(type="category")
+    fig.update_xaxes(title_text="σ_w (weight std × √fan_in)" if x == "sigma_w" else x)
+    fig.update_yaxes(title_text="depth (hidden layers)" if y == "depth" else y)
+    return _layout(fig, f"{label[0].upper()}{label[1:]}, by {x} and {y}", height=540)

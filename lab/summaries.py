@@ -503,3 +503,24 @@ def phase_caption(counts, width: int, seconds: float, activation: str, sigma_b: 
                  f"χ = {counts.chi_below:.3g}); right of it it grows. "
                  "Along the boundary the signal survives at every depth.")
     return text
+
+
+def sweep_caption(spec, metric_label: str, done: int, total: int, seconds: float, workers: int,
+                  xi_multiples=None) -> str:
+    """The Sweep page's caption: what was trained, on what, how far the sweep got, and what is drawn."""
+    b = spec.base
+    (xn, xv), (yn, yv) = spec.x, spec.y
+    text = (f"{len(xv)} × {len(yv)} cells ({xn} × {yn}), {spec.seeds} seed{'s' if spec.seeds > 1 else ''} each: "
+            f"{b.activation} networks of width {b.width} ({b.init}, σ_b = {b.bias_std:g}), trained for "
+            f"{b.epochs} epoch{'s' if b.epochs != 1 else ''} with {b.optimizer} at lr {b.lr:g} on {b.dataset}. "
+            f"{done} of {total} runs finished in {seconds:.1f} s on {workers} worker{'s' if workers > 1 else ''}")
+    text += "; the grey cells have not run yet. " if done < total else ". "
+    text += (f"Colour: {metric_label}, averaged over the seeds finished (a cell's runs are seeded from its "
+             f"coordinates, so it gives the same numbers wherever it runs). Loss threshold for 'epochs to "
+             f"threshold': {spec.threshold:.3g} nats. ")
+    if xi_multiples:
+        text += (f"The white line is {' and '.join(f'{c:g}' for c in xi_multiples)} × ξ(σ_w), the mean-field "
+                 "depth scale: Schoenholz et al. (2017) found networks trainable only below about 6ξ, and ξ "
+                 "diverges at the edge of chaos. ")
+    text += "Click a cell to open its run (first seed) on the Train page."
+    return text

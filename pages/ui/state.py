@@ -45,6 +45,10 @@ COMPARE_LINK_SEEN: Final = "compare_link_seen"  # dict[str, str]: the Compare li
 # Phase diagram
 PHASE_RESULT: Final = "phase_result"  # dict: the last sweep's table and the settings it ran with
 
+# Sweep
+SWEEP_RUN: Final = "sweep_run"  # dict: spec, cells, finished rows (list of dicts), running flag, seconds, workers
+SWEEP_WORKERS: Final = "sweep_workers"  # int: local worker processes for the Sweep page (tests: 1; default 2)
+
 # prefixes of the settings widgets' keys, one per page that shows them
 TRAIN_WIDGETS: Final = "w_"
 COMPARE_WIDGETS: Final = "c_"

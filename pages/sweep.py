@@ -1,0 +1,185 @@
+"""Sweep: which networks can learn at all.  Short training runs over a grid of two settings, drawn as
+a heat map that fills in as the cells finish (lab.sweep runs them, on local worker processes)."""
+import contextlib
+import math
+import os
+import time
+
+import pandas as pd
+import streamlit as st
+
+from lab import charts, summaries
+from lab.activations import ACTIVATIONS
+from lab.config import RunConfig
+from lab.data import DATASETS, SKLEARN_SETS
+from lab.init import INITIALIZERS
+from lab.optim import OPTIMIZERS
+from lab.settings import ConfigError
+from lab.sweep import CONFIG_COLUMNS, SIGMA_W, SWEEP_AXES, SweepSpec, cell_key, cells, map_cells, parse_axis
+from lab.theory import depth_scale
+from pages.ui import router, state, widgets
+
+router.use_router()
+
+REDRAW_S = 0.5  # redraw the heat map at most twice a second
+METRICS = ("final_val_accuracy", "final_loss", "epochs_to_threshold", "delta_ratio_init", "delta_ratio_end")
+# the paper's experiment (Schoenholz et al. 2017) on digits, at a size that runs in about a minute here
+PRESET = dict(s_x=SIGMA_W, s_xv="1:4:12", s_y="depth", s_yv="2:60:10", s_seeds=1, s_epochs=2, s_data="digits",
+              s_act="tanh", s_init="lecun_normal", s_bias=round(math.sqrt(0.05), 4), s_width=64, s_opt="adam",
+              s_lr=0.001, s_metric="final_val_accuracy")
+PRESET_ESTIMATE = "about 1 to 2 minutes on 2 workers"
+
+
+def workers() -> int:
+    """Local worker processes: session state (tests), then LAB_SWEEP_WORKERS, then 2."""
+    value = st.session_state.get(state.SWEEP_WORKERS) or os.environ.get("LAB_SWEEP_WORKERS") or 2
+    return max(1, int(value))
+
+
+def samples(dataset: str) -> int:
+    return SKLEARN_SETS[dataset][1] if dataset in SKLEARN_SETS else 1000
+
+
+st.title("Sweep: which networks can learn at all")
+st.markdown(
+    "Each cell is a short training run of one network; the map shows how it ended, for every pair of values "
+    "of two settings. Mean-field theory says a network trains only when its depth is below a few times the "
+    "depth scale ξ(σ_w), which diverges at the *edge of chaos*: sweep **sigma_w** × **depth** to see it "
+    "(the white line). **Paper's experiment** sets up Schoenholz et al.'s (2017) figure on digits."
+)
+
+if st.button("Paper's experiment (tanh, σ_b² = 0.05, σ_w 1–4, depth 2–60)", key="s_preset",
+             help=f"12 σ_w × 10 depths, 1 seed, 2 epochs on digits: {PRESET_ESTIMATE}. Press Run after."):
+    for k, v in PRESET.items():
+        st.session_state[k] = v
+for k, v in PRESET.items():
+    st.session_state.setdefault(k, v)
+
+with st.form("sweep"):
+    a, b, c = st.columns(3)
+    x_name = a.selectbox("x setting", SWEEP_AXES, key="s_x")
+    x_text = a.text_input("x values", key="s_xv", help="a list (1, 2, 3 or relu tanh) or START:STOP:COUNT")
+    y_name = a.selectbox("y setting", SWEEP_AXES, key="s_y")
+    y_text = a.text_input("y values", key="s_yv", help="a list or START:STOP:COUNT")
+    dataset = b.selectbox("dataset", [d for d in DATASETS], key="s_data")
+    activation = b.selectbox("activation", list(ACTIVATIONS), key="s_act")
+    init = b.selectbox("init", list(INITIALIZERS), key="s_init")
+    bias_std = b.number_input("σ_b (bias std)", 0.0, 10.0, step=0.05, format="%.4f", key="s_bias")
+    width = b.number_input("width", 1, 1024, key="s_width")
+    optimizer = c.selectbox("optimizer", list(OPTIMIZERS), key="s_opt")
+    lr = c.number_input("learning rate", 1e-6, 10.0, format="%.4g", key="s_lr")
+    epochs = c.number_input("epochs", 1, 1000, key="s_epochs")
+    seeds = c.number_input("seeds", 1, 20, key="s_seeds")
+    metric = c.selectbox("colour by", METRICS, key="s_metric",
+                         format_func=lambda m: charts.SWEEP_METRICS[m][0])
+    go = st.form_submit_button("Run the sweep", type="primary")
+
+
+def split(text: str) -> list[str]:
+    return [t for t in text.replace(",", " ").split() if t]
+
+
+if go:
+    try:
+        base = RunConfig(dataset=dataset, samples=samples(dataset), activation=activation, init=init,
+                         bias_std=float(bias_std), width=int(width), optimizer=optimizer, lr=float(lr),
+                         epochs=int(epochs)).validate()
+        spec = SweepSpec(base, (x_name, parse_axis(x_name, split(x_text))),
+                         (y_name, parse_axis(y_name, split(y_text))), seeds=int(seeds))
+        todo = cells(spec)
+    except (ConfigError, ValueError) as exc:
+        st.error(f"Cannot run this sweep: {exc}")
+        st.stop()
+    st.session_state[state.SWEEP_RUN] = dict(spec=spec, cells=todo, rows=[], running=True, seconds=0.0,
+                                             workers=workers())
+
+run = st.session_state.get(state.SWEEP_RUN)
+if run is None:
+    st.info(f"Choose two settings and press **Run the sweep**, or load the **Paper's experiment** "
+            f"({PRESET_ESTIMATE}).")
+    st.stop()
+
+spec = run["spec"]
+(xn, xv), (yn, yv) = spec.x, spec.y
+metric_shown = metric if metric in METRICS else "final_val_accuracy"
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def xi_line(activation: str, sigma_b: float, sigma_ws: tuple) -> tuple:
+    return tuple(depth_scale(activation, list(sigma_ws), sigma_b))
+
+
+def xi_function(spec):
+    if not (xn == SIGMA_W and yn == "depth"):
+        return None
+    act, sb = spec.base.activation, spec.base.bias_std
+    return lambda grid: xi_line(act, sb, tuple(float(g) for g in grid))
+
+
+def figure(rows):
+    table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=[xn, yn, metric_shown])
+    return charts.sweep_figure(table, xn, yn, metric_shown, depth_scale=xi_function(spec), values=(xv, yv))
+
+
+total = len(run["cells"])
+if run["running"]:
+    if st.button("Stop", key="s_stop", type="secondary"):
+        run["running"] = False  # this click reran the page: the loop below was left and its cells cancelled
+
+if run["running"]:
+    done_keys = {tuple(r["_key"]) for r in run["rows"]}
+    todo = [c for c in run["cells"] if tuple(c["key"]) not in done_keys]
+    bar = st.progress(len(run["rows"]) / total, text="starting the workers…")
+    live = st.empty()
+    with st.spinner("Running the sweep…"):
+        seconds_before = run["seconds"]
+        start = time.perf_counter() - seconds_before
+        started_with = len(run["rows"])
+        last = 0.0
+        frame = 0
+        with contextlib.closing(map_cells(todo, run["workers"])) as finished:
+            for row in finished:  # in any order: a row's key comes from the row itself
+                row["_key"] = cell_key(row[xn], row[yn], row["seed_index"])
+                run["rows"].append(row)
+                run["seconds"] = time.perf_counter() - start
+                done = len(run["rows"])
+                rate = (run["seconds"] - seconds_before) / max(done - started_with, 1)
+                left = rate * (total - done)
+                bar.progress(done / total, text=f"{done} of {total} runs; about {left:.0f} s left")
+                now = time.perf_counter()
+                if now - last >= REDRAW_S or done == total:
+                    frame += 1
+                    live.plotly_chart(figure(run["rows"]), key=f"s_live_{frame}")
+                    last = now
+    run["running"] = False
+    st.rerun()
+
+rows = run["rows"]
+if len(rows) < total:
+    st.warning(f"Stopped after {len(rows)} of {total} runs; the grey cells did not run.")
+    if st.button("Run the missing cells", key="s_resume"):
+        run["running"] = True
+        st.rerun()
+event = st.plotly_chart(figure(rows), key="s_map", on_select="rerun", selection_mode="points")
+label = charts.SWEEP_METRICS[metric_shown][0]
+st.caption(summaries.sweep_caption(spec, label, len(rows), total, run["seconds"], run["workers"],
+                                   charts.SWEEP_XI_MULTIPLES if xi_function(spec) else None))
+
+points = (event or {}).get("selection", {}).get("points", []) if event else []
+if points:
+    px, py = points[0].get("x"), points[0].get("y")
+    match = [r for r in rows if str(r[xn]) == str(px) and str(r[yn]) == str(py)]
+    if match:
+        first = min(match, key=lambda r: r["seed_index"])
+        config = RunConfig.from_dict({k: first[k] for k in CONFIG_COLUMNS})
+        widgets.set_settings(config)
+        st.session_state.pop(state.RESULT, None)
+        st.session_state[state.TRAIN_AUTORUN] = True
+        st.switch_page("pages/train.py")
+
+if rows:
+    table = pd.DataFrame(rows).drop(columns="_key")
+    st.download_button("Download the table (CSV)", table.to_csv(index=False).encode(), "sweep.csv", "text/csv",
+                       key="s_csv")
+    with st.expander("The table"):
+        st.dataframe(table, hide_index=True)
