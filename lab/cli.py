@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ EXAMPLES = """examples:
   python -m lab gradients --depth 3 --width 8 --out probe.npz
   python -m lab sweep --x sigma_w 1:4:20 --y depth 2:60:20 --activation tanh --init lecun_normal \
       --bias-std 0.05 --epochs 2 --workers 2 --out runs/trainability
+  python -m lab sweep --x sigma_w 1:4:20 --y depth 2:60:20 --scheduler tcp://10.0.0.5:8786 --out runs/big
   python -m lab theory --activation tanh --init lecun_normal --gain 1.5 --depth 20 --width 256
   python -m lab runs list --filter activation=sigmoid --tag baseline
   python -m lab runs export 12 "init=he_normal" --out runs/picked
@@ -148,6 +150,9 @@ def _add_sweep_parser(sub):
     p.add_argument("--y", nargs="+", required=True, metavar=("NAME", "VALUE"), help="the second axis, as --x")
     p.add_argument("--seeds", type=int, default=1, help="runs per cell, each with its own seed (1)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (1: in this process)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                   help="run the cells on the Dask distributed scheduler at this address instead of locally "
+                        "(default: $BACKPROP_LAB_SCHEDULER; the workers need this repository importable)")
     p.add_argument("--loss-threshold", type=float, default=None,
                    help="epochs_to_threshold counts the epochs to a training loss below this "
                         "(default: 0.5 ln(classes), half the loss of a uniform guess)")
@@ -381,7 +386,7 @@ def _store_runs(store, runs, label, multi):
 
 def cmd_sweep(args, multi):
     from .data import FIXED_SIZE
-    from .sweep import SweepSpec, parse_axis, run_sweep
+    from .sweep import SCHEDULER_ENV, SweepSpec, parse_axis, run_sweep
 
     if args.dataset is None and not args.data and not args.config:
         args.dataset = "digits"
@@ -392,6 +397,9 @@ def cmd_sweep(args, multi):
         base = base.replace(samples=FIXED_SIZE[base.dataset])  # all of a real dataset's rows
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
+    scheduler = args.scheduler or os.environ.get(SCHEDULER_ENV) or None
+    if scheduler and args.workers > 1:
+        raise ConfigError("--workers counts local processes; with a Dask scheduler its workers run the cells")
     axes = []
     for flag, given in (("--x", args.x), ("--y", args.y)):
         if len(given) < 2:
@@ -406,7 +414,9 @@ def cmd_sweep(args, multi):
             elapsed = time.perf_counter() - start
             print(f"{done}/{total} cells  {elapsed:.0f} s", file=sys.stderr, flush=True)
 
-    path = run_sweep(spec, args.out, workers=args.workers, on_row=progress)
+    if scheduler and not args.quiet:
+        print(f"running the cells on the Dask scheduler at {scheduler}", file=sys.stderr, flush=True)
+    path = run_sweep(spec, args.out, workers=args.workers, on_row=progress, scheduler=scheduler)
     print(f"wrote {path}")
     return 0
 

@@ -192,14 +192,19 @@ def _theory_sigma_w(config, sigma_w) -> float:
 
 
 def map_cells(cells: list[dict], workers: int = 1, fn: Callable[[dict], dict] | None = None,
-              executor=None) -> Iterator[dict]:
+              executor=None, scheduler=None) -> Iterator[dict]:
     """``fn(cell)`` for every cell, yielded as each finishes (in no fixed order).
 
-    workers 1 without an executor: in this process, in order.  Otherwise on ``executor`` (anything with
+    workers 1 without an executor or scheduler: in this process, in order.  scheduler: the address of a
+    Dask distributed scheduler (``tcp://HOST:PORT``) or a ``distributed.Client``: the cells run on that
+    cluster as Dask futures (``map_on_dask``).  Otherwise on ``executor`` (anything with
     ``submit(fn, arg) -> concurrent.futures.Future``), by default a local ProcessPoolExecutor of
     ``workers`` processes.  Leaving the iteration early (Stop, an interrupt) cancels the cells not started.
     fn: by default ``run_cell``."""
     fn = fn or run_cell
+    if scheduler is not None:
+        yield from map_on_dask(cells, scheduler, fn)
+        return
     if executor is None and workers <= 1:
         for cell in cells:
             yield fn(cell)
@@ -223,6 +228,54 @@ def map_cells(cells: list[dict], workers: int = 1, fn: Callable[[dict], dict] | 
             future.cancel()
         if own:
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+SCHEDULER_ENV = "BACKPROP_LAB_SCHEDULER"  # the CLI's and the page's default scheduler address
+
+
+def connect(address: str, timeout: float = 10.0):
+    """A ``distributed.Client`` on the scheduler at ``address`` (ConfigError if distributed is missing
+    or the scheduler does not answer within ``timeout`` seconds)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError("a sweep on a Dask scheduler needs dask.distributed: "
+                          "pip install 'dask[distributed]>=2024.1'") from None
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
+
+
+def map_on_dask(cells: list[dict], scheduler, fn: Callable[[dict], dict] | None = None) -> Iterator[dict]:
+    """``fn(cell)`` for every cell on a Dask cluster, yielded as each finishes.
+
+    scheduler: an address (a client is opened and closed here) or a ``distributed.Client``.  Dask's
+    scheduler does the placing: a worker that dies mid-sweep loses only the cells it held, which the
+    scheduler runs again on the others.  The workers need this repository importable (``lab``) and
+    the packages of requirements.txt.  Leaving the iteration early cancels the cells not yet started."""
+    from distributed import as_completed
+
+    fn = fn or run_cell
+    own = isinstance(scheduler, str)
+    client = connect(scheduler) if own else scheduler
+    futures = []
+    try:
+        # pure=False: every cell is its own task, even if two had equal arguments
+        futures = [client.submit(fn, cell, pure=False) for cell in cells]
+        for future in as_completed(futures, loop=client.loop):  # not Dask's default client: ours
+            try:
+                yield future.result()
+            except ModuleNotFoundError as exc:
+                if exc.name and exc.name.split(".")[0] == "lab":
+                    raise ConfigError("the Dask workers cannot import lab: start them from this repository "
+                                      "(or with it on PYTHONPATH), with requirements.txt installed") from exc
+                raise
+    finally:
+        if futures:
+            client.cancel([f for f in futures if not f.done()])
+        if own:
+            client.close()
 
 
 def _text(value) -> str:
@@ -252,9 +305,11 @@ def done_keys(path: Path, axes: tuple[str, str]) -> set[tuple[str, str, str]]:
 
 
 def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int = 1, executor=None,
-              on_row: Callable[[dict, int, int], object] | None = None) -> Path:
+              on_row: Callable[[dict, int, int], object] | None = None, scheduler=None) -> Path:
     """Run every cell of ``spec`` not yet in ``out``/sweep.csv and append its row as it finishes.
 
+    workers, executor, scheduler: where the cells run, as ``map_cells`` takes them (scheduler: a Dask
+    scheduler's address or a ``distributed.Client``; the numbers are the same wherever they run).
     out/sweep.json records the spec; a restart with another spec in the same directory is refused.
     on_row(row, done, total) after each row.  Returns the CSV's path."""
     out = Path(out)
@@ -281,7 +336,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int = 1, executo
         if new_file:
             writer.writerow(COLUMNS)
             fh.flush()
-        for row in map_cells(todo, workers, executor=executor):
+        for row in map_cells(todo, workers, executor=executor, scheduler=scheduler):
             writer.writerow([_text(row[c]) for c in COLUMNS])
             fh.flush()
             finished += 1
@@ -297,5 +352,5 @@ def read_sweep(path: str | os.PathLike):
     return pd.read_csv(path)
 
 
-__all__ = ["COLUMNS", "SIGMA_W", "SWEEP_AXES", "SweepSpec", "cell_seed", "cells", "map_cells", "parse_axis",
-           "read_sweep", "run_cell", "run_sweep", "sigma_w_unit"]
+__all__ = ["COLUMNS", "SCHEDULER_ENV", "SIGMA_W", "SWEEP_AXES", "SweepSpec", "cell_seed", "cells", "connect",
+           "map_cells", "map_on_dask", "parse_axis", "read_sweep", "run_cell", "run_sweep", "sigma_w_unit"]
