@@ -15,7 +15,17 @@ from lab.data import DATASETS, SKLEARN_SETS
 from lab.init import INITIALIZERS
 from lab.optim import OPTIMIZERS
 from lab.settings import ConfigError
-from lab.sweep import CONFIG_COLUMNS, SIGMA_W, SWEEP_AXES, SweepSpec, cell_key, cells, map_cells, parse_axis
+from lab.sweep import (
+    CONFIG_COLUMNS,
+    SCHEDULER_ENV,
+    SIGMA_W,
+    SWEEP_AXES,
+    SweepSpec,
+    cell_key,
+    cells,
+    map_cells,
+    parse_axis,
+)
 from lab.theory import depth_scale
 from pages.ui import router, state, widgets
 
@@ -72,6 +82,10 @@ with st.form("sweep"):
     seeds = c.number_input("seeds", 1, 20, key="s_seeds")
     metric = c.selectbox("colour by", METRICS, key="s_metric",
                          format_func=lambda m: charts.SWEEP_METRICS[m][0])
+    scheduler = st.text_input("Dask scheduler (optional)", value=os.environ.get(SCHEDULER_ENV, ""), key="s_sched",
+                              placeholder="tcp://HOST:PORT",
+                              help="run the cells on that Dask cluster instead of local worker processes "
+                                   "(README: 'On a Dask cluster'); the numbers are the same")
     go = st.form_submit_button("Run the sweep", type="primary")
 
 
@@ -91,7 +105,7 @@ if go:
         st.error(f"Cannot run this sweep: {exc}")
         st.stop()
     st.session_state[state.SWEEP_RUN] = dict(spec=spec, cells=todo, rows=[], running=True, seconds=0.0,
-                                             workers=workers())
+                                             workers=workers(), scheduler=scheduler.strip() or None)
 
 run = st.session_state.get(state.SWEEP_RUN)
 if run is None:
@@ -137,20 +151,26 @@ if run["running"]:
         started_with = len(run["rows"])
         last = 0.0
         frame = 0
-        with contextlib.closing(map_cells(todo, run["workers"])) as finished:
-            for row in finished:  # in any order: a row's key comes from the row itself
-                row["_key"] = cell_key(row[xn], row[yn], row["seed_index"])
-                run["rows"].append(row)
-                run["seconds"] = time.perf_counter() - start
-                done = len(run["rows"])
-                rate = (run["seconds"] - seconds_before) / max(done - started_with, 1)
-                left = rate * (total - done)
-                bar.progress(done / total, text=f"{done} of {total} runs; about {left:.0f} s left")
-                now = time.perf_counter()
-                if now - last >= REDRAW_S or done == total:
-                    frame += 1
-                    live.plotly_chart(figure(run["rows"]), key=f"s_live_{frame}")
-                    last = now
+        finished = map_cells(todo, run["workers"], scheduler=run.get("scheduler"))
+        try:
+            with contextlib.closing(finished):
+                for row in finished:  # in any order: a row's key comes from the row itself
+                    row["_key"] = cell_key(row[xn], row[yn], row["seed_index"])
+                    run["rows"].append(row)
+                    run["seconds"] = time.perf_counter() - start
+                    done = len(run["rows"])
+                    rate = (run["seconds"] - seconds_before) / max(done - started_with, 1)
+                    left = rate * (total - done)
+                    bar.progress(done / total, text=f"{done} of {total} runs; about {left:.0f} s left")
+                    now = time.perf_counter()
+                    if now - last >= REDRAW_S or done == total:
+                        frame += 1
+                        live.plotly_chart(figure(run["rows"]), key=f"s_live_{frame}")
+                        last = now
+        except ConfigError as exc:  # a scheduler that does not answer, or workers that cannot import lab
+            run["running"] = False
+            st.error(f"Cannot run on the Dask scheduler: {exc}. The runs that finished are kept.")
+            st.stop()
     run["running"] = False
     st.rerun()
 

@@ -76,3 +76,21 @@ def test_figure_greys_pending_cells_and_logs_delta_ratios():
     main, pending = fig.data[0], fig.data[1]
     assert pending.name == "not run yet" and np.isfinite(pending.z[1][1]) and np.isnan(pending.z[0][0])
     assert np.allclose(main.z[0], [-1.0, -1.0]) and math.isclose(main.z[1][0], 7.0) and np.isnan(main.z[1][1])
+
+
+def test_a_scheduler_that_does_not_answer_gets_a_message_and_keeps_the_page(monkeypatch):
+    import lab.sweep as sweep
+    from lab.settings import ConfigError
+
+    def refuse(cells, scheduler, fn=None):
+        raise ConfigError(f"no Dask scheduler answered at {scheduler}")
+        yield  # a generator, as map_on_dask is
+
+    monkeypatch.setattr(sweep, "map_on_dask", refuse)
+    at = sweep_app()
+    at.session_state["s_sched"] = "tcp://127.0.0.1:1"
+    at.button[-1].click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Cannot run on the Dask scheduler: no Dask scheduler answered at tcp://127.0.0.1:1" in e.value
+               for e in at.error)
