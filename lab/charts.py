@@ -726,15 +726,22 @@ def sweep_figure(table: pd.DataFrame, x: str, y: str, metric: str, depth_scale=N
     scale = "Viridis" if higher_better is not False else "Viridis_r"
     if log:
         scale = "RdBu_r"
-    heat = dict(z=z, x=xs_plot, y=ys_plot, colorscale=scale, customdata=custom, colorbar=colorbar,
-                hovertemplate=(f"{x} %{{x}}<br>{y} %{{y}}<br>{label}: %{{customdata[0]}} ({how} over %{{customdata[1]}} "
-                               "seed(s))<br>final loss %{customdata[2]}<br>final val accuracy %{customdata[3]}"
-                               "<br>diverged in %{customdata[4]} seed(s)<extra></extra>"))
+    cell_hover = (f"{x} %{{x}}<br>{y} %{{y}}<br>{label}: %{{customdata[0]}} ({how} over %{{customdata[1]}} "
+                  "seed(s))<br>final loss %{customdata[2]}<br>final val accuracy %{customdata[3]}"
+                  "<br>diverged in %{customdata[4]} seed(s)<br>click: open it on the Train page<extra></extra>")
+    # the numbers come from the invisible markers below, which also take the clicks (a heat map's cells
+    # cannot be selected in Streamlit)
+    heat = dict(z=z, x=xs_plot, y=ys_plot, colorscale=scale, colorbar=colorbar, hoverinfo="skip")
     if log and finite.size:
         heat["zmid"] = 0.0
     if metric in ("final_val_accuracy", "final_accuracy"):
         heat.update(zmin=0.0, zmax=1.0)
     fig = go.Figure(go.Heatmap(**heat))
+    rows, cols = np.nonzero(done)
+    if len(rows):
+        fig.add_scatter(x=[xs_plot[j] for j in cols], y=[ys_plot[i] for i in rows], mode="markers",
+                        marker=dict(size=28, color="rgba(0,0,0,0)", symbol="square"), customdata=custom[rows, cols],
+                        hovertemplate=cell_hover, showlegend=False, name="cells")
     for mask, colour, text in ((~done, PENDING_COLOUR, "not run yet"),
                                (done & ~np.isfinite(mean), NO_VALUE_COLOUR, f"no value for {label}")):
         if mask.any():

@@ -185,10 +185,18 @@ label = charts.SWEEP_METRICS[metric_shown][0]
 st.caption(summaries.sweep_caption(spec, label, len(rows), total, run["seconds"], run["workers"],
                                    charts.SWEEP_XI_MULTIPLES if xi_function(spec) else None))
 
+def same(value, clicked) -> bool:
+    """A cell's value and the browser's (a number comes back as 1 where the row holds 1.0)."""
+    try:
+        return math.isclose(float(value), float(clicked), rel_tol=1e-9)
+    except (TypeError, ValueError):
+        return str(value) == str(clicked)
+
+
 points = (event or {}).get("selection", {}).get("points", []) if event else []
 if points:
     px, py = points[0].get("x"), points[0].get("y")
-    match = [r for r in rows if str(r[xn]) == str(px) and str(r[yn]) == str(py)]
+    match = [r for r in rows if same(r[xn], px) and same(r[yn], py)]
     if match:
         first = min(match, key=lambda r: r["seed_index"])
         config = RunConfig.from_dict({k: first[k] for k in CONFIG_COLUMNS})

@@ -79,6 +79,9 @@ def test_a_cells_seed_comes_from_its_coordinates_and_the_base_seed_only():
     assert all(b[k] == v for k, v in a.items())
     assert cell_seed(0, 0, {"depth": 2, "sigma_w": 1.0}) == cell_seed(0, 0, {"sigma_w": 1.0, "depth": 2})
     assert len({cell_seed(s, k, {"depth": 2}) for s in (0, 1) for k in (0, 1)}) == 4
+    # below 2**31, the Train page's largest seed, so that a cell opened there is the same run
+    from lab.settings import SETTINGS
+    assert all(SETTINGS["seed"].contains(cell_seed(s, 0, {"depth": d}), ui=True) for s in range(20) for d in range(20))
 
 
 @pytest.mark.parametrize("init, gain", [("lecun_normal", 2.0), ("xavier_normal", 2.0), ("he_normal", math.sqrt(2.0))])

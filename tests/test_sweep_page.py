@@ -63,17 +63,20 @@ def table(done):
 def test_figure_overlays_xi_for_sigma_w_by_depth_only():
     xi = lambda s: np.where(np.isclose(s, 1.5), np.inf, 1.0 / np.abs(np.asarray(s) - 1.5))  # noqa: E731
     fig = charts.sweep_figure(table(4), "sigma_w", "depth", "final_val_accuracy", depth_scale=xi)
-    lines = [t for t in fig.data if t.type == "scatter"]
+    lines = [t for t in fig.data if t.type == "scatter" and t.mode == "lines"]
     assert len(lines) == len(charts.SWEEP_XI_MULTIPLES)
     assert np.allclose(lines[0].x[:3] * 0 + lines[0].y[:3], 6.0 / np.abs(lines[0].x[:3] - 1.5))
     swapped = charts.sweep_figure(table(4).rename(columns={"depth": "width"}), "sigma_w", "width",
                                   "final_val_accuracy", depth_scale=xi)
-    assert not [t for t in swapped.data if t.type == "scatter"]
+    assert not [t for t in swapped.data if t.type == "scatter" and t.mode == "lines"]
+    # every finished cell has an invisible marker that carries its numbers and takes the click
+    [cells] = [t for t in fig.data if t.name == "cells"]
+    assert len(cells.x) == 4 and "click: open it on the Train page" in cells.hovertemplate
 
 
 def test_figure_greys_pending_cells_and_logs_delta_ratios():
     fig = charts.sweep_figure(table(3), "sigma_w", "depth", "delta_ratio_init", values=((1.0, 2.0), (2, 10)))
-    main, pending = fig.data[0], fig.data[1]
+    main, pending = fig.data[0], next(t for t in fig.data if t.name == "not run yet")
     assert pending.name == "not run yet" and np.isfinite(pending.z[1][1]) and np.isnan(pending.z[0][0])
     assert np.allclose(main.z[0], [-1.0, -1.0]) and math.isclose(main.z[1][0], 7.0) and np.isnan(main.z[1][1])
 
