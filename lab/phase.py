@@ -90,10 +90,14 @@ def log10_delta_ratios(act: Activation, hidden, outputs, X: np.ndarray, y: np.nd
         # (k N, width): delta_l W_l^T, then times phi'(z_{l-1}): delta_{l-1} of every active depth
         np.matmul(V[:k].reshape(-1, W_T.shape[0]), W_T, out=spare[:k].reshape(-1, W_T.shape[1]))
         V, spare = spare, V
-        V[:k] *= derivs[l - 2]
-        m = np.abs(V[:k]).max(axis=(1, 2)).astype(np.float64)
+        Vk = V[:k]
+        Vk *= derivs[l - 2]
+        # the largest |entry| of each depth, without an |V| temporary (NaN still propagates)
+        flat = Vk.reshape(k, -1)
+        m = np.maximum(flat.max(axis=1), -flat.min(axis=1)).astype(np.float64)
         ok = m > 0
-        V[:k][ok] /= m[ok, None, None].astype(np.float32)
+        # in place, dividing the depths without a signal by 1 (exact): the same numbers as dividing only the others
+        np.divide(Vk, np.where(ok, m, 1.0).astype(np.float32)[:, None, None], out=Vk)
         with np.errstate(divide="ignore"):
             log_scale[:k] += np.log10(m)
     for i, d in enumerate(order):

@@ -63,3 +63,21 @@ def test_sweep_is_tidy_and_repeatable():
     assert a.equals(b)  # the same cells whichever worker ran them
     cell = a.set_index(["sigma_w", "depth"])["log10_ratio"]
     assert cell[(0.5, 12)] < cell[(0.5, 7)] < 0 < cell[(2.5, 7)] < cell[(2.5, 12)]
+
+
+def test_a_depth_whose_error_dies_does_not_disturb_the_depths_beside_it():
+    """relu with every unit of layer 3 switched off: depth 3 has no error at its own last layer (NaN), the
+    error of depths 4 and 6 becomes exactly 0 there (-inf), and depth 2, rescaled in the same stacked
+    arrays as they are, keeps the value it has alone."""
+    rng = np.random.default_rng(5)
+    depths = [2, 3, 4, 6]
+    hidden, outputs = draw_networks(1.5, 0.5, depths, 16, rng)  # biases: the layers above 3 still carry a signal
+    hidden[2] = (hidden[2][0], np.full(16, -1e3))  # z_3 < 0 everywhere: relu' = 0
+    X, y = rng.standard_normal((24, 16)), rng.integers(0, CLASSES, 24)
+    act = get_activation("relu")
+    with np.errstate(all="ignore"):
+        together = log10_delta_ratios(act, hidden, outputs, X, y)
+        alone = log10_delta_ratios(act, hidden[:2], {2: outputs[2]}, X, y)[2]
+    assert math.isfinite(alone) and together[2] == pytest.approx(alone, rel=1e-6, abs=1e-9)
+    assert math.isnan(together[3])
+    assert together[4] == together[6] == -math.inf
