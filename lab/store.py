@@ -235,9 +235,19 @@ class Store:
 
     @staticmethod
     def _header(conn) -> tuple[int, int, int]:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
+        """(application_id, user_version, number of schema entries), read from one snapshot: three reads
+        outside a transaction are three snapshots, and a store another process was creating in between
+        looked like tables without our application id, "not a run store"."""
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
+        finally:
+            if own:
+                conn.execute("COMMIT")
         return app_id, version, tables
 
     def _write(self) -> sqlite3.Connection:
