@@ -47,7 +47,7 @@ if every.empty:
 # filters: a selectbox per main setting, from the values present, then tag and name
 with st.expander("filter", expanded=True):
     search = st.text_input("name contains", key="runs_search")
-    cols = st.columns(6)
+    cols = st.columns(4)  # six to a row cut the choices off in a 1000 px window
     chosen = {}
     for i, column in enumerate(("source", *CONFIG_COLUMNS, "tags")):
         values = every[column].dropna()

@@ -41,10 +41,12 @@ def gradient_profile(result: RunResult) -> None:
                 preview.show_network(result.config, result.data, weights=result.weights or None,
                                      delta_rms=diagram.delta_at(result.layers, epoch),
                                      scale=diagram.delta_scale(result.layers), initial=False)
-            kept = "The weights drawn are the run's last." if result.weights else "This run's weights were not kept."
+            narrow = max(diagram.layer_sizes(result.config, result.data)) <= diagram.MAX_UNITS  # weights drawn
+            kept = ("" if not narrow else "The weights drawn are the run's last." if result.weights
+                    else "This run's weights were not kept.")
             st.caption(f"Each unit coloured by the error signal its layer receives at epoch {epoch:g} (delta_rms, "
                        "log scale, the heat map's colours): vanishing shows as a fade to dark from the output back to "
-                       f"layer 1. {kept}")
+                       f"layer 1. {kept}".rstrip())
     st.subheader("Per-layer statistics")
     at = result.layers[result.layers["epoch"] == epoch].drop(columns=["epoch", "step"])
     # two tabs of at most six columns, so that the table fits beside the sidebar without a scroll bar
