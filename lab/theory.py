@@ -188,7 +188,7 @@ def _predict_cured(config: RunConfig, sw2: list[float], sb2: float, mean_squares
     alpha = config.residual_scale if config.residual else 0.0
     columns = mean_squares[:1] if norm != "none" else mean_squares
     s, m, u = np.asarray(columns, dtype=float), np.zeros(len(columns)), np.zeros(len(columns))
-    q_rows, log_g, log_d, log_step = [], [], [], []
+    q_rows, log_d, log_step = [], [], []
     for i in range(hidden):
         shortcut = config.residual and i > 0
         a = alpha if shortcut else 1.0

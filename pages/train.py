@@ -83,19 +83,20 @@ def act(action: str | None, config) -> None:
     trainer, shown_run = playback.session_trainer(), st.session_state.get(state.RESULT)
     if action == "train":
         playback.set_playing(False)
-        cached = running.run_cache().get((config, running.digest(csv_bytes)))
-        if cached is not None:  # the same numbers as training again
-            playback.forget()
-        elif playback.trainer_for(config, csv_bytes) is None:
-            return
-        trainer = playback.session_trainer()
-        stop = st.empty()
-        stop.button("Stop", help="stop training and keep what has been recorded; Play or Step go on from there")
-        result = running.run_with_progress(config, csv_bytes, trainer=trainer)
-        stop.empty()
+        result = running.run_cache().get((config, running.digest(csv_bytes)))  # the numbers training would give
         if result is not None:
-            if trainer is not None:
+            playback.forget()
+        else:
+            trainer = playback.trainer_for(config, csv_bytes)
+            if trainer is None:
+                return
+            stop = st.empty()
+            stop.button("Stop", help="stop training and keep what has been recorded; Play or Step go on from there")
+            result = running.run_with_progress(config, csv_bytes, trainer=trainer)
+            stop.empty()
+            if result is not None:
                 result = playback.shown(trainer, result)
+        if result is not None:
             st.session_state[state.RESULT] = result
             run_history.remember_run(describe(config), result, source="Train")
     elif action == "play":

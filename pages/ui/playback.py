@@ -16,7 +16,7 @@ import streamlit as st
 
 from lab import RunConfig, RunResult, Trainer, charts, diagram, summaries
 from pages.ui import preview, run_history, state
-from pages.ui.panels import chart, plain_notice
+from pages.ui.panels import chart
 from pages.ui.running import digest, load_csv, refuse_if_too_costly, run_cache
 
 SLICE_S = 0.5  # the least training time between two live redraws: the browser needs about that to draw a frame
@@ -69,9 +69,8 @@ def trainer_for(config: RunConfig, csv_bytes: bytes | None) -> Trainer | None:
     forget()
     data = None
     if config.dataset == "csv":
-        data, message = load_csv(csv_bytes, config)
+        data = load_csv(csv_bytes, config)
         if data is None:
-            plain_notice("error", "Your CSV cannot be used:", message.removeprefix("Your CSV cannot be used: "))
             return None
     if refuse_if_too_costly(config, data) is None:
         return None

@@ -46,11 +46,12 @@ def digest(data: bytes | None) -> str:
 
 
 def load_csv(data: bytes, config: RunConfig):
-    """Dataset from uploaded bytes, or (None, message)."""
+    """Dataset from uploaded bytes, or None after saying why (the file's words as plain text)."""
     try:
-        return make_dataset(config, csv_source=data), ""
+        return make_dataset(config, csv_source=data)
     except DataError as exc:
-        return None, f"Your CSV cannot be used: {exc}."
+        plain_notice("error", "Your CSV cannot be used:", f"{exc}.")
+        return None
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -65,10 +66,7 @@ def planned_data(config: RunConfig, csv_bytes: bytes | None):
         return _built_in_data(config)
     if csv_bytes is None:
         return None
-    data, message = load_csv(csv_bytes, config)
-    if data is None:
-        plain_notice("error", "Your CSV cannot be used:", message.removeprefix("Your CSV cannot be used: "))
-    return data
+    return load_csv(csv_bytes, config)
 
 
 def server_limits() -> Limits:
@@ -109,9 +107,8 @@ def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: b
         return cached
     data = None if trainer is None else trainer.data
     if config.dataset == "csv" and trainer is None:
-        data, message = load_csv(csv_bytes, config)
+        data = load_csv(csv_bytes, config)
         if data is None:
-            plain_notice("error", "Your CSV cannot be used:", message.removeprefix("Your CSV cannot be used: "))
             return None
     estimated = refuse_if_too_costly(config, data)
     if estimated is None:
