@@ -3,7 +3,7 @@ import streamlit as st
 
 from lab import summaries, train
 from lab.presets import CURES, PRESETS
-from pages.ui import router, state, widgets
+from pages.ui import router, widgets
 
 router.use_router()
 
@@ -32,10 +32,7 @@ def measured(name: str) -> str:
 
 
 def open_in_train(changes: dict) -> None:
-    widgets.set_settings(widgets.ui_defaults().replace(**changes))
-    st.session_state.pop(state.RESULT, None)
-    st.session_state[state.TRAIN_AUTORUN] = True  # the card's network trains as soon as the page opens
-    st.switch_page("pages/train.py")
+    widgets.train_now(widgets.ui_defaults().replace(**changes))
 
 
 def card_grid(items: dict, per_row: int, fill) -> None:

@@ -201,10 +201,7 @@ if points:
     if match:
         first = min(match, key=lambda r: r["seed_index"])
         config = RunConfig.from_dict({k: first[k] for k in CONFIG_COLUMNS})
-        widgets.set_settings(config)
-        st.session_state.pop(state.RESULT, None)
-        st.session_state[state.TRAIN_AUTORUN] = True
-        st.switch_page("pages/train.py")
+        widgets.train_now(config)
 
 if rows:
     table = pd.DataFrame(rows).drop(columns="_key")

@@ -19,6 +19,14 @@ def current_settings() -> RunConfig:
     return st.session_state.get(state.TRAIN_SETTINGS) or ui_defaults()
 
 
+def train_now(config: RunConfig) -> None:
+    """Open the Train page with ``config`` in its settings and train it at once (a Home card, a Sweep cell)."""
+    set_settings(config)
+    st.session_state.pop(state.RESULT, None)
+    st.session_state[state.TRAIN_AUTORUN] = True
+    st.switch_page("pages/train.py")
+
+
 def set_settings(config: RunConfig) -> None:
     """Make ``config`` the Train page's settings (the widgets pick them up on next render)."""
     st.session_state[state.TRAIN_SETTINGS] = config
