@@ -2,110 +2,189 @@
 
 ``params`` and ``grads`` are lists of arrays in the same order (the MLP passes its
 one flat parameter buffer and its flat gradient buffer, so a step is a handful of
-vector operations however deep the network).  A step updates every array in place,
-keeps its state per array, and leaves the change it applied in ``last_update``
-(valid until the next step) for the update-ratio statistic.  Hyper-parameters are
-Python floats, so float32 parameters stay float32.
+vector operations however deep the network).  A step updates every array in place and
+keeps its state (moments) per array.  Hyper-parameters are Python floats, so float32
+parameters stay float32.
+
+A step allocates nothing after the first: it runs its chain of elementwise operations a
+cache-sized piece at a time (``lab.pieces``), into one scratch array per thread, and
+splits a large buffer between threads.  PyTorch's CPU optimizers make a temporary as
+large as the parameters (``denom`` in Adam); numpy's whole-array expressions make five.
+
+The change a step applied is not kept: ``update_norms(slices)`` and ``last_update`` compute it
+again from the state and the gradient the step used, with the same operations, so they hold
+until the next step or until that gradient is overwritten (the record pass's backward does).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from . import pieces
+
 
 class Optimizer:
+    """``_advance(i, where, s)`` moves the state of array i over the piece ``where`` and leaves the
+    step's change in ``s``; ``_change(i, where, s)`` writes that change again from the state."""
+
+    slots: tuple[str, ...] = ()  # the state arrays each parameter array has
+
     def __init__(self, lr: float):
         self.lr = float(lr)
         self.state: dict[tuple[int, str], np.ndarray] = {}
-        self.last_update: list[np.ndarray] = []
         self.t = 0
+        self._last: tuple[list, list] | None = None  # (params, grads) of the last step
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         self.t += 1
-        self.last_update = []
+        self._last = (params, grads)
         for i, (p, g) in enumerate(zip(params, grads)):
-            delta = self.delta(i, g)
-            p += delta  # in place: the layers hold views of these arrays
-            self.last_update.append(delta)
+            for name in self.slots:
+                if (i, name) not in self.state:
+                    self.state[(i, name)] = np.zeros_like(g)
+            self._begin(i, g)
 
-    def delta(self, key: int, g: np.ndarray) -> np.ndarray:
+            def piece(where, s, i=i, p=p):
+                self._advance(i, where, s)
+                p[where] += s  # in place: the layers hold views of these arrays
+
+            pieces.for_pieces(piece, 0, p.size, p.dtype)
+
+    def _begin(self, i: int, g: np.ndarray) -> None:
+        """Before a step's pieces: bind what they read (the gradient, the state, this step's constants)."""
+        self._g = g
+        self._s = {name: self.state[(i, name)] for name in self.slots}
+
+    def _advance(self, i, where, s):
         raise NotImplementedError
 
-    def _slot(self, key, g, name="m"):
-        full = (key, name)
-        if full not in self.state:
-            self.state[full] = np.zeros_like(g)
-        return self.state[full]
+    def _change(self, i, where, s):
+        raise NotImplementedError
+
+    def update_norms(self, slices: list[slice], i: int = 0) -> list[float] | None:
+        """The norm of the last step's change of array i over each of ``slices`` (the model's W_l), or
+        None before the first step; computed a piece at a time, allocating nothing."""
+        if self._last is None:
+            return None
+        g = self._last[1][i]
+        self._begin(i, g)
+        return [pieces.norm(g, w.start, w.stop, fill=lambda where, s: self._change(i, where, s)) for w in slices]
+
+    @property
+    def last_update(self) -> list[np.ndarray]:
+        """The change the last step applied to each array (new arrays; [] before the first step)."""
+        if self._last is None:
+            return []
+        out = []
+        for i, g in enumerate(self._last[1]):
+            self._begin(i, g)
+            delta = np.empty_like(g)
+            size = pieces.piece_size(g.dtype)
+            for lo in range(0, g.size, size):
+                where = slice(lo, min(g.size, lo + size))
+                self._change(i, where, delta[where])
+            out.append(delta)
+        return out
 
 
 class SGD(Optimizer):
     """W <- W - lr * g."""
 
-    def delta(self, key, g):
-        return -self.lr * g
+    def _advance(self, i, where, s):
+        self._change(i, where, s)
+
+    def _change(self, i, where, s):
+        np.multiply(self._g[where], -self.lr, out=s)
 
 
 class Momentum(Optimizer):
     """v <- mu v - lr g; W <- W + v (Polyak momentum, mu = 0.9)."""
 
+    slots = ("v",)
+
     def __init__(self, lr, momentum=0.9):
         super().__init__(lr)
         self.momentum = float(momentum)
 
-    def delta(self, key, g):
-        v = self._slot(key, g, "v")
+    def _advance(self, i, where, s):
+        v = self._s["v"][where]
         v *= self.momentum
-        v -= self.lr * g
-        return v  # the step applies it before the next call changes it
+        np.multiply(self._g[where], -self.lr, out=s)
+        v += s
+        s[...] = v
+
+    def _change(self, i, where, s):
+        s[...] = self._s["v"][where]
 
 
-class AdaGrad(Optimizer):
+class _ScaledByHistory(Optimizer):
+    """AdaGrad and RMSProp: the change is -lr g / (sqrt(h) + eps) for a running h of g^2."""
+
+    slots = ("h",)
+
+    def _change(self, i, where, s):
+        np.sqrt(self._s["h"][where], out=s)
+        s += self.eps
+        np.divide(self._g[where], s, out=s)
+        s *= -self.lr
+
+
+class AdaGrad(_ScaledByHistory):
     """h <- h + g^2; W <- W - lr g / (sqrt(h) + eps)."""
 
     def __init__(self, lr, eps=1e-7):
         super().__init__(lr)
         self.eps = float(eps)
 
-    def delta(self, key, g):
-        h = self._slot(key, g, "h")
-        h += g * g
-        return (-self.lr * g) / (np.sqrt(h) + self.eps)
+    def _advance(self, i, where, s):
+        g = self._g[where]
+        np.multiply(g, g, out=s)
+        self._s["h"][where] += s
+        self._change(i, where, s)
 
 
-class RMSProp(Optimizer):
+class RMSProp(_ScaledByHistory):
     """h <- rho h + (1 - rho) g^2; W <- W - lr g / (sqrt(h) + eps), rho = 0.99."""
 
     def __init__(self, lr, rho=0.99, eps=1e-7):
         super().__init__(lr)
         self.rho, self.eps = float(rho), float(eps)
 
-    def delta(self, key, g):
-        h = self._slot(key, g, "h")
+    def _advance(self, i, where, s):
+        g, h = self._g[where], self._s["h"][where]
         h *= self.rho
-        h += (1.0 - self.rho) * (g * g)
-        return -self.lr * g / (np.sqrt(h) + self.eps)
+        np.multiply(g, g, out=s)
+        s *= 1.0 - self.rho
+        h += s
+        self._change(i, where, s)
 
 
 class Adam(Optimizer):
     """Kingma & Ba (2015) with bias correction; beta1 0.9, beta2 0.999, eps 1e-8."""
 
+    slots = ("m", "v")
+
     def __init__(self, lr, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
-    def delta(self, key, g):
-        m = self._slot(key, g, "m")
-        v = self._slot(key, g, "v")
+    def _advance(self, i, where, s):
+        g, m, v = self._g[where], self._s["m"][where], self._s["v"][where]
         m *= self.beta1
-        m += (1.0 - self.beta1) * g
+        np.multiply(g, 1.0 - self.beta1, out=s)
+        m += s
         v *= self.beta2
-        v += (1.0 - self.beta2) * (g * g)
+        np.multiply(g, g, out=s)
+        s *= 1.0 - self.beta2
+        v += s
+        self._change(i, where, s)
+
+    def _change(self, i, where, s):
         # PyTorch's form: eps is added to the bias-corrected sqrt(v_hat)
-        denom = v * (1.0 / (1.0 - self.beta2**self.t))
-        np.sqrt(denom, out=denom)
-        denom += self.eps
-        out = m * (-self.lr / (1.0 - self.beta1**self.t))
-        out /= denom
-        return out
+        np.multiply(self._s["v"][where], 1.0 / (1.0 - self.beta2**self.t), out=s)
+        np.sqrt(s, out=s)
+        s += self.eps
+        np.divide(self._s["m"][where], s, out=s)
+        s *= -self.lr / (1.0 - self.beta1**self.t)
 
 
 OPTIMIZERS = {
