@@ -79,7 +79,7 @@ class MLP:
             if self.norms[i] is not None:
                 # z is the affine's new array, read by nobody else: the norm may write into it
                 z = self.norms[i].forward(z, training=training, track=track, overwrite_x=True)
-            a = act.forward(z)
+            a = act.forward(z, overwrite=keep is None)  # z is the affine's (or the norm's) new array
             if keep is not None:
                 keep.append((z, a))
             if self.dropouts[i] is not None:
@@ -103,7 +103,9 @@ class MLP:
             da = dh * self.residual_scale if self._shortcut(i) else dh
             if self.dropouts[i] is not None:
                 da = self.dropouts[i].backward(da)
-            dz = self.acts[i].backward(da)
+            # da is this pass's own array (the affine's dx, or a new one from the shortcut or dropout):
+            # dL/dz is computed in it
+            dz = self.acts[i].backward(da, overwrite=True)
             if keep is not None:
                 keep.append(dz)
             if self.norms[i] is not None:

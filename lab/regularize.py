@@ -17,13 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import pieces
+
 CLIP_EPS = 1e-6  # torch's: keeps the factor finite for an all-zero gradient
 
 
 def global_norm(grads: np.ndarray) -> float:
-    """The L2 norm of every entry of the flat gradient buffer, summed in float64."""
-    wide = grads.astype(np.float64, copy=False)  # a float32 sum of squares overflows above about 1.8e19
-    return math.sqrt(float(np.dot(wide, wide)))
+    """The L2 norm of every entry of the flat gradient buffer, summed in float64 a piece at a time
+    (a float32 sum of squares overflows above about 1.8e19; a float64 copy would be as large as the model)."""
+    return pieces.norm(grads)
 
 
 def clip_by_global_norm(grads: np.ndarray, max_norm: float) -> tuple[float, bool]:
@@ -39,8 +41,14 @@ def clip_by_global_norm(grads: np.ndarray, max_norm: float) -> tuple[float, bool
 
 def add_weight_decay(grads: np.ndarray, params: np.ndarray, weight_slices: list[slice], decay: float) -> None:
     """grads[W] += decay * W for every weight matrix's slice of the flat buffers, in place."""
-    for where in weight_slices:
-        grads[where] += grads.dtype.type(decay) * params[where]
+    decay = grads.dtype.type(decay)
+
+    def piece(where, s):
+        np.multiply(params[where], decay, out=s)
+        grads[where] += s
+
+    for w in weight_slices:
+        pieces.for_pieces(piece, w.start, w.stop, grads.dtype)
 
 
 @dataclass

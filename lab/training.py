@@ -135,6 +135,7 @@ class Trainer:
         self._step = 0
         self._epochs_begun = 0  # orders drawn: the epoch in progress, 1 = the first (0 = at initialization)
         self._order, self._at = None, spe  # the current epoch's order and the next batch's place in it
+        self._X_epoch = self._y_epoch = None  # the training set in that order
         self._run_loss, self._run_correct, self._run_count = 0.0, 0, 0
         self._announced = False  # whether a callback has seen the record at initialization
         self.paused = False
@@ -174,7 +175,7 @@ class Trainer:
     def close(self) -> None:
         """Let go of the model, the optimizer and the run's cast copies of the data."""
         self.model = self.optimizer = self._rec.model = self._rec.X_probe = None
-        self._X = self._X_val = self._order = None
+        self._X = self._X_val = self._order = self._X_epoch = self._y_epoch = None
 
     def advance(self, steps: int | None = None, epochs: int | None = None, callback=None,
                 should_stop: Callable[[], bool] | None = None) -> bool:
@@ -209,14 +210,13 @@ class Trainer:
     def _run_to(self, target: int, callback, should_stop) -> bool:
         """The training loop, from ``_step`` to ``target``; True when a callback or should_stop paused it."""
         model, optimizer, config, check, rec = self.model, self.optimizer, self.config, self._check, self._rec
-        X, y, batch, spe, record_set = self._X, self._y, self._batch, self.steps_per_epoch, self._record_set
+        batch, spe, record_set = self._batch, self.steps_per_epoch, self._record_set
         clip_norm, weight_decay = config.clip_norm, config.weight_decay
         while self._step < target:
             if self._at == spe:
-                self._order, self._at = self._shuffle_rng.permutation(len(X)), 0
-                self._epochs_begun += 1
-            idx = self._order[self._at * batch : (self._at + 1) * batch]
-            xb, yb = X[idx], y[idx]
+                self._new_epoch()
+            lo = self._at * batch
+            xb, yb = self._X_epoch[lo : lo + batch], self._y_epoch[lo : lo + batch]
             loss = model.loss_and_grads(xb, yb)
             step = self._step + 1
             if not math.isfinite(loss):
@@ -234,9 +234,9 @@ class Trainer:
                 add_weight_decay(model.flat_grads, model.flat_params, self._weight_slices, weight_decay)
             optimizer.step([model.flat_params], [model.flat_grads])
             self._step, self._at = step, self._at + 1
-            self._run_loss += loss * len(idx)
+            self._run_loss += loss * len(yb)
             self._run_correct += int((model.loss_layer.y.argmax(axis=1) == yb).sum())
-            self._run_count += len(idx)
+            self._run_count += len(yb)
             if step not in record_set:
                 if should_stop is not None and should_stop():
                     return True
@@ -251,6 +251,16 @@ class Trainer:
             if callback and callback(self._progress()):
                 return True
         return False
+
+    def _new_epoch(self) -> None:
+        """Draw the epoch's order and lay the training set out in it once, so that each batch is a
+        contiguous view (a batch taken as X[idx] would be a copy, every step)."""
+        self._order, self._at = self._shuffle_rng.permutation(len(self._X)), 0
+        self._epochs_begun += 1
+        if self._X_epoch is None:
+            self._X_epoch, self._y_epoch = np.empty_like(self._X), np.empty_like(self._y)
+        np.take(self._X, self._order, axis=0, out=self._X_epoch)
+        np.take(self._y, self._order, out=self._y_epoch)
 
     def _diverge(self, reason: str) -> None:
         # the epoch in which it happened (1 = the first epoch of training; 0 = at initialization)
