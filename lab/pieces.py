@@ -94,7 +94,7 @@ def sum_squares(a: np.ndarray) -> float:
     float32 entries are widened a piece at a time (a float32 sum of squares overflows above 1.8e19)."""
     if a.dtype == np.float64:
         return float(np.dot(a, a))
-    wide = scratch(a.size, np.float64) if a.size <= piece_size(np.float64) else np.empty(a.size)
+    wide = scratch(a.size, np.float64)  # grows once to the piece of a float32 buffer
     np.copyto(wide, a)
     return float(np.dot(wide, wide))
 

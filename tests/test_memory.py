@@ -125,3 +125,53 @@ def _run_data_held() -> int:
                 seen.add(id(base))
                 total += base.nbytes
     return total
+
+
+# ------------------------------------------------------------- what a training step allocates
+
+def _step_peak(config, warm_steps=3, steps=5):
+    """Bytes of the largest excess over the starting allocation while ``steps`` optimizer steps
+    run (after ``warm_steps``, which make the optimizer's moments and scratch), as tracemalloc
+    sees numpy's allocations; and the bytes of the largest weight matrix."""
+    import tracemalloc
+
+    from lab.training import Trainer
+
+    trainer = Trainer(config)
+    trainer.advance(steps=warm_steps)
+    assert trainer.steps_per_epoch > warm_steps + steps  # no epoch boundary and no record point below
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        trainer.advance(steps=steps)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert trainer.step == warm_steps + steps and trainer.diverged_at is None
+    largest = max(a.params["W"].nbytes for a in trainer.model.affines)
+    return peak - before, largest
+
+
+# width 512 and batch 8: one weight matrix is 2 MB in float64, a layer's activations 32 KB
+STEP = RunConfig(dataset="random", input_dim=8, classes=4, samples=800, val_fraction=0.0, depth=2, width=512,
+                 batch_size=8, epochs=1, lr=1e-4, probe_size=8)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad", "rmsprop", "adam"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_step_allocates_nothing_parameter_sized(optimizer, dtype):
+    # optimizer, clipping, weight decay and batch selection all work in place or a piece at a time; the
+    # whole-array forms they replaced made temporaries as large as all the parameters (Adam: five)
+    excess, largest = _step_peak(STEP.replace(optimizer=optimizer, dtype=dtype, clip_norm=1e-3, weight_decay=1e-4))
+    assert excess < largest / 4, f"{excess / MB:.2f} MB allocated in a step; a weight matrix is {largest / MB:.2f} MB"
+
+
+def test_a_large_model_split_between_threads_allocates_nothing_parameter_sized():
+    # 17 MB of float64 parameters: the optimizer's pieces are shared out between threads
+    from lab import pieces
+
+    config = STEP.replace(width=1024, optimizer="adam", clip_norm=1e-3)
+    assert 2 * 1024 * 1024 * 8 >= pieces.THREADS_FROM
+    excess, largest = _step_peak(config)
+    assert excess < largest / 4, f"{excess / MB:.2f} MB allocated in a step; a weight matrix is {largest / MB:.2f} MB"
