@@ -89,6 +89,13 @@ def for_pieces(fn, start: int, stop: int, dtype) -> list:
     return out
 
 
+def all_finite(a: np.ndarray) -> bool:
+    """Whether no entry of ``a`` is inf or NaN: each piece's float64 sum is finite (a NaN or an inf
+    carries through a sum; finite float32 entries cannot overflow a float64 sum of a piece)."""
+    sums = for_pieces(lambda where, s: float(np.add.reduce(a[where], dtype=np.float64)), 0, a.size, a.dtype)
+    return all(math.isfinite(v) for v in sums)
+
+
 def sum_squares(a: np.ndarray) -> float:
     """The sum of the squares of a piece, in float64 arithmetic, never overflowing before float64 does:
     float32 entries are widened a piece at a time (a float32 sum of squares overflows above 1.8e19)."""

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from . import pieces
 from .config import RunConfig
 from .data import Dataset, make_dataset
 from .divergence import DivergenceCheck
@@ -221,7 +222,7 @@ class Trainer:
             step = self._step + 1
             if not math.isfinite(loss):
                 reason = f"the training loss became {loss} at step {step}"
-            elif not np.isfinite(model.flat_grads.sum(dtype=np.float64)):  # a float32 sum could overflow
+            elif not pieces.all_finite(model.flat_grads):
                 reason = f"the gradient became inf or NaN at step {step}"
             else:
                 reason = check.during_training(loss, step)
