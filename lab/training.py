@@ -28,7 +28,7 @@ from .data import Dataset, make_dataset
 from .divergence import DivergenceCheck
 from .model import MLP, build_mlp
 from .optim import OPTIMIZERS
-from .probe import DELTA_EDGES, STAT_COLUMNS, act_edges, histogram_steps, probe
+from .probe import DELTA_EDGES, STAT_COLUMNS, Work, act_edges, histogram_steps, probe
 from .regularize import ClipRecord, add_weight_decay, clip_by_global_norm
 from .results import HISTORY_COLUMNS, LAYER_COLUMNS, Progress, RunResult
 from .seeds import run_generators
@@ -288,6 +288,8 @@ class _Recorder:
         self.config, self.model, self.has_val = config, model, has_val
         self.X_probe, self.y_probe = X_probe, y_probe
         self.hist_at = hist_at
+        self.slices = model.layer_slices()  # where each W_l sits in the flat buffers
+        self.work = Work()  # the probe's work arrays, kept from one record to the next
         self.rows: list[dict] = []
         self.stats: list[np.ndarray] = []
         self.hist_epochs: list[float] = []
@@ -308,9 +310,10 @@ class _Recorder:
         stats = None
         if self.config.instrument:
             with_hist = step in self.hist_at
-            _, stats, act_h, act_z, delta_h = probe(
-                self.model, self.X_probe, self.y_probe, optimizer.last_update[0] if optimizer.last_update else None, with_hist
-            )
+            # the last step's change is computed from the gradient, which the probe's backward overwrites
+            update_norms = optimizer.update_norms(self.slices)
+            _, stats, act_h, act_z, delta_h = probe(self.model, self.X_probe, self.y_probe, update_norms, with_hist,
+                                                    self.work)
             if not np.isfinite(stats[:, :4]).all():
                 return f"a gradient on the probe set became inf or NaN at step {step}"
             if with_hist:
