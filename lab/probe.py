@@ -74,7 +74,7 @@ class Work:
 
 def _mean_std(h: np.ndarray, col_sums: np.ndarray, work: Work) -> tuple[float, float]:
     """Mean and std of all entries, two-pass (a one-pass E[h^2] - E[h]^2 cancels for tiny spreads);
-    col_sums: h.sum(axis=0); the centred copy goes into a work array."""
+    col_sums: h's column sums; the centred copy goes into a work array."""
     mean = float(col_sums.sum()) / h.size
     centred = np.subtract(h, mean, out=work.get("centred", h.shape, h.dtype))
     return mean, math.sqrt(float(np.vdot(centred, centred)) / h.size)
@@ -95,43 +95,44 @@ def act_edges(model: MLP) -> np.ndarray:
     return np.linspace(lo, hi, ACT_BINS + 1)
 
 
-def _bin(pos: np.ndarray, edges: np.ndarray, work: Work) -> np.ndarray:
+def _bin(pos: np.ndarray, edges: np.ndarray, work: Work, finite: bool = False) -> np.ndarray:
     """Counts of ``pos`` = values - edges[0] (float64, overwritten) on uniform ``edges``; values outside
-    fall into the first or last bin, NaN into the first."""
+    fall into the first or last bin, NaN into the first.  finite: the caller knows there is no NaN."""
     nb = len(edges) - 1
     np.multiply(pos, nb / (edges[-1] - edges[0]), out=pos)
-    np.fmax(pos, 0, out=pos)  # fmax, unlike clip, also takes NaN (and -inf, log10 of 0) to the first bin
-    np.fmin(pos, nb - 1, out=pos)
+    np.clip(pos, 0, nb - 1, out=pos)  # also maps -inf (log10 of 0) to the first bin
+    if not finite:
+        pos[np.isnan(pos)] = 0
     index = work.get("index", pos.shape, np.intp)
     np.copyto(index, pos, casting="unsafe")  # truncation, as astype
     return np.bincount(index.reshape(-1), minlength=nb)
 
 
-def _hist(values: np.ndarray, edges: np.ndarray, work: Work | None = None) -> np.ndarray:
-    """Counts on uniform ``edges``; values outside fall into the first or last bin."""
+def _hist(values: np.ndarray, edges: np.ndarray, work: Work | None = None, finite: bool = False) -> np.ndarray:
+    """Counts on uniform ``edges``; values outside fall into the first or last bin, NaN into the first."""
     work = work or Work()
     pos = work.get("pos", values.shape, np.float64)
     np.subtract(values, edges[0], out=pos)
-    return _bin(pos, edges, work)
+    return _bin(pos, edges, work, finite)
 
 
-def _act_hist(h: np.ndarray, edges: np.ndarray, work: Work) -> tuple[np.ndarray, float]:
+def _act_hist(h: np.ndarray, edges: np.ndarray, zero_bin: int, work: Work, finite: bool) -> tuple[np.ndarray, float]:
     """Histogram of the non-zero entries of h, and the fraction of entries exactly 0.  Every entry is
-    binned, then the zeros are taken out of the bin that 0 falls in."""
-    counts = _hist(h, edges, work)
+    binned, then the zeros are taken out of ``zero_bin``, the bin that 0 falls in."""
+    counts = _hist(h, edges, work, finite)
     nonzero = int(np.count_nonzero(h))
-    counts[_hist(np.zeros(1, h.dtype), edges).argmax()] -= h.size - nonzero
+    counts[zero_bin] -= h.size - nonzero
     return counts, 1.0 - nonzero / h.size
 
 
-def _delta_hist(d: np.ndarray, n: int, work: Work) -> np.ndarray:
+def _delta_hist(d: np.ndarray, n: int, work: Work, finite: bool) -> np.ndarray:
     """Histogram of log10 |n d| (the per-example error) on DELTA_EDGES, log10 in d's dtype."""
     scaled = np.abs(d, out=work.get("pos" if d.dtype == np.float64 else "scaled", d.shape, d.dtype))
     np.multiply(scaled, n, out=scaled)
     np.log10(scaled, out=scaled)
     pos = work.get("pos", d.shape, np.float64)
     np.subtract(scaled, DELTA_EDGES[0], out=pos)
-    return _bin(pos, DELTA_EDGES, work)
+    return _bin(pos, DELTA_EDGES, work, finite)
 
 
 def probe(model: MLP, X: np.ndarray, t: np.ndarray, update_norms: list[float] | None, with_hist: bool,
@@ -160,7 +161,10 @@ def probe(model: MLP, X: np.ndarray, t: np.ndarray, update_norms: list[float] | 
     act_hist = np.zeros((L - 1, ACT_BINS), dtype=np.int64) if with_hist else None
     act_zero = np.zeros(L - 1) if with_hist else None
     delta_hist = np.zeros((L, len(DELTA_EDGES) - 1), dtype=np.int64) if with_hist else None
-    edges = act_edges(model) if with_hist else None
+    if with_hist:
+        edges = act_edges(model)
+        zero_bin = int(_hist(np.zeros(1), edges).argmax())
+    ones = np.ones(n, dtype=logits.dtype)  # column sums as ones @ h, a BLAS gemv (h.sum(axis=0) is slower)
     sqrt_n = math.sqrt(n)
     with np.errstate(divide="ignore"):  # log10 of 0
         for l in range(L):
@@ -178,7 +182,7 @@ def probe(model: MLP, X: np.ndarray, t: np.ndarray, update_norms: list[float] | 
             if update_norms is not None and w_norm > 0:
                 row[_UPDATE_RATIO] = update_norms[l] / w_norm
             h = forward_keep[l][1] if l < L - 1 else logits
-            col_sums = h.sum(axis=0)
+            col_sums = ones @ h
             row[_ACT_MEAN], row[_ACT_STD] = _mean_std(h, col_sums, work)
             if l < L - 1:
                 if fn.saturating:
@@ -186,7 +190,7 @@ def probe(model: MLP, X: np.ndarray, t: np.ndarray, update_norms: list[float] | 
                     row[_SATURATED] = np.mean(fn.df(z, h) < SATURATION_LEVEL * fn.max_deriv)
                 row[_DEAD] = _dead_frac(h, col_sums)
                 if with_hist:
-                    act_hist[l], act_zero[l] = _act_hist(h, edges, work)
+                    act_hist[l], act_zero[l] = _act_hist(h, edges, zero_bin, work, math.isfinite(row[_ACT_STD]))
             if with_hist:
-                delta_hist[l] = _delta_hist(d, n, work)
+                delta_hist[l] = _delta_hist(d, n, work, math.isfinite(row[_DELTA_RMS]))
     return loss, stats, act_hist, act_zero, delta_hist
