@@ -289,13 +289,22 @@ class _Recorder:
         self.X_probe, self.y_probe = X_probe, y_probe
         self.hist_at = hist_at
         self.slices = model.layer_slices()  # where each W_l sits in the flat buffers
-        self.work = Work()  # the probe's work arrays, kept from one record to the next
         self.rows: list[dict] = []
         self.stats: list[np.ndarray] = []
         self.hist_epochs: list[float] = []
         self.act_hists: list[np.ndarray] = []
         self.act_zeros: list[np.ndarray] = []
         self.delta_hists: list[np.ndarray] = []
+
+    @property
+    def model(self):
+        return self._model
+
+    @model.setter
+    def model(self, model) -> None:
+        # the probe's work arrays (a few activation-sized arrays, kept from one record to the next) go
+        # with the model: Trainer.close lets go of both
+        self._model, self.work = model, Work()
 
     def record(self, step, epoch, loss, acc, val, optimizer, start) -> str:
         """Append one record; return a divergence reason, or "" when all is finite."""
