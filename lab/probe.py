@@ -58,7 +58,8 @@ def _norm(a: np.ndarray) -> float:
 
 class Work:
     """Work arrays the probe reuses from one record to the next: one per (name, dtype), as large as
-    the largest layer asked for, so that a record allocates nothing parameter- or activation-sized."""
+    the largest layer asked for, so that a record's statistics and histograms allocate nothing
+    activation-sized after the first record."""
 
     def __init__(self):
         self._arrays: dict = {}
@@ -143,7 +144,8 @@ def _layer_hists(h, d, n, edges, zero_bin, work: Work, finite_h: bool, finite_d:
     np.add(pair, _delta_index(d, n, work, finite_d), out=pair)
     joint = np.bincount(pair.reshape(-1), minlength=(len(edges) - 1) * nb_delta).reshape(-1, nb_delta)
     act_counts = joint.sum(axis=1)
-    nonzero = int(np.count_nonzero(np.not_equal(h, 0, out=work.get("nonzero", h.shape, bool))))  # faster than of h
+    # count_nonzero of a bool array is several times faster than of the float array itself
+    nonzero = int(np.count_nonzero(np.not_equal(h, 0, out=work.get("nonzero", h.shape, bool))))
     act_counts[zero_bin] -= h.size - nonzero  # every entry was binned: take the zeros out of 0's bin
     return act_counts, 1.0 - nonzero / h.size, joint.sum(axis=0)
 
