@@ -23,7 +23,8 @@ STAT_COLUMNS = (
     "saturated_frac",
     "dead_frac",
 )
-_COL = {name: i for i, name in enumerate(STAT_COLUMNS)}
+(_GRAD_NORM, _GRAD_MEAN_ABS, _DELTA_RMS, _WEIGHT_NORM, _UPDATE_RATIO, _ACT_MEAN, _ACT_STD, _SATURATED,
+ _DEAD) = range(len(STAT_COLUMNS))
 
 ACT_BINS = 40
 HIST_RECORDS = 21  # aim for this many histogram snapshots per run (see histogram_steps)
@@ -55,11 +56,39 @@ def _norm(a: np.ndarray) -> float:
     return m * math.sqrt(float(np.vdot(s, s)))
 
 
-def _mean_std(h: np.ndarray) -> tuple[float, float]:
-    """Mean and std of all entries, two-pass (a one-pass E[h^2] - E[h]^2 cancels for tiny spreads)."""
-    mean = float(h.sum(axis=0).sum()) / h.size
-    centred = h - mean
+class Work:
+    """Work arrays the probe reuses from one record to the next: one per (name, dtype), as large as
+    the largest layer asked for, so that a record's statistics and histograms allocate nothing
+    activation-sized after the first record."""
+
+    def __init__(self):
+        self._arrays: dict = {}
+
+    def get(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        """An array of ``shape`` whose content is anything."""
+        key, size = (name, np.dtype(dtype)), math.prod(shape)
+        a = self._arrays.get(key)
+        if a is None or a.size < size:
+            a = self._arrays[key] = np.empty(size, dtype=dtype)
+        return a[:size].reshape(shape)
+
+
+def _mean_std(h: np.ndarray, col_sums: np.ndarray, work: Work) -> tuple[float, float]:
+    """Mean and std of all entries, two-pass (a one-pass E[h^2] - E[h]^2 cancels for tiny spreads);
+    col_sums: h's column sums; the centred copy goes into a work array."""
+    mean = float(col_sums.sum()) / h.size
+    centred = np.subtract(h, mean, out=work.get("centred", h.shape, h.dtype))
     return mean, math.sqrt(float(np.vdot(centred, centred)) / h.size)
+
+
+def _dead_frac(h: np.ndarray, col_sums: np.ndarray) -> float:
+    """Fraction of units (columns) that are exactly 0 on every example.  A column whose sum is not 0
+    has a non-zero entry; only the columns that sum to 0 (relu's dead units) are looked at."""
+    maybe = np.flatnonzero(col_sums == 0)
+    dead = maybe.size
+    if dead:
+        dead -= int(np.count_nonzero((h[:, maybe] != 0).any(axis=0)))
+    return dead / h.shape[1]
 
 
 def act_edges(model: MLP) -> np.ndarray:
@@ -67,24 +96,73 @@ def act_edges(model: MLP) -> np.ndarray:
     return np.linspace(lo, hi, ACT_BINS + 1)
 
 
-def _hist(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Counts on uniform ``edges``; values outside fall into the first or last bin."""
+def _index(pos: np.ndarray, edges: np.ndarray, out: np.ndarray, finite: bool = False) -> np.ndarray:
+    """The bin of each entry of ``pos`` = values - edges[0] (float64, overwritten) on uniform ``edges``,
+    into ``out`` (intp); values outside fall into the first or last bin, NaN into the first.
+    finite: the caller knows there is no NaN."""
     nb = len(edges) - 1
-    pos = (values.ravel() - edges[0]) * (nb / (edges[-1] - edges[0]))
+    np.multiply(pos, nb / (edges[-1] - edges[0]), out=pos)
     np.clip(pos, 0, nb - 1, out=pos)  # also maps -inf (log10 of 0) to the first bin
-    pos[np.isnan(pos)] = 0
-    return np.bincount(pos.astype(np.intp), minlength=nb)
+    if not finite:
+        pos[np.isnan(pos)] = 0
+    np.copyto(out, pos, casting="unsafe")  # truncation, as astype
+    return out
 
 
-def probe(model: MLP, X: np.ndarray, t: np.ndarray, last_update: np.ndarray | None, with_hist: bool):
+def _hist(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts on uniform ``edges``; values outside fall into the first or last bin, NaN into the first."""
+    pos = np.subtract(values, edges[0], dtype=np.float64)
+    return np.bincount(_index(pos, edges, np.empty(pos.shape, np.intp)).reshape(-1), minlength=len(edges) - 1)
+
+
+def _act_index(h: np.ndarray, edges: np.ndarray, work: Work, finite: bool) -> np.ndarray:
+    """The bin of every entry of h on ``edges`` (a work array)."""
+    pos = np.subtract(h, edges[0], out=work.get("pos", h.shape, np.float64))
+    return _index(pos, edges, work.get("act_index", h.shape, np.intp), finite)
+
+
+def _delta_index(d: np.ndarray, n: int, work: Work, finite: bool) -> np.ndarray:
+    """The bin of log10 |n d| (the per-example error; log10 in d's dtype) of every entry of d on
+    DELTA_EDGES (a work array)."""
+    scaled = np.abs(d, out=work.get("pos" if d.dtype == np.float64 else "scaled", d.shape, d.dtype))
+    np.multiply(scaled, n, out=scaled)
+    # log10 is several times slower on zeros (-inf) than on numbers; + tiny changes no value above 2e-292
+    # (2e-31 in float32) and takes every zero to a number that lands in the first bin as -inf did
+    np.add(scaled, np.finfo(d.dtype).tiny, out=scaled)
+    np.log10(scaled, out=scaled)
+    pos = np.subtract(scaled, DELTA_EDGES[0], out=work.get("pos", d.shape, np.float64))
+    return _index(pos, DELTA_EDGES, work.get("delta_index", d.shape, np.intp), finite)
+
+
+def _layer_hists(h, d, n, edges, zero_bin, work: Work, finite_h: bool, finite_d: bool):
+    """Histograms of a hidden layer's activations h (non-zero entries only) and of log10 |n d|, counted
+    together: one bincount of the pairs (activation bin, delta bin), whose margins are the two
+    histograms (counting is most of a histogram's time).  Returns (act counts, zero fraction, delta counts)."""
+    nb_delta = len(DELTA_EDGES) - 1
+    pair = _act_index(h, edges, work, finite_h)
+    np.multiply(pair, nb_delta, out=pair)
+    np.add(pair, _delta_index(d, n, work, finite_d), out=pair)
+    joint = np.bincount(pair.reshape(-1), minlength=(len(edges) - 1) * nb_delta).reshape(-1, nb_delta)
+    act_counts = joint.sum(axis=1)
+    # count_nonzero of a bool array is several times faster than of the float array itself
+    nonzero = int(np.count_nonzero(np.not_equal(h, 0, out=work.get("nonzero", h.shape, bool))))
+    act_counts[zero_bin] -= h.size - nonzero  # every entry was binned: take the zeros out of 0's bin
+    return act_counts, 1.0 - nonzero / h.size, joint.sum(axis=0)
+
+
+def probe(model: MLP, X: np.ndarray, t: np.ndarray, update_norms: list[float] | None, with_hist: bool,
+          work: Work | None = None):
     """Statistics of every layer l = 1..L at the current weights.
 
-    last_update: the optimizer's last change of the flat parameter buffer (None before any step).
+    update_norms: ||change of W_l|| of the optimizer's last step, l = 1..L (``optimizer.update_norms``,
+    taken before this pass overwrites the gradients), or None before any step.
+    work: work arrays kept between calls (a new ``Work`` when None).
     Returns (loss, stats (L, len(STAT_COLUMNS)) float64, act_hist (L-1, ACT_BINS) or None,
     act_zero (L-1,) fraction of activations exactly 0 or None, delta_hist (L, len(DELTA_EDGES)-1) or None).
     The activation histograms count only non-zero values, so that relu's spike of
     exact zeros (reported in act_zero) does not flatten every other bar.
     """
+    work = work or Work()
     forward_keep: list = []
     deltas: list = []
     logits = model.forward(X, forward_keep, mode="probe")
@@ -98,36 +176,38 @@ def probe(model: MLP, X: np.ndarray, t: np.ndarray, last_update: np.ndarray | No
     act_hist = np.zeros((L - 1, ACT_BINS), dtype=np.int64) if with_hist else None
     act_zero = np.zeros(L - 1) if with_hist else None
     delta_hist = np.zeros((L, len(DELTA_EDGES) - 1), dtype=np.int64) if with_hist else None
-    edges = act_edges(model)
-    slices = model.layer_slices()
-    for l in range(L):
-        W = model.affines[l].params["W"]
-        g = model.affines[l].grads["W"]
-        d = deltas[l]
-        row = stats[l]
-        row[_COL["grad_norm"]] = _norm(g)
-        row[_COL["grad_mean_abs"]] = float(np.abs(g).sum()) / g.size
-        # per-example error is n * d (d is the gradient of the *mean* loss), so
-        # sqrt(mean_n ||n d_n||^2) = sqrt(n * sum d^2) = sqrt(n) * ||d||
-        row[_COL["delta_rms"]] = np.sqrt(n) * _norm(d)
-        w_norm = _norm(W)
-        row[_COL["weight_norm"]] = w_norm
-        if last_update is not None and w_norm > 0:
-            upd = last_update[slices[l]]
-            row[_COL["update_ratio"]] = _norm(upd) / w_norm
-        if l < L - 1:
-            z, h = forward_keep[l]
-            row[_COL["act_mean"]], row[_COL["act_std"]] = _mean_std(h)
-            if fn.saturating:
-                row[_COL["saturated_frac"]] = np.mean(fn.df(z, h) < SATURATION_LEVEL * fn.max_deriv)
-            row[_COL["dead_frac"]] = 1.0 - float((h != 0).any(axis=0).mean())
-            if with_hist:
-                nonzero = h[h != 0]
-                act_hist[l] = _hist(nonzero, edges)
-                act_zero[l] = 1.0 - nonzero.size / h.size
-        else:
-            row[_COL["act_mean"]], row[_COL["act_std"]] = _mean_std(logits)
-        if with_hist:
-            with np.errstate(divide="ignore"):
-                delta_hist[l] = _hist(np.log10(np.abs(d) * n), DELTA_EDGES)
+    if with_hist:
+        edges = act_edges(model)
+        zero_bin = int(_hist(np.zeros(1), edges).argmax())
+    ones = np.ones(n, dtype=logits.dtype)  # column sums as ones @ h, a BLAS gemv (h.sum(axis=0) is slower)
+    sqrt_n = math.sqrt(n)
+    with np.errstate(divide="ignore"):  # log10 of 0
+        for l in range(L):
+            W = model.affines[l].params["W"]
+            g = model.affines[l].grads["W"]
+            d = deltas[l]
+            row = stats[l]
+            row[_GRAD_NORM] = _norm(g)
+            row[_GRAD_MEAN_ABS] = float(np.abs(g, out=work.get("abs_g", g.shape, g.dtype)).sum()) / g.size
+            # per-example error is n * d (d is the gradient of the *mean* loss), so
+            # sqrt(mean_n ||n d_n||^2) = sqrt(n * sum d^2) = sqrt(n) * ||d||
+            row[_DELTA_RMS] = sqrt_n * _norm(d)
+            w_norm = _norm(W)
+            row[_WEIGHT_NORM] = w_norm
+            if update_norms is not None and w_norm > 0:
+                row[_UPDATE_RATIO] = update_norms[l] / w_norm
+            h = forward_keep[l][1] if l < L - 1 else logits
+            col_sums = ones @ h
+            row[_ACT_MEAN], row[_ACT_STD] = _mean_std(h, col_sums, work)
+            if l < L - 1:
+                if fn.saturating:
+                    z = forward_keep[l][0]
+                    row[_SATURATED] = np.mean(fn.df(z, h) < SATURATION_LEVEL * fn.max_deriv)
+                row[_DEAD] = _dead_frac(h, col_sums)
+                if with_hist:
+                    act_hist[l], act_zero[l], delta_hist[l] = _layer_hists(
+                        h, d, n, edges, zero_bin, work, math.isfinite(row[_ACT_STD]), math.isfinite(row[_DELTA_RMS]))
+            elif with_hist:
+                index = _delta_index(d, n, work, math.isfinite(row[_DELTA_RMS]))
+                delta_hist[l] = np.bincount(index.reshape(-1), minlength=len(DELTA_EDGES) - 1)
     return loss, stats, act_hist, act_zero, delta_hist

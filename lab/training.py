@@ -29,7 +29,7 @@ from .data import Dataset, make_dataset
 from .divergence import DivergenceCheck
 from .model import MLP, build_mlp
 from .optim import OPTIMIZERS
-from .probe import DELTA_EDGES, STAT_COLUMNS, act_edges, histogram_steps, probe
+from .probe import DELTA_EDGES, STAT_COLUMNS, Work, act_edges, histogram_steps, probe
 from .regularize import ClipRecord, add_weight_decay, clip_by_global_norm
 from .results import HISTORY_COLUMNS, LAYER_COLUMNS, Progress, RunResult
 from .seeds import run_generators
@@ -299,12 +299,23 @@ class _Recorder:
         self.config, self.model, self.has_val = config, model, has_val
         self.X_probe, self.y_probe = X_probe, y_probe
         self.hist_at = hist_at
+        self.slices = model.layer_slices()  # where each W_l sits in the flat buffers
         self.rows: list[dict] = []
         self.stats: list[np.ndarray] = []
         self.hist_epochs: list[float] = []
         self.act_hists: list[np.ndarray] = []
         self.act_zeros: list[np.ndarray] = []
         self.delta_hists: list[np.ndarray] = []
+
+    @property
+    def model(self):
+        return self._model
+
+    @model.setter
+    def model(self, model) -> None:
+        # the probe's work arrays (a few activation-sized arrays, kept from one record to the next) go
+        # with the model: Trainer.close lets go of both
+        self._model, self.work = model, Work()
 
     def record(self, step, epoch, loss, acc, val, optimizer, start) -> str:
         """Append one record; return a divergence reason, or "" when all is finite."""
@@ -319,9 +330,10 @@ class _Recorder:
         stats = None
         if self.config.instrument:
             with_hist = step in self.hist_at
-            _, stats, act_h, act_z, delta_h = probe(
-                self.model, self.X_probe, self.y_probe, optimizer.last_update[0] if optimizer.last_update else None, with_hist
-            )
+            # the last step's change is computed from the gradient, which the probe's backward overwrites
+            update_norms = optimizer.update_norms(self.slices)
+            _, stats, act_h, act_z, delta_h = probe(self.model, self.X_probe, self.y_probe, update_norms, with_hist,
+                                                    self.work)
             if not np.isfinite(stats[:, :4]).all():
                 return f"a gradient on the probe set became inf or NaN at step {step}"
             if with_hist:

@@ -275,7 +275,7 @@ def test_probe_changes_no_weight():
     model = build_mlp(config, data.input_dim, data.classes, np.random.default_rng(0))
     flat = model.flat_params.copy()
     weights = model.weights()
-    probe(model, data.X_train, data.y_train, np.ones_like(flat), True)
+    probe(model, data.X_train, data.y_train, [1.0] * model.depth, True)
     np.testing.assert_array_equal(model.flat_params, flat)
     for (W, b), affine in zip(weights, model.affines):
         np.testing.assert_array_equal(affine.params["W"], W)
