@@ -188,14 +188,19 @@ def estimate(config: RunConfig, n_train: int | None = None, input_dim: int | Non
 
     item = np.dtype(config.dtype).itemsize
     units = sum(fo for _, fo in shapes)
-    data = 8 * n_total * input_dim * 2 + item * n_total * input_dim  # float64 generation and split, cast copy
-    weights = item * params * (3 + OPTIMIZER_SLOTS.get(config.optimizer, 2)) + 8 * params  # + final copy
-    batch_acts = item * batch * units * 4
-    probe_acts = item * n_probe * units * 5
-    eval_acts = item * min(max(n_val, n_train), EVAL_CHUNK) * max(config.width, input_dim, classes) * 3
+    # float64 generation and split, the cast copy, and the training set laid out in each epoch's order
+    data = 8 * n_total * input_dim * 2 + item * n_total * input_dim + item * n_train * input_dim
+    # parameters, gradients and the optimizer's moments (its steps make no temporaries), + the result's copy
+    weights = item * params * (2 + OPTIMIZER_SLOTS.get(config.optimizer, 2)) + 8 * params
+    batch_acts = item * batch * units * 2  # each layer's output (phi computed over it) and its error
+    probe_acts = item * n_probe * units * 3  # z, h and the error kept per layer for the statistics
+    # a forward pass in chunks (the loss at initialization, validation): every layer's output stays cached in
+    # the layer above until the next pass
+    eval_acts = item * min(max(n_val, n_train), EVAL_CHUNK) * (units + max(config.width, input_dim, classes))
     recorded = records * (len(shapes) * (STAT_COLUMNS + 2) * 8 + 200)
     hists = len(histogram_steps(range(records))) * len(shapes) * HIST_BINS * 8
-    peak = data + weights + batch_acts + probe_acts + eval_acts + 3 * recorded + hists
+    # the passes take turns on one network: each replaces the arrays the one before left cached in its layers
+    peak = data + weights + max(batch_acts, probe_acts, eval_acts) + 3 * recorded + hists
     return Cost(seconds=seconds, peak_bytes=int(peak), steps=steps, records=records)
 
 
