@@ -14,7 +14,7 @@ import pandas as pd
 
 from .config import RunConfig
 from .results import RunResult
-from .summaries import signal_ratio
+from .verdicts import signal_ratio  # not via lab.summaries, whose lab.theory loads scipy
 
 AXES = ("init", "activation", "depth", "width", "optimizer", "lr", "gain", "init_scale", "batch_size", "loss",
         "norm", "residual_scale", "dropout", "clip_norm", "weight_decay")
