@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ConfigError, RunConfig
-from .cost import describe, duration, priced, size
+from .cost import TYPICAL_PRICES, describe, duration, estimate, priced, size
 from .data import DataError, make_dataset
 from .limits import machine_free_bytes
 from .model import build_mlp
@@ -313,13 +313,22 @@ def _check_out_dir(out: str, force: bool) -> None:
 
 
 def _check_cost(config: RunConfig, label: str, quiet: bool) -> None:
-    """Refuse a run that cannot fit in this machine's memory; announce a long one."""
-    estimated = priced(config)
+    """Refuse a run that cannot fit in this machine's memory; announce a long one.
+
+    The memory a run needs does not depend on the machine's speed: typical prices answer it at no
+    cost.  This machine's own prices (``cost.calibrate``, up to a second or two of timing numpy) are
+    taken only for a run that the typical prices already call long, so that the time announced is
+    this machine's; a shorter run, the common case, starts at once.
+    """
+    estimated = estimate(config, prices=TYPICAL_PRICES[config.dtype])
     free = machine_free_bytes()
     if free is not None and estimated.peak_bytes > free:
         raise ConfigError(f"{label}this run would need about {size(estimated.peak_bytes)} of memory and this machine "
                           f"has {size(free)} free: reduce the width, the depth or the number of samples")
-    if estimated.seconds > LONG_RUN_S and not quiet:
+    if quiet or estimated.seconds <= LONG_RUN_S:
+        return
+    estimated = priced(config)
+    if estimated.seconds > LONG_RUN_S:
         print(f"{label}estimated {describe(estimated)}", file=sys.stderr)
 
 
