@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lab.cli import main
+from lab.config import RunConfig
 
 FAST = ["--samples", "100", "--epochs", "1", "--depth", "2", "--width", "4", "--quiet"]
 
@@ -99,3 +100,24 @@ def test_a_long_run_announces_its_estimate(tmp_path, capsys, monkeypatch):
 def test_a_gradient_check_of_days_is_refused_with_its_estimate(capsys):
     err = _one_line_error(capsys, ["gradcheck", "--depth", "100", "--width", "512"], "would take about")
     assert "days" in err and "lower --depth or --width" in err
+
+
+def test_only_a_run_the_typical_prices_call_long_times_this_machine(capsys, monkeypatch):
+    import lab.cli
+    import lab.cost
+
+    def calibrate(dtype):
+        calls.append(dtype)
+        return lab.cost.TYPICAL_PRICES[dtype]
+
+    calls = []
+    monkeypatch.setattr(lab.cost, "calibrate", calibrate)
+    base = RunConfig(depth=10, width=64, batch_size=128, optimizer="sgd", samples=2500)
+    typical = lab.cost.estimate(base, prices=lab.cost.TYPICAL_PRICES["float64"]).seconds / base.epochs  # per epoch
+    short = base.replace(epochs=max(1, int(0.8 * lab.cli.LONG_RUN_S / typical)))  # above priced()'s 5 s, below 10
+    long = base.replace(epochs=int(3 * lab.cli.LONG_RUN_S / typical))
+    lab.cli._check_cost(short, "", quiet=False)
+    lab.cli._check_cost(long, "", quiet=True)
+    assert calls == [] and capsys.readouterr().err == ""
+    lab.cli._check_cost(long, "", quiet=False)
+    assert calls == ["float64"] and "estimated about" in capsys.readouterr().err
