@@ -46,14 +46,15 @@ CASE_A = ["--dataset", "spirals", "--samples", "2500", "--val-fraction", "0.2", 
           "--batch-size", "128", "--optimizer", "sgd", "--lr", "0.003", "--record-every", "0", "--seed", "0"]
 ONE_THREAD = {v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
-# Runs ``python -m lab`` as runpy does, marking when lab.cli is imported, when training starts
+# Runs lab/__main__.py as ``python -m lab`` does, marking when lab.cli is imported, when training starts
 # (the CLI makes its progress printer right before train()) and when it ends; the marks are
 # perf_counter values, CLOCK_MONOTONIC on Linux, comparable with the parent's.
 WRAPPER = r"""
-import sys, time
+import json, runpy, sys, time
 t_start = time.perf_counter()
 import lab.cli as cli
 t_imported = time.perf_counter()
+marks_path, sys.argv = sys.argv[1], ["lab"] + sys.argv[2:]
 marks = {}
 Printer = getattr(cli, "_ProgressPrinter", None)
 if Printer is not None:
@@ -65,12 +66,14 @@ if Printer is not None:
             marks["train_end"] = time.perf_counter()
             super().done()
     cli._ProgressPrinter = Marked
-rc = cli.main(sys.argv[2:])
-import json
-t_main_end = time.perf_counter()
-with open(sys.argv[1], "w") as fh:
-    json.dump(dict(marks, start=t_start, imported=t_imported, main_end=t_main_end), fh)
-sys.exit(rc)
+try:
+    runpy.run_module("lab", run_name="__main__", alter_sys=True)  # lab/__main__.py, as python -m lab runs it
+    code = 0
+except SystemExit as exc:
+    code = exc.code
+with open(marks_path, "w") as fh:
+    json.dump(dict(marks, start=t_start, imported=t_imported, main_end=time.perf_counter()), fh)
+sys.exit(code)
 """
 
 
