@@ -9,6 +9,7 @@ validation loss once per epoch.  No instrumentation: that is what the lab adds.
 
     python benchmarks/plain_loop.py                 # case (a), 200 epochs; prints the final losses
     python benchmarks/plain_loop.py --epochs 20
+    python benchmarks/plain_loop.py --keep-heap     # with the lab CLI's one large free first (lab.cli)
 """
 from __future__ import annotations
 
@@ -92,7 +93,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep-heap", action="store_true",
+                        help="first free one 16 MiB block, as python -m lab train does (glibc then keeps freed arrays)")
     args = parser.parse_args(argv)
+    if args.keep_heap:
+        np.empty(2 * 2**20)
     t0 = time.perf_counter()
     loss, val_loss = train(epochs=args.epochs, seed=args.seed)
     print(f"final loss {loss:.4g}, val_loss {val_loss:.4g} in {time.perf_counter() - t0:.2f} s")
