@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ConfigError, RunConfig
-from .cost import describe, duration, priced, size
+from .cost import TYPICAL_PRICES, describe, duration, estimate, priced, size
 from .data import DataError, make_dataset
 from .limits import machine_free_bytes
 from .model import build_mlp
@@ -313,14 +313,40 @@ def _check_out_dir(out: str, force: bool) -> None:
 
 
 def _check_cost(config: RunConfig, label: str, quiet: bool) -> None:
-    """Refuse a run that cannot fit in this machine's memory; announce a long one."""
-    estimated = priced(config)
+    """Refuse a run that cannot fit in this machine's memory; announce a long one.
+
+    The memory a run needs does not depend on the machine's speed: typical prices answer it at no
+    cost.  This machine's own prices (``cost.calibrate``, up to a second or two of timing numpy) are
+    taken only for a run that the typical prices already call long, so that the time announced is
+    this machine's; a shorter run, the common case, starts at once.
+    """
+    estimated = estimate(config, prices=TYPICAL_PRICES[config.dtype])
     free = machine_free_bytes()
     if free is not None and estimated.peak_bytes > free:
         raise ConfigError(f"{label}this run would need about {size(estimated.peak_bytes)} of memory and this machine "
                           f"has {size(free)} free: reduce the width, the depth or the number of samples")
-    if estimated.seconds > LONG_RUN_S and not quiet:
+    if quiet or estimated.seconds <= LONG_RUN_S:
+        return
+    estimated = priced(config)
+    if estimated.seconds > LONG_RUN_S:
         print(f"{label}estimated {describe(estimated)}", file=sys.stderr)
+
+
+HEAP_BLOCK_BYTES = 16 * 2**20  # below glibc's largest dynamic mmap threshold, 32 MiB on 64 bits (a larger block changes nothing)
+
+
+def _keep_freed_arrays_in_the_heap() -> None:
+    """Let the C heap hand a training step's freed arrays to the next step.
+
+    glibc serves a block above its mmap threshold (128 KiB when a process starts) with a fresh mmap
+    and unmaps it when freed, so the probe and validation passes of a narrow network page-fault their
+    arrays (512 x 64 float64 is 256 KiB) anew at every record.  Freeing one mmapped block raises the
+    threshold to that block's size and the heap's trim threshold to twice it; numpy's allocations come
+    from malloc, so one large empty array, freed at once, is enough.  On case (a) of the engine
+    benchmark this takes 12-16% off the training time (an unused 16 MiB: no page is touched); with
+    another C library it is an allocation and nothing more.
+    """
+    np.empty(HEAP_BLOCK_BYTES // 8)
 
 
 def cmd_train(args, multi):
@@ -332,6 +358,7 @@ def cmd_train(args, multi):
     for name, config in configs.items():
         _check_cost(config, f"[{name}] " if multi else "", args.quiet)
     store = None if args.no_store else _store_for_writing(args.store)
+    _keep_freed_arrays_in_the_heap()
     runs = {}
     for name, config in configs.items():
         printer = _ProgressPrinter(f"[{name}] " if multi else "", args.quiet)

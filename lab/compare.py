@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .config import RunConfig
-from .results import RunResult
-from .summaries import signal_ratio
+
+if TYPE_CHECKING:  # pandas loads in the functions that build tables: the CLI's parser reads AXES without it
+    import pandas as pd
+
+    from .results import RunResult
 
 AXES = ("init", "activation", "depth", "width", "optimizer", "lr", "gain", "init_scale", "batch_size", "loss",
         "norm", "residual_scale", "dropout", "clip_norm", "weight_decay")
@@ -74,6 +77,10 @@ def epochs_to_threshold(history: pd.DataFrame, threshold: float) -> float:
 def summary_table(runs: dict[str, RunResult], threshold: float = 0.1) -> pd.DataFrame:
     """One row per run: final loss and accuracy, epochs to ``threshold``, layer-1/last-hidden
     delta_rms ratio at initialization and at the end, diverged at, wall time."""
+    import pandas as pd
+
+    from .verdicts import signal_ratio  # not via lab.summaries, whose lab.theory loads scipy
+
     rows = []
     for name, r in runs.items():
         h = r.history[~r.history["diverged"]]
@@ -98,6 +105,8 @@ def summary_table(runs: dict[str, RunResult], threshold: float = 0.1) -> pd.Data
 
 def mean_band(runs: dict[str, RunResult], settings: dict[str, str], column: str = "loss") -> pd.DataFrame:
     """Per setting and epoch: mean, min and max of ``column`` over its seeds (records all runs share)."""
+    import pandas as pd
+
     frames = []
     for name, r in runs.items():
         h = r.history[~r.history["diverged"]][["epoch", column]].copy()

@@ -2,11 +2,15 @@
 and nothing lost or overwritten.  In-process (``lab.cli.main``), so that each case is quick."""
 import json
 import os
+import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from lab.cli import main
+from lab.config import RunConfig
 
 FAST = ["--samples", "100", "--epochs", "1", "--depth", "2", "--width", "4", "--quiet"]
 
@@ -99,3 +103,51 @@ def test_a_long_run_announces_its_estimate(tmp_path, capsys, monkeypatch):
 def test_a_gradient_check_of_days_is_refused_with_its_estimate(capsys):
     err = _one_line_error(capsys, ["gradcheck", "--depth", "100", "--width", "512"], "would take about")
     assert "days" in err and "lower --depth or --width" in err
+
+
+def test_only_a_run_the_typical_prices_call_long_times_this_machine(capsys, monkeypatch):
+    import lab.cli
+    import lab.cost
+
+    def calibrate(dtype):
+        calls.append(dtype)
+        return lab.cost.TYPICAL_PRICES[dtype]
+
+    calls = []
+    monkeypatch.setattr(lab.cost, "calibrate", calibrate)
+    base = RunConfig(depth=10, width=64, batch_size=128, optimizer="sgd", samples=2500)
+    typical = lab.cost.estimate(base, prices=lab.cost.TYPICAL_PRICES["float64"]).seconds / base.epochs  # per epoch
+    short = base.replace(epochs=max(1, int(0.8 * lab.cli.LONG_RUN_S / typical)))  # above priced()'s 5 s, below 10
+    long = base.replace(epochs=int(3 * lab.cli.LONG_RUN_S / typical))
+    lab.cli._check_cost(short, "", quiet=False)
+    lab.cli._check_cost(long, "", quiet=True)
+    assert calls == [] and capsys.readouterr().err == ""
+    lab.cli._check_cost(long, "", quiet=False)
+    assert calls == ["float64"] and "estimated about" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mmap and trim thresholds")
+def test_train_keeps_freed_arrays_in_the_heap():
+    """After the CLI's one large free, the arrays of a training step (here 40 of 64 KiB, as a batch of 128
+    through width 64 makes) are reused from the heap at the next step, instead of the heap being trimmed
+    when they are freed and page-faulted anew when they are made again."""
+    code = """
+import resource
+import numpy as np
+from lab.cli import _keep_freed_arrays_in_the_heap
+
+def faults():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        step = [np.ones((128, 64)) for _ in range(40)]  # written, then all freed
+        del step
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+first = faults()
+_keep_freed_arrays_in_the_heap()
+print(first, faults())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    trimmed, reused = map(int, out.split())
+    assert trimmed > 20 * 100  # 640 pages a step, most of them faulted again at every step
+    assert reused < trimmed / 10

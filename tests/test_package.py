@@ -28,3 +28,23 @@ def test_exports_and_unknown_names():
         assert getattr(lab, name) is not None
     with pytest.raises(AttributeError):
         lab.no_such_name  # noqa: B018
+
+
+RUN_HEAVY = ("scipy", "lab.theory", "lab.summaries", "plotly", "streamlit", "dask")
+
+
+def test_the_parser_loads_no_pandas():
+    """--help and a mistyped option answer without pandas, even though the sweep's help lists its axes."""
+    code = f"import sys, lab.cli; lab.cli.build_parser(); print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
+
+
+def test_a_train_command_loads_only_what_it_uses(tmp_path):
+    argv = ["train", "--samples", "40", "--epochs", "1", "--depth", "2", "--width", "4", "--out", str(tmp_path / "o"),
+            "--store", str(tmp_path / "runs.sqlite")]
+    code = (f"import sys, lab.cli; assert lab.cli.main({argv!r}) == 0; "
+            f"print(' '.join(m for m in {RUN_HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1].strip() == ""
+    assert (tmp_path / "o" / "layers.csv").is_file()
