@@ -15,8 +15,8 @@ Every figure is a fresh process, start-up included, timed by the parent from spa
   no flag for it).
 - ``plain``: benchmarks/plain_loop.py, the same arithmetic in numpy alone, on one BLAS thread as the
   lab uses for this width (``--plain-threads 0`` for the process default).
-- ``plain loop, --keep-heap``: the same, after the one large free that ``python -m lab train`` does
-  first (lab.cli: glibc then keeps a step's freed arrays in the heap), for a ratio without that edge.
+- ``plain loop, --keep-heap``: the same, after the one large free that the lab's first Trainer does
+  (lab.training: glibc then keeps a step's freed arrays in the heap), for a ratio without that edge.
 - ``--repo DIR`` adds the same two lab rows for the lab in DIR (e.g. an export of main before a change).
 
 The variants alternate, and each figure is the median of ``--repeats``.  The target of issue 16,

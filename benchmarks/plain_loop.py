@@ -9,7 +9,7 @@ validation loss once per epoch.  No instrumentation: that is what the lab adds.
 
     python benchmarks/plain_loop.py                 # case (a), 200 epochs; prints the final losses
     python benchmarks/plain_loop.py --epochs 20
-    python benchmarks/plain_loop.py --keep-heap     # with the lab CLI's one large free first (lab.cli)
+    python benchmarks/plain_loop.py --keep-heap     # with the lab's one large free first (lab.training)
 """
 from __future__ import annotations
 

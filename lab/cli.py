@@ -332,23 +332,6 @@ def _check_cost(config: RunConfig, label: str, quiet: bool) -> None:
         print(f"{label}estimated {describe(estimated)}", file=sys.stderr)
 
 
-HEAP_BLOCK_BYTES = 16 * 2**20  # below glibc's largest dynamic mmap threshold, 32 MiB on 64 bits (a larger block changes nothing)
-
-
-def _keep_freed_arrays_in_the_heap() -> None:
-    """Let the C heap hand a training step's freed arrays to the next step.
-
-    glibc serves a block above its mmap threshold (128 KiB when a process starts) with a fresh mmap
-    and unmaps it when freed, so the probe and validation passes of a narrow network page-fault their
-    arrays (512 x 64 float64 is 256 KiB) anew at every record.  Freeing one mmapped block raises the
-    threshold to that block's size and the heap's trim threshold to twice it; numpy's allocations come
-    from malloc, so one large empty array, freed at once, is enough.  On case (a) of the engine
-    benchmark this takes 12-16% off the training time (an unused 16 MiB: no page is touched); with
-    another C library it is an allocation and nothing more.
-    """
-    np.empty(HEAP_BLOCK_BYTES // 8)
-
-
 def cmd_train(args, multi):
     from .export import write_run_dir
     from .training import train
@@ -358,7 +341,6 @@ def cmd_train(args, multi):
     for name, config in configs.items():
         _check_cost(config, f"[{name}] " if multi else "", args.quiet)
     store = None if args.no_store else _store_for_writing(args.store)
-    _keep_freed_arrays_in_the_heap()
     runs = {}
     for name, config in configs.items():
         printer = _ProgressPrinter(f"[{name}] " if multi else "", args.quiet)

@@ -38,6 +38,27 @@ from .threads import blas_threads
 EVAL_CHUNK = 4096
 
 
+_heap_kept = False  # done once a process
+HEAP_BLOCK_BYTES = 16 * 2**20  # below glibc's largest dynamic mmap threshold, 32 MiB on 64 bits (a larger block changes nothing)
+
+
+def keep_freed_arrays_in_the_heap() -> None:
+    """Let the C heap hand a training step's freed arrays to the next step.
+
+    glibc serves a block above its mmap threshold (128 KiB when a process starts) with a fresh mmap
+    and unmaps it when freed, so the probe and validation passes of a narrow network page-fault their
+    arrays (512 x 64 float64 is 256 KiB) anew at every record.  Freeing one mmapped block raises the
+    threshold to that block's size and the heap's trim threshold to twice it; numpy's allocations come
+    from malloc, so one large empty array, freed at once, is enough.  On case (a) of the engine
+    benchmark this takes 12-16% off the training time (an unused 16 MiB: no page is touched); with
+    another C library it is an allocation and nothing more.
+    """
+    global _heap_kept
+    if not _heap_kept:
+        _heap_kept = True
+        np.empty(HEAP_BLOCK_BYTES // 8)
+
+
 def evaluate(model: MLP, X: np.ndarray, y: np.ndarray, mode: str = "eval") -> tuple[float, float]:
     """Mean loss and accuracy over (X, y) at the current weights, in chunks.  ``mode`` "probe" uses
     each chunk's own batch statistics (before the first step, batch norm's running averages are
@@ -108,6 +129,7 @@ class Trainer:
 
     def __init__(self, config: RunConfig, data: Dataset | None = None):
         self.config = config = config.validate()
+        keep_freed_arrays_in_the_heap()
         with blas_threads(config.width), np.errstate(all="ignore"):  # overflow is reported, not warned about
             self._build(data)
 

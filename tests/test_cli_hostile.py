@@ -128,13 +128,13 @@ def test_only_a_run_the_typical_prices_call_long_times_this_machine(capsys, monk
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mmap and trim thresholds")
 def test_train_keeps_freed_arrays_in_the_heap():
-    """After the CLI's one large free, the arrays of a training step (here 40 of 64 KiB, as a batch of 128
-    through width 64 makes) are reused from the heap at the next step, instead of the heap being trimmed
-    when they are freed and page-faulted anew when they are made again."""
+    """After the engine's one large free (the first Trainer of a process does it), the arrays of a training
+    step (here 40 of 64 KiB, as a batch of 128 through width 64 makes) are reused from the heap at the next
+    step, instead of the heap being trimmed when they are freed and page-faulted anew when they are made again."""
     code = """
 import resource
 import numpy as np
-from lab.cli import _keep_freed_arrays_in_the_heap
+from lab.training import keep_freed_arrays_in_the_heap
 
 def faults():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -144,7 +144,7 @@ def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 first = faults()
-_keep_freed_arrays_in_the_heap()
+keep_freed_arrays_in_the_heap()
 print(first, faults())
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
