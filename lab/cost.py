@@ -23,6 +23,7 @@ import numpy as np
 
 from .config import RunConfig
 from .probe import histogram_steps
+from .threads import probe_in_background
 from .units import duration, size
 
 EVAL_CHUNK = 4096  # as lab.training: validation in chunks of this many examples
@@ -194,13 +195,14 @@ def estimate(config: RunConfig, n_train: int | None = None, input_dim: int | Non
     weights = item * params * (2 + OPTIMIZER_SLOTS.get(config.optimizer, 2)) + 8 * params
     batch_acts = item * batch * units * 2  # each layer's output (phi computed over it) and its error
     probe_acts = item * n_probe * units * 3  # z, h and the error kept per layer for the statistics
-    # a forward pass in chunks (the loss at initialization, validation): every layer's output stays cached in
-    # the layer above until the next pass
-    eval_acts = item * min(max(n_val, n_train), EVAL_CHUNK) * (units + max(config.width, input_dim, classes))
+    if n_probe and probe_in_background(config, params):
+        probe_acts += 2 * item * params  # the copy of the weights (and its gradients) it works on
+    # a forward pass in chunks (the loss at initialization, validation) keeps nothing: a layer's input and output
+    eval_acts = item * min(max(n_val, n_train), EVAL_CHUNK) * 2 * max(config.width, input_dim, classes)
     recorded = records * (len(shapes) * (STAT_COLUMNS + 2) * 8 + 200)
     hists = len(histogram_steps(range(records))) * len(shapes) * HIST_BINS * 8
-    # the passes take turns on one network: each replaces the arrays the one before left cached in its layers
-    peak = data + weights + max(batch_acts, probe_acts, eval_acts) + 3 * recorded + hists
+    # training and evaluation take turns on one network; the record pass may run beside them
+    peak = data + weights + max(batch_acts, eval_acts) + probe_acts + 3 * recorded + hists
     return Cost(seconds=seconds, peak_bytes=int(peak), steps=steps, records=records)
 
 

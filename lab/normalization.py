@@ -41,6 +41,10 @@ class _Norm:
         self.eps = eps
         self._vectors = {}
 
+    def forget(self) -> None:
+        """Let go of what forward kept for backward (no backward follows)."""
+        self.xc = self.xhat = self.inv_std = None
+
     def _ones(self, n: int, dtype) -> np.ndarray:
         """n ones: ``ones @ x`` sums x (N, D) over the batch (n = N), ``x @ ones`` over the units (n = D)."""
         return self._vector(n, dtype, 1.0)

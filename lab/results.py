@@ -19,16 +19,27 @@ LAYER_COLUMNS = ("epoch", "layer", *STAT_COLUMNS, "step")
 SLIM_KEEP_DATA_BYTES = 4 * 2**20  # a slimmed run keeps data smaller than this
 
 
-@dataclass
 class Progress:
-    """What a callback sees at each record point."""
+    """What a callback sees at each record point.
 
-    step: int
-    total_steps: int
-    epoch: float
-    history: list  # rows (dicts) recorded so far
-    layer_stats: list  # one (L, len(STAT_COLUMNS)) array per record, aligned with history
-    snapshot: Callable[[], RunResult] | None = None  # what has been recorded, as a stopped RunResult
+    step, total_steps, epoch: where the run is; history: the rows (dicts) recorded so far; snapshot():
+    what has been recorded, as a stopped RunResult (or None); settle(): waits for the last record's
+    statistics when they are computed in the background (``layer_stats`` calls it).
+    """
+
+    def __init__(self, step: int, total_steps: int, epoch: float, history: list, layer_stats: list,
+                 snapshot: Callable[[], RunResult] | None = None, settle: Callable[[], object] | None = None):
+        self.step, self.total_steps, self.epoch, self.history = step, total_steps, epoch, history
+        self.snapshot = snapshot
+        self._layer_stats, self._settle = layer_stats, settle
+
+    @property
+    def layer_stats(self) -> list:
+        """One (L, len(STAT_COLUMNS)) array per record, aligned with history; reading it waits for the
+        last record's, when they are computed beside the training."""
+        if self._settle is not None:
+            self._settle()
+        return self._layer_stats
 
     @property
     def fraction(self) -> float:

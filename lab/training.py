@@ -16,9 +16,12 @@ resets, with the numbers of the run in one piece; ``train`` runs one from start 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -27,13 +30,13 @@ from . import pieces
 from .config import RunConfig
 from .data import Dataset, make_dataset
 from .divergence import DivergenceCheck
-from .model import MLP, build_mlp
+from .model import MLP, build_mlp, mlp_from_config
 from .optim import OPTIMIZERS
 from .probe import DELTA_EDGES, STAT_COLUMNS, Work, act_edges, histogram_steps, probe
 from .regularize import ClipRecord, add_weight_decay, clip_by_global_norm
 from .results import HISTORY_COLUMNS, LAYER_COLUMNS, Progress, RunResult
 from .seeds import run_generators
-from .threads import blas_threads
+from .threads import blas_threads, probe_in_background
 
 EVAL_CHUNK = 4096
 
@@ -59,6 +62,17 @@ def keep_freed_arrays_in_the_heap() -> None:
         np.empty(HEAP_BLOCK_BYTES // 8)
 
 
+_probe_pool: tuple[int, ThreadPoolExecutor | None] = (-1, None)  # (the process it was made in, the pool)
+
+
+def _probe_executor() -> ThreadPoolExecutor:
+    # one per process: a pool made before a fork has no thread in the child (sweeps fork their workers)
+    global _probe_pool
+    if _probe_pool[0] != os.getpid():
+        _probe_pool = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-probe"))
+    return _probe_pool[1]
+
+
 def evaluate(model: MLP, X: np.ndarray, y: np.ndarray, mode: str = "eval") -> tuple[float, float]:
     """Mean loss and accuracy over (X, y) at the current weights, in chunks.  ``mode`` "probe" uses
     each chunk's own batch statistics (before the first step, batch norm's running averages are
@@ -68,7 +82,7 @@ def evaluate(model: MLP, X: np.ndarray, y: np.ndarray, mode: str = "eval") -> tu
     total, correct = 0.0, 0
     for i in range(0, len(X), EVAL_CHUNK):
         xb, yb = X[i : i + EVAL_CHUNK], y[i : i + EVAL_CHUNK]
-        total += model.loss(xb, yb, mode=mode) * len(xb)
+        total += model.loss(xb, yb, mode=mode, cache=False) * len(xb)
         correct += int((model.loss_layer.y.argmax(axis=1) == yb).sum())
     return total / len(X), correct / len(X)
 
@@ -152,7 +166,8 @@ class Trainer:
         self._record_set = frozenset(record_steps)
         n_probe = min(n, config.probe_size)
         self._rec = _Recorder(config, self.model, self._X[:n_probe], self._y[:n_probe], histogram_steps(record_steps),
-                              has_val=len(self._X_val) > 0)
+                              has_val=len(self._X_val) > 0,
+                              background=probe_in_background(config, self.model.flat_params.size))
         self._clips = ClipRecord()
         self._weight_slices = self.model.layer_slices()  # where each W sits in the flat buffers: the decay's targets
         self._step = 0
@@ -197,7 +212,9 @@ class Trainer:
 
     def close(self) -> None:
         """Let go of the model, the optimizer and the run's cast copies of the data."""
-        self.model = self.optimizer = self._rec.model = self._rec.X_probe = None
+        if self.model is not None:
+            self._settle()
+        self.model = self.optimizer = self._rec.model = self._rec.X_probe = self._rec.copy = None
         self._X = self._X_val = self._order = self._X_epoch = self._y_epoch = None
 
     def advance(self, steps: int | None = None, epochs: int | None = None, callback=None,
@@ -221,11 +238,14 @@ class Trainer:
         self._clock = time.perf_counter() - self._wall
         try:
             with blas_threads(self.config.width), np.errstate(all="ignore"):
-                if not self._announced:  # the record at initialization, for the first callback
-                    self._announced = True
-                    self.paused = bool(callback and callback(self._progress()))
-                if not self.paused and self._step < target:
-                    self.paused = self._run_to(target, callback, should_stop)
+                try:
+                    if not self._announced:  # the record at initialization, for the first callback
+                        self._announced = True
+                        self.paused = bool(callback and callback(self._progress()))
+                    if not self.paused and self._step < target:
+                        self.paused = self._run_to(target, callback, should_stop)
+                finally:  # a trainer at rest has no record pass in the background, however advance ended
+                    self._settle()
         finally:
             self._wall, self._clock = time.perf_counter() - self._clock, None
         return not self.done
@@ -249,7 +269,8 @@ class Trainer:
             else:
                 reason = check.during_training(loss, step)
             if reason:
-                self._diverge(reason)
+                if not self._settle():  # a record pass still running may have found it first, steps ago
+                    self._diverge(reason)
                 return False
             if clip_norm > 0:
                 self._clips.add(*clip_by_global_norm(model.flat_grads, clip_norm))
@@ -264,16 +285,41 @@ class Trainer:
                 if should_stop is not None and should_stop():
                     return True
                 continue
+            if self._settle():  # the last record's pass, if it runs in the background
+                return False
             val = evaluate(model, self._X_val, self._y_val)
             reason = rec.record(step, step / spe, self._run_loss / self._run_count,
-                                self._run_correct / self._run_count, val, optimizer, self._clock)
+                                self._run_correct / self._run_count, val, optimizer, self._clock,
+                                rollback=self._rollback_point() if rec.copy is not None else None)
             self._run_loss, self._run_correct, self._run_count = 0.0, 0, 0
             if reason:
                 self._diverge(reason)
                 return False
             if callback and callback(self._progress()):
                 return True
+            if self.diverged_at is not None:  # the callback's look at the statistics settled a failed pass
+                return False
         return False
+
+    def _rollback_point(self):
+        """What a record point leaves that the steps after it change and a divergence found there must show:
+        the step, the epoch, the clipping record, batch norm's running averages (the weights are in the
+        recorder's copy)."""
+        running = [(n, n.running_mean.copy(), n.running_var.copy()) for n in self.model.norms if hasattr(n, "running_mean")]
+        return self._step, self._epochs_begun, dataclasses.replace(self._clips), running
+
+    def _settle(self) -> bool:
+        """Wait for a record pass running in the background; when it found the gradient inf or NaN, go
+        back to its step and end the run there, as a pass in line would have.  Returns whether it did."""
+        failed = self._rec.settle()
+        if failed is None:
+            return False
+        reason, (self._step, self._epochs_begun, self._clips, running) = failed
+        np.copyto(self.model.flat_params, self._rec.copy.flat_params)
+        for norm, mean, var in running:
+            norm.running_mean[...], norm.running_var[...] = mean, var
+        self._diverge(reason)
+        return True
 
     def _new_epoch(self) -> None:
         """Draw the epoch's order and lay the training set out in it once, so that each batch is a
@@ -297,12 +343,13 @@ class Trainer:
     def _progress(self) -> Progress:
         rec = self._rec
         return Progress(self._step, self.total_steps, rec.rows[-1]["epoch"], rec.rows, rec.stats,
-                        lambda: self.result(stopped=True))
+                        lambda: self.result(stopped=True), settle=self._settle)
 
     def result(self, stopped: bool | None = None) -> RunResult:
         """The run so far as a ``RunResult`` (copies of the weights; ``stopped`` while not done)."""
         if self.model is None:
             raise RuntimeError("this trainer was closed")
+        self._settle()
         result = self._rec.result(
             data=self.data, weights=self.model.weights(), norm_state=self.model.norm_state(),
             steps_per_epoch=self.steps_per_epoch, wall_s=self._elapsed(), diverged_at=self.diverged_at,
@@ -314,12 +361,32 @@ class Trainer:
         return result
 
 
+def _probe_failed(step: int) -> str:
+    return f"a gradient on the probe set became inf or NaN at step {step}"
+
+
+@dataclasses.dataclass
+class _Pending:
+    """A record pass running in the background: its record's place, and how to go back to its step."""
+
+    index: int  # in the recorder's rows and stats
+    step: int
+    epoch: float
+    with_hist: bool
+    future: Future
+    rollback: object
+
+
 class _Recorder:
     """Accumulates history rows, per-layer statistics and histogram snapshots."""
 
-    def __init__(self, config, model, X_probe, y_probe, hist_at, has_val):
+    def __init__(self, config, model, X_probe, y_probe, hist_at, has_val, background=False):
+        """background: take the record passes after the first on a copy of the model in another thread
+        (``probe_in_background``); ``settle()`` then waits for the one in progress."""
         self.config, self.model, self.has_val = config, model, has_val
         self.X_probe, self.y_probe = X_probe, y_probe
+        self.copy = mlp_from_config(config, model.weights(), model.norm_state()) if background else None
+        self.pending: _Pending | None = None
         self.hist_at = hist_at
         self.slices = model.layer_slices()  # where each W_l sits in the flat buffers
         self.rows: list[dict] = []
@@ -339,8 +406,13 @@ class _Recorder:
         # with the model: Trainer.close lets go of both
         self._model, self.work = model, Work()
 
-    def record(self, step, epoch, loss, acc, val, optimizer, start) -> str:
-        """Append one record; return a divergence reason, or "" when all is finite."""
+    def record(self, step, epoch, loss, acc, val, optimizer, start, rollback=None) -> str:
+        """Append one record; return a divergence reason, or "" when all is finite.
+
+        With a background copy, the record pass of a step after the first is started on it and its
+        statistics come in ``settle()``, which must be called before the next record; ``rollback`` is
+        what ``settle`` hands back if that pass finds the gradient inf or NaN (the record is then taken back).
+        """
         val_loss, val_acc = val
         if not math.isfinite(loss) and step == 0:
             return (f"the network overflowed at initialization: its outputs grew past the largest "
@@ -354,21 +426,48 @@ class _Recorder:
             with_hist = step in self.hist_at
             # the last step's change is computed from the gradient, which the probe's backward overwrites
             update_norms = optimizer.update_norms(self.slices)
-            _, stats, act_h, act_z, delta_h = probe(self.model, self.X_probe, self.y_probe, update_norms, with_hist,
-                                                    self.work)
-            if not np.isfinite(stats[:, :4]).all():
-                return f"a gradient on the probe set became inf or NaN at step {step}"
-            if with_hist:
-                self.hist_epochs.append(epoch)
-                self.act_hists.append(act_h)
-                self.act_zeros.append(act_z)
-                self.delta_hists.append(delta_h)
+            if self.copy is not None and step > 0:
+                np.copyto(self.copy.flat_params, self.model.flat_params)
+                future = _probe_executor().submit(probe, self.copy, self.X_probe, self.y_probe, update_norms,
+                                                  with_hist, self.work)
+                self.pending = _Pending(len(self.rows), step, epoch, with_hist, future, rollback)
+            else:
+                stats = self._take(probe(self.model, self.X_probe, self.y_probe, update_norms, with_hist, self.work),
+                                   epoch, with_hist)
+                if stats is None:
+                    return _probe_failed(step)
         self.rows.append(
             {"epoch": epoch, "step": step, "loss": loss, "accuracy": acc, "val_loss": val_loss,
              "val_accuracy": val_acc, "elapsed_s": time.perf_counter() - start, "diverged": False}
         )
         self.stats.append(stats)
         return ""
+
+    def _take(self, probed, epoch, with_hist):
+        """A record pass's statistics, its histograms kept; None when a gradient in them is inf or NaN."""
+        _, stats, act_h, act_z, delta_h = probed
+        if not np.isfinite(stats[:, :4]).all():
+            return None
+        if with_hist:
+            self.hist_epochs.append(epoch)
+            self.act_hists.append(act_h)
+            self.act_zeros.append(act_z)
+            self.delta_hists.append(delta_h)
+        return stats
+
+    def settle(self):
+        """Wait for the record pass running in the background, if any, and put its statistics in their
+        record.  Returns None, or (reason, rollback) when that pass found the gradient inf or NaN: its
+        record is then taken back, as a pass in line would not have made it."""
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return None
+        stats = self._take(pending.future.result(), pending.epoch, pending.with_hist)
+        if stats is None:
+            del self.rows[pending.index :], self.stats[pending.index :]
+            return _probe_failed(pending.step), pending.rollback
+        self.stats[pending.index] = stats
+        return None
 
     def mark_diverged(self, epoch, step, start):
         self.rows.append(
