@@ -817,28 +817,19 @@ def main(argv=None) -> int:
     out.append("\nTargets (from the issue; times are figures, not tests)")
     rows = [["target", *dtypes]]
     for c in cases:
-        cells = []
-        for dt in dtypes:
-            tr = t_res.get((c.key, dt))
-            if not tr:
-                cells.append(f"n/a: {torch_note.split(': ', 1)[1]}")
-                continue
-            r = np_res[(c.key, dt)]
-            ratio = r.sgd.median / tr.sgd.median
-            ok = ratio < 1.0 if c.vs_torch == "faster" else ratio <= 1.0
-            cells.append(verdict(ok, f"numpy/torch {ratio:.2f}", busy(r.sgd.others, tr.sgd.others)))
-        rows.append([f"({c.key}) numpy SGD step {c.vs_torch} than torch", *cells])
-        cells = []
-        for dt in dtypes:
-            tr = t_res.get((c.key, dt))
-            if not tr:
-                cells.append(f"n/a: {torch_note.split(': ', 1)[1]}")
-                continue
-            r = np_res[(c.key, dt)]
-            ratio = r.adam.median / tr.adam.median
-            ok = ratio < 1.0 if c.vs_torch == "faster" else ratio <= 1.0
-            cells.append(verdict(ok, f"numpy/torch {ratio:.2f}", busy(r.adam.others, tr.adam.others)))
-        rows.append([f"({c.key}) numpy Adam step {c.vs_torch} than torch", *cells])
+        for opt in ("sgd", "adam"):
+            cells = []
+            for dt in dtypes:
+                tr = t_res.get((c.key, dt))
+                if not tr:
+                    cells.append(f"n/a: {torch_note.split(': ', 1)[1]}")
+                    continue
+                mine, theirs = getattr(np_res[(c.key, dt)], opt), getattr(tr, opt)
+                ratio = mine.median / theirs.median
+                ok = ratio < 1.0 if c.vs_torch == "faster" else ratio <= 1.0
+                cells.append(verdict(ok, f"numpy/torch {ratio:.2f}", busy(mine.others, theirs.others)))
+            name = "SGD" if opt == "sgd" else "Adam"
+            rows.append([f"({c.key}) numpy {name} step {c.vs_torch} than torch", *cells])
         if c.matmul_share is not None:
             cells = []
             for dt in dtypes:
