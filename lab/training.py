@@ -137,7 +137,12 @@ class Trainer:
     goes on from there.  Time spent paused does not count in ``elapsed_s`` or ``wall_s``.
 
     BLAS runs on the thread count ``lab.threads.blas_threads`` sets for the width during ``__init__``
-    and each ``advance``, and on the process default in between.  ``close()`` drops the model and the
+    and each ``advance``, and on the process default in between.  When that is one thread (a narrow
+    network) and the machine has a second core, the record passes after the first run beside the
+    training, in a thread of their own, on a copy of the weights at the record point
+    (``lab.threads.probe_in_background``); each is settled before the next record, before a divergence
+    is declared, at the end of every ``advance`` and in ``result()``, so the numbers are those of a pass
+    in line, and a pass that finds the gradient inf or NaN ends the run at its own step.  ``close()`` drops the model and the
     optimizer (``train`` does it once its result has the copies); a closed trainer cannot go on.
     """
 
