@@ -22,6 +22,14 @@ import numpy as np
 from . import pieces
 
 
+def _flat(a: np.ndarray) -> np.ndarray:
+    """a as a 1-D view (never a copy: a step must write into the caller's array)."""
+    flat = a.reshape(-1)
+    if a.size and not np.may_share_memory(flat, a):  # a copy never overlaps its source
+        raise ValueError("an optimizer steps contiguous arrays only (a flat view of this one would be a copy)")
+    return flat
+
+
 class Optimizer:
     """``_advance(i, where, s)`` moves the state of array i over the piece ``where`` and leaves the
     step's change in ``s``; ``_change(i, where, s)`` writes that change again from the state."""
@@ -35,7 +43,10 @@ class Optimizer:
         self._last: tuple[list, list] | None = None  # (params, grads) of the last step
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
+        """Update each array of ``params`` in place from the same-shaped array of ``grads`` (contiguous arrays
+        of any shape: they are stepped as their flat views)."""
         self.t += 1
+        params, grads = [_flat(p) for p in params], [_flat(g) for g in grads]
         self._last = (params, grads)
         for i, (p, g) in enumerate(zip(params, grads)):
             for name in self.slots:

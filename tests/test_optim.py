@@ -134,3 +134,14 @@ def test_adagrad_first_step_is_lr_times_sign():
     p = np.zeros(3)
     AdaGrad(0.1).step([p], [np.array([1e-3, -50.0, 7.0])])
     np.testing.assert_allclose(p, [-0.1, 0.1, -0.1], rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_a_matrix_steps_as_its_flat_view_and_a_strided_one_is_refused(name):
+    W = np.array(P0).reshape(2, 2)
+    opt = OPTIMIZERS[name](LR)
+    opt.step([W], [np.array(G1).reshape(2, 2)])
+    opt.step([W], [np.array(G2).reshape(2, 2)])
+    np.testing.assert_allclose(W.ravel(), HAND[name](P0, [G1, G2]), rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match="contiguous"):
+        opt.step([W.T], [np.array(G1).reshape(2, 2)])  # W.T's flat view would be a copy: the step would be lost
