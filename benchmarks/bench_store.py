@@ -27,19 +27,11 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from lab.config import RunConfig  # noqa: E402
+from lab.gradcheck import time_pass  # noqa: E402
 from lab.store import open_store  # noqa: E402
 from lab.training import train  # noqa: E402
 
 DEFAULT_RUN = RunConfig(samples=400, epochs=200, dtype="float32")
-
-
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def verdict(ok: bool) -> str:
@@ -98,12 +90,12 @@ def main(argv=None) -> int:
     filled = time.perf_counter() - start
     size = sum(p.stat().st_size for p in directory.glob("runs.sqlite*"))
     with open_store(path) as store:
-        listing = median_time(store.runs, 5)
+        listing = time_pass(store.runs, 5)
         table = store.runs()
         some = int(table["id"].iloc[len(table) // 2])
-        filtered = median_time(lambda: store.runs({"activation": "relu", "batch_size": 64}, tag="bench"), 5)
-        opening = median_time(lambda: store.load(some), 5)
-        opening_bare = median_time(lambda: store.load(some, with_data=False), 5)
+        filtered = time_pass(lambda: store.runs({"activation": "relu", "batch_size": 64}, tag="bench"), 5)
+        opening = time_pass(lambda: store.load(some), 5)
+        opening_bare = time_pass(lambda: store.load(some, with_data=False), 5)
     print(f"  save per run       {statistics.median(saves) * 1000:8.1f} ms median, {max(saves) * 1000:.1f} ms max "
           f"({filled:.1f} s for all)")
     print(f"  list all runs()    {listing * 1000:8.1f} ms for {len(table)} rows   target under 1 s: {verdict(listing < 1)}")

@@ -134,7 +134,6 @@ class MLP:
     def predict(self, X) -> np.ndarray:
         return self.forward(X, mode="eval", cache=False).argmax(axis=1)
 
-
     def weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Copies of (W_l, b_l), l = 1..L."""
         return [(a.params["W"].copy(), a.params["b"].copy()) for a in self.affines]

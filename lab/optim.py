@@ -31,8 +31,9 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 
 class Optimizer:
-    """``_advance(i, where, s)`` moves the state of array i over the piece ``where`` and leaves the
-    step's change in ``s``; ``_change(i, where, s)`` writes that change again from the state."""
+    """``_advance(where, s)`` moves the state of the array being stepped over the piece ``where`` and
+    leaves the step's change in ``s``; ``_change(where, s)`` writes that change again from the state
+    (``_begin`` binds the array's gradient and state first)."""
 
     slots: tuple[str, ...] = ()  # the state arrays each parameter array has
 
@@ -40,22 +41,22 @@ class Optimizer:
         self.lr = float(lr)
         self.state: dict[tuple[int, str], np.ndarray] = {}
         self.t = 0
-        self._last: tuple[list, list] | None = None  # (params, grads) of the last step
+        self._grads: list | None = None  # the gradients of the last step
 
     def step(self, params: list[np.ndarray], grads: list[np.ndarray]) -> None:
         """Update each array of ``params`` in place from the same-shaped array of ``grads`` (contiguous arrays
         of any shape: they are stepped as their flat views)."""
         self.t += 1
         params, grads = [_flat(p) for p in params], [_flat(g) for g in grads]
-        self._last = (params, grads)
+        self._grads = grads
         for i, (p, g) in enumerate(zip(params, grads)):
             for name in self.slots:
                 if (i, name) not in self.state:
                     self.state[(i, name)] = np.zeros_like(g)
             self._begin(i, g)
 
-            def piece(where, s, i=i, p=p):
-                self._advance(i, where, s)
+            def piece(where, s, p=p):
+                self._advance(where, s)
                 p[where] += s  # in place: the layers hold views of these arrays
 
             pieces.for_pieces(piece, 0, p.size, p.dtype)
@@ -65,34 +66,29 @@ class Optimizer:
         self._g = g
         self._s = {name: self.state[(i, name)] for name in self.slots}
 
-    def _advance(self, i, where, s):
+    def _advance(self, where, s):
         raise NotImplementedError
 
-    def _change(self, i, where, s):
+    def _change(self, where, s):
         raise NotImplementedError
 
     def update_norms(self, slices: list[slice], i: int = 0) -> list[float] | None:
         """The norm of the last step's change of array i over each of ``slices`` (the model's W_l), or
         None before the first step; computed a piece at a time, allocating nothing."""
-        if self._last is None:
+        if self._grads is None:
             return None
-        g = self._last[1][i]
+        g = self._grads[i]
         self._begin(i, g)
-        return [pieces.norm(g, w.start, w.stop, fill=lambda where, s: self._change(i, where, s)) for w in slices]
+        return [pieces.norm(g, w.start, w.stop, fill=self._change) for w in slices]
 
     @property
     def last_update(self) -> list[np.ndarray]:
         """The change the last step applied to each array (new arrays; [] before the first step)."""
-        if self._last is None:
-            return []
         out = []
-        for i, g in enumerate(self._last[1]):
+        for i, g in enumerate(self._grads or []):
             self._begin(i, g)
             delta = np.empty_like(g)
-            size = pieces.piece_size(g.dtype)
-            for lo in range(0, g.size, size):
-                where = slice(lo, min(g.size, lo + size))
-                self._change(i, where, delta[where])
+            pieces.for_pieces(lambda where, s, delta=delta: self._change(where, delta[where]), 0, g.size, g.dtype)
             out.append(delta)
         return out
 
@@ -100,10 +96,10 @@ class Optimizer:
 class SGD(Optimizer):
     """W <- W - lr * g."""
 
-    def _advance(self, i, where, s):
-        self._change(i, where, s)
+    def _advance(self, where, s):
+        self._change(where, s)
 
-    def _change(self, i, where, s):
+    def _change(self, where, s):
         np.multiply(self._g[where], -self.lr, out=s)
 
 
@@ -116,14 +112,14 @@ class Momentum(Optimizer):
         super().__init__(lr)
         self.momentum = float(momentum)
 
-    def _advance(self, i, where, s):
+    def _advance(self, where, s):
         v = self._s["v"][where]
         v *= self.momentum
         np.multiply(self._g[where], -self.lr, out=s)
         v += s
         s[...] = v
 
-    def _change(self, i, where, s):
+    def _change(self, where, s):
         s[...] = self._s["v"][where]
 
 
@@ -132,7 +128,7 @@ class _ScaledByHistory(Optimizer):
 
     slots = ("h",)
 
-    def _change(self, i, where, s):
+    def _change(self, where, s):
         np.sqrt(self._s["h"][where], out=s)
         s += self.eps
         np.divide(self._g[where], s, out=s)
@@ -146,11 +142,11 @@ class AdaGrad(_ScaledByHistory):
         super().__init__(lr)
         self.eps = float(eps)
 
-    def _advance(self, i, where, s):
+    def _advance(self, where, s):
         g = self._g[where]
         np.multiply(g, g, out=s)
         self._s["h"][where] += s
-        self._change(i, where, s)
+        self._change(where, s)
 
 
 class RMSProp(_ScaledByHistory):
@@ -160,13 +156,13 @@ class RMSProp(_ScaledByHistory):
         super().__init__(lr)
         self.rho, self.eps = float(rho), float(eps)
 
-    def _advance(self, i, where, s):
+    def _advance(self, where, s):
         g, h = self._g[where], self._s["h"][where]
         h *= self.rho
         np.multiply(g, g, out=s)
         s *= 1.0 - self.rho
         h += s
-        self._change(i, where, s)
+        self._change(where, s)
 
 
 class Adam(Optimizer):
@@ -178,7 +174,7 @@ class Adam(Optimizer):
         super().__init__(lr)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
-    def _advance(self, i, where, s):
+    def _advance(self, where, s):
         g, m, v = self._g[where], self._s["m"][where], self._s["v"][where]
         m *= self.beta1
         np.multiply(g, 1.0 - self.beta1, out=s)
@@ -187,9 +183,9 @@ class Adam(Optimizer):
         np.multiply(g, g, out=s)
         s *= 1.0 - self.beta2
         v += s
-        self._change(i, where, s)
+        self._change(where, s)
 
-    def _change(self, i, where, s):
+    def _change(self, where, s):
         # PyTorch's form: eps is added to the bias-corrected sqrt(v_hat)
         np.multiply(self._s["v"][where], 1.0 / (1.0 - self.beta2**self.t), out=s)
         np.sqrt(s, out=s)

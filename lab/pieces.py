@@ -135,6 +135,4 @@ def norm(a: np.ndarray, start: int = 0, stop: int | None = None, fill=None) -> f
             total, scale = total * (scale / s) ** 2 + sq, s
         else:
             total += sq * (s / scale) ** 2
-    if math.isinf(total):  # every piece finite, their sum not: rescale by the largest
-        return math.inf
-    return scale * math.sqrt(total)
+    return scale * math.sqrt(total)  # inf when finite pieces' squares overflow in their sum (a norm past 1e154)

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from . import pieces
 from .model import MLP
 
 STAT_COLUMNS = (
@@ -44,16 +45,9 @@ SATURATION_LEVEL = 0.01  # a unit is saturated where phi' < 1% of its maximum
 
 
 def _norm(a: np.ndarray) -> float:
-    """Euclidean norm of all entries.  The fast sum of squares overflows for entries above
-    about 1e154 (1e19 in float32); then the entries are scaled by their maximum first."""
-    sq = float(np.vdot(a, a))
-    if math.isfinite(sq):
-        return math.sqrt(sq)
-    m = float(np.max(np.abs(a))) if a.size else 0.0
-    if m == 0.0 or not math.isfinite(m):
-        return m
-    s = a / m
-    return m * math.sqrt(float(np.vdot(s, s)))
+    """Euclidean norm of all entries of a contiguous array, finite past float64's sum of squares
+    (``pieces.norm``: entries above about 1e154, or 1e19 in float32, are summed after scaling)."""
+    return pieces.norm(a.reshape(-1))
 
 
 class Work:

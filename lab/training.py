@@ -174,7 +174,7 @@ class Trainer:
                               has_val=len(self._X_val) > 0,
                               background=probe_in_background(config, self.model.flat_params.size))
         self._clips = ClipRecord()
-        self._weight_slices = self.model.layer_slices()  # where each W sits in the flat buffers: the decay's targets
+        self._weight_slices = self._rec.slices  # where each W sits in the flat buffers: the decay's targets
         self._step = 0
         self._epochs_begun = 0  # orders drawn: the epoch in progress, 1 = the first (0 = at initialization)
         self._order, self._at = None, spe  # the current epoch's order and the next batch's place in it
