@@ -6,15 +6,19 @@ under the same names, which the app copies into the environment):
     BACKPROP_LAB_MAX_RUN_SECONDS      estimated seconds of one run               (default 300)
     BACKPROP_LAB_MAX_RUN_MB           estimated peak memory of one run, in MB    (default 1500)
     BACKPROP_LAB_MAX_COMPARE_SECONDS  estimated seconds of a whole comparison    (default 600)
+    BACKPROP_LAB_MAX_SWEEP_SECONDS    estimated seconds of a whole sweep, summed over its cells (default 1200)
     BACKPROP_LAB_SESSION_MB           runs one browser session keeps, in MB      (default 150)
     BACKPROP_LAB_CACHE_MB             finished runs the server caches, in MB     (default 500)
 
 A value of 0 (or "off") turns that limit off (the two memory budgets then fall back to their
-defaults: a server without them would grow without bound).  The command line applies only the memory
+defaults: a server without them would grow without bound).  Any other value that is not a
+positive number (empty, negative, "nan", a word) keeps the default, with a warning in the log:
+a typo must not turn a limit off.  The command line applies only the memory
 check against the machine's free memory: it is the user's own machine.
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -26,10 +30,12 @@ ENV = {
     "run_seconds": ("BACKPROP_LAB_MAX_RUN_SECONDS", 300.0),
     "run_mb": ("BACKPROP_LAB_MAX_RUN_MB", 1500.0),
     "compare_seconds": ("BACKPROP_LAB_MAX_COMPARE_SECONDS", 600.0),
+    "sweep_seconds": ("BACKPROP_LAB_MAX_SWEEP_SECONDS", 1200.0),
     "session_mb": ("BACKPROP_LAB_SESSION_MB", 150.0),
     "cache_mb": ("BACKPROP_LAB_CACHE_MB", 500.0),
 }
 ALWAYS_BOUNDED = ("session_mb", "cache_mb")  # "off" keeps the default: without them a server grows without bound
+log = logging.getLogger(__name__)
 SESSION_FULL_RUNS = 3  # a session keeps the weights and data of its newest runs only
 
 
@@ -40,23 +46,40 @@ class Limits:
     compare_seconds: float = math.inf
     session_mb: float = math.inf
     cache_mb: float = math.inf
+    sweep_seconds: float = math.inf
 
     @classmethod
     def from_env(cls, environ=None) -> Limits:
-        """The limits the environment sets; an unreadable value falls back to the default."""
+        """The limits the environment sets; a value that is not a positive number or "off" keeps the
+        default, with a warning in the log."""
         environ = os.environ if environ is None else environ
         values = {}
         for field, (name, default) in ENV.items():
-            raw = str(environ.get(name, default)).strip().lower()
-            try:
-                value = math.inf if raw in ("off", "none", "") else float(raw)
-            except ValueError:
+            value = default
+            if name in environ:
+                value = _read_limit(name, environ[name], default)
+            if value == math.inf and field in ALWAYS_BOUNDED:
+                log.warning("%s cannot be turned off (the server would grow without bound); keeping %g", name, default)
                 value = default
-            off = value <= 0 or not math.isfinite(value)
-            if off and field in ALWAYS_BOUNDED:
-                value, off = default, False
-            values[field] = math.inf if off else value
+            values[field] = value
         return cls(**values)
+
+
+def _read_limit(name: str, raw, default: float) -> float:
+    """One limit variable: a positive number, or 0 / "off" for no limit; anything else the default."""
+    text = str(raw).strip().lower()
+    if text in ("off", "none"):
+        return math.inf
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if value == 0:
+        return math.inf
+    if not (math.isfinite(value) and value > 0):
+        log.warning("%s=%r is not a positive number, 0 or 'off'; keeping the default %g", name, str(raw)[:40], default)
+        return default
+    return value
 
 
 def run_refusal(config: RunConfig, limits: Limits, cost: Cost | None = None, **data) -> str:
@@ -68,21 +91,6 @@ def run_refusal(config: RunConfig, limits: Limits, cost: Cost | None = None, **d
     if cost.seconds > limits.run_seconds:
         return (f"this run would take about {duration(cost.seconds)}, and the limit on this server is "
                 f"{duration(limits.run_seconds)}: {_time_advice(config, cost, limits.run_seconds)}")
-    return ""
-
-
-def compare_refusal(configs: list[RunConfig], limits: Limits, **data) -> str:
-    """Why a comparison of ``configs`` may not run; "" when it may."""
-    costs = [priced(c, limits.compare_seconds / len(configs), **data) for c in configs]
-    for c, cost in zip(configs, costs):
-        why = run_refusal(c, limits, cost)
-        if why:
-            return "one of its runs cannot run: " + why
-    total = sum(cost.seconds for cost in costs)
-    if total > limits.compare_seconds:
-        return (f"the {len(configs)} runs would take about {duration(total)} together, and the limit on this "
-                f"server is {duration(limits.compare_seconds)}: compare fewer values or seeds, or reduce "
-                "epochs, samples, depth or width")
     return ""
 
 

@@ -157,7 +157,18 @@ SETTINGS: dict[str, Interval | Choice] = {
     "instrument": Choice((True, False)),
 }
 
-# Compare: how many seeds per value (a page setting, not a RunConfig field)
+# Compare and Sweep: how many seeds per value (a page setting, not a RunConfig field)
 SEEDS = Interval(int, 1, 5)
 
-__all__ = ["BATCHES", "LRS", "MAX_WEIGHTS", "SEEDS", "SETTINGS", "WIDTHS", "Choice", "ConfigError", "Interval"]
+# The Phase diagram's controls (lab.phase_grid): its widgets and the gate read them
+PHASE_WIDTHS = (32, 64, 128, 256)
+PHASE = {
+    "sigma_b": Interval(float, 0.0, 2.0, step=0.05),
+    "sigma_w": Interval(float, 0.1, 5.0, step=0.1),
+    "max_depth": Interval(int, 5, 100),
+    "cells": Interval(int, 5, 30),
+    "width": Choice(PHASE_WIDTHS),
+}
+
+__all__ = ["BATCHES", "LRS", "MAX_WEIGHTS", "PHASE", "PHASE_WIDTHS", "SEEDS", "SETTINGS", "WIDTHS", "Choice",
+           "ConfigError", "Interval"]

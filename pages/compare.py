@@ -1,14 +1,13 @@
 """Compare: vary one setting, keep everything else fixed, and see which networks learn and why."""
 import streamlit as st
 
-from lab import charts, summaries, tables
+from lab import charts, gate, summaries, tables
 from lab.activations import ACTIVATIONS
 from lab.compare import AXES, CompareSpec, mean_band, parse_values, summary_table
 from lab.init import INITIALIZERS
-from lab.limits import compare_refusal
 from lab.optim import OPTIMIZERS
 from lab.settings import SEEDS, SETTINGS
-from lab.share import MAX_RUNS, params_to_spec, spec_to_params
+from lab.share import params_to_spec, spec_to_params
 from pages.ui import links, panels, router, run_history, running, state, store_view, widgets
 
 router.use_router()
@@ -79,15 +78,8 @@ if run_clicked:
         except Exception as exc:  # noqa: BLE001 - a ConfigError from one value, shown as a message
             st.error(f"This comparison cannot run: {exc}.")
             planned = None
-        if planned and len(planned) > MAX_RUNS:
-            st.error(f"This comparison cannot run: {len(planned)} runs ({len(typed)} values × {seeds} seeds); "
-                     f"at most {MAX_RUNS} at once.")
+        if planned and running.admitted(gate.Work("compare", tuple(c for _, c in planned.values()))) is None:
             planned = None
-        if planned:
-            why = compare_refusal([c for _, c in planned.values()], running.server_limits())
-            if why:
-                st.error(f"Not started: {why}.")
-                planned = None
         if planned:
             st.session_state[state.COMPARE_SPEC] = spec
             runs = {}

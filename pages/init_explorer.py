@@ -1,8 +1,8 @@
 """Init explorer: push random data through two untrained networks and compare, instantly."""
 import streamlit as st
 
-from lab import charts, summaries, train
-from pages.ui import panels, router, state, store_view, widgets
+from lab import charts, gate, summaries, train
+from pages.ui import panels, router, running, state, store_view, widgets
 
 router.use_router()
 
@@ -34,7 +34,7 @@ def probe_at_init(config):
     return train(config)
 
 
-results, names = {}, {}
+results, names, configs = {}, {}, {}
 for side, base in SIDES.items():
     config, message = widgets.build_config(
         base, dict(values[side], dataset="random", input_dim=input_dim, classes=10, samples=640,
@@ -42,6 +42,10 @@ for side, base in SIDES.items():
     if config is None:
         st.error(f"Setting {side} cannot run: {message}.")
         continue
+    configs[side] = config
+if configs and running.admitted(gate.Work("explore", tuple(configs.values()))) is None:
+    configs = {}
+for side, config in configs.items():
     results[side] = probe_at_init(config)
     names[side] = f"{side}: {summaries.network_label(config)}"
     saved = st.session_state.setdefault(state.EXPLORER_SAVED, set())

@@ -3,11 +3,12 @@ import time
 
 import streamlit as st
 
-from lab import charts, summaries
+from lab import charts, gate, summaries
 from lab.activations import ACTIVATIONS
 from lab.phase import critical_sigma_w, sweep
 from lab.phase_grid import phase_counts, sweep_grid
-from pages.ui import panels, router, state
+from lab.settings import PHASE, PHASE_WIDTHS
+from pages.ui import panels, router, running, state
 
 router.use_router()
 
@@ -23,11 +24,11 @@ st.markdown(
 with st.form("phase"):
     a, b, c = st.columns(3)
     activation = a.selectbox("activation", list(ACTIVATIONS), index=list(ACTIVATIONS).index("tanh"), key="p_act")
-    sigma_b = a.number_input("σ_b (bias std)", 0.0, 2.0, 0.0, step=0.05, key="p_sb")
-    sw_range = b.slider("σ_w range", 0.1, 5.0, (0.5, 3.0), step=0.1, key="p_sw")
-    max_depth = b.slider("largest depth", 5, 100, 100, key="p_depth")
-    cells = c.slider("cells per axis", 5, 30, 20, key="p_cells")
-    width = c.select_slider("width", [32, 64, 128, 256], value=128, key="p_width")
+    sigma_b = a.number_input("σ_b (bias std)", *PHASE["sigma_b"].range(), 0.0, step=PHASE["sigma_b"].step, key="p_sb")
+    sw_range = b.slider("σ_w range", *PHASE["sigma_w"].range(), (0.5, 3.0), step=PHASE["sigma_w"].step, key="p_sw")
+    max_depth = b.slider("largest depth", *PHASE["max_depth"].range(), 100, key="p_depth")
+    cells = c.slider("cells per axis", *PHASE["cells"].range(), 20, key="p_cells")
+    width = c.select_slider("width", PHASE_WIDTHS, value=128, key="p_width")
     go = st.form_submit_button("Run the sweep", type="primary")
 
 
@@ -46,6 +47,9 @@ def edge_of_chaos(activation, sigma_b):
     return critical_sigma_w(activation, sigma_b)
 
 
+if go and running.admitted(gate.Work("phase", phase=gate.PhaseGrid(activation, sigma_b, sw_range, cells, max_depth,
+                                                                   width))) is None:
+    go = False
 if go:
     sigma_ws, depths = sweep_grid(sw_range, cells, max_depth)
     key = (activation, sigma_b, sigma_ws, depths, width)

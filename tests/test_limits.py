@@ -1,19 +1,22 @@
 """Server limits: read from the environment, and a refusal that says what to reduce."""
+import logging
 import math
 
+import pytest
+
 from lab import RunConfig
-from lab.cost import Cost, estimate
-from lab.limits import Limits, compare_refusal, run_refusal
+from lab.cost import Cost
+from lab.limits import Limits, run_refusal
 
 SMALL = RunConfig(samples=200, epochs=5, depth=3, width=8)
 HUGE = RunConfig(depth=100, width=512, samples=5000, batch_size=8, epochs=5000, dtype="float32")
 
 
 def test_defaults_and_overrides_come_from_the_environment():
-    assert Limits.from_env({}) == Limits(300.0, 1500.0, 600.0, 150.0, 500.0)
+    assert Limits.from_env({}) == Limits(300.0, 1500.0, 600.0, 150.0, 500.0, 1200.0)
     got = Limits.from_env({"BACKPROP_LAB_MAX_RUN_SECONDS": "20", "BACKPROP_LAB_MAX_RUN_MB": "off",
-                           "BACKPROP_LAB_MAX_COMPARE_SECONDS": "0"})
-    assert got == Limits(20.0, math.inf, math.inf, 150.0, 500.0)
+                           "BACKPROP_LAB_MAX_COMPARE_SECONDS": "0", "BACKPROP_LAB_MAX_SWEEP_SECONDS": "90"})
+    assert got == Limits(20.0, math.inf, math.inf, 150.0, 500.0, 90.0)
     assert Limits.from_env({"BACKPROP_LAB_SESSION_MB": "off", "BACKPROP_LAB_CACHE_MB": "64"}).session_mb == 150.0
     assert Limits.from_env({"BACKPROP_LAB_CACHE_MB": "64"}).cache_mb == 64.0
     assert Limits.from_env({"BACKPROP_LAB_MAX_RUN_SECONDS": "lots"}).run_seconds == 300.0
@@ -32,14 +35,16 @@ def test_memory_is_checked_before_time():
     assert why.startswith("this run would need about 50 MB of memory") and "reduce the width" in why
 
 
-def test_a_comparison_is_limited_by_its_total():
-    one = estimate(SMALL).seconds
-    limits = Limits(compare_seconds=3 * one)  # room for one run (and some noise in the estimate), not thirty
-    assert compare_refusal([SMALL], limits) == ""
-    why = compare_refusal([SMALL.replace(seed=s) for s in range(30)], limits)
-    assert why.startswith("the 30 runs would take") and "compare fewer values or seeds" in why
+@pytest.mark.parametrize("raw", ["", "  ", "-5", "nan", "NaN", "inf", "-inf", "lots", "1e999", "-0.5"])
+def test_a_bad_limit_value_keeps_the_default_with_a_warning(raw, caplog):
+    """Finding 9: "", -5 or nan silently turned the limit off."""
+    with caplog.at_level(logging.WARNING, logger="lab.limits"):
+        got = Limits.from_env({"BACKPROP_LAB_MAX_RUN_SECONDS": raw, "BACKPROP_LAB_MAX_SWEEP_SECONDS": raw})
+    assert got.run_seconds == 300.0 and got.sweep_seconds == 1200.0
+    assert "BACKPROP_LAB_MAX_RUN_SECONDS" in caplog.text and "keeping the default 300" in caplog.text
 
 
-def test_a_comparison_with_one_impossible_run_says_so():
-    why = compare_refusal([SMALL, HUGE], Limits.from_env({}))
-    assert why.startswith("one of its runs cannot run: this run would take")
+def test_off_and_zero_still_turn_a_limit_off_without_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="lab.limits"):
+        got = Limits.from_env({"BACKPROP_LAB_MAX_RUN_SECONDS": "off", "BACKPROP_LAB_MAX_RUN_MB": "0"})
+    assert got.run_seconds == math.inf and got.run_mb == math.inf and caplog.text == ""

@@ -47,4 +47,23 @@ def test_compare_refuses_a_comparison_above_the_total_limit(monkeypatch):
     at = _page("pages/compare.py")
     at.form_submit_button[0].click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any(e.value.startswith("Not started: the 5 runs would take") for e in at.error), [e.value for e in at.error]
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("Not started: the 5 runs of this comparison would take") for e in errors), errors
+
+
+def test_the_phase_diagram_passes_the_gate(monkeypatch):
+    monkeypatch.setenv("BACKPROP_LAB_MAX_RUN_SECONDS", "0.01")
+    at = _page("pages/phase_diagram.py")
+    at.form_submit_button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("Not started: this diagram would take about") for e in errors), errors
+    assert "phase_result" not in at.session_state
+
+
+def test_the_init_explorer_passes_the_gate(monkeypatch):
+    monkeypatch.setenv("BACKPROP_LAB_MAX_RUN_SECONDS", "0.0001")
+    at = _page("pages/init_explorer.py")
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any(e.startswith("Not started: one of its 2 runs cannot run: this run would take") for e in errors), errors

@@ -8,9 +8,9 @@ import time
 
 import streamlit as st
 
-from lab import DataError, RunConfig, RunResult, Trainer, charts, cost, make_dataset, train
+from lab import DataError, RunConfig, RunResult, Trainer, charts, cost, gate, make_dataset, train
 from lab.cost import Cost
-from lab.limits import Limits, run_refusal
+from lab.limits import Limits
 from lab.runcache import RunCache
 from pages.ui import state
 from pages.ui.panels import PLOT_CONFIG, plain_notice
@@ -79,17 +79,21 @@ def server_limits() -> Limits:
     return Limits.from_env(values)
 
 
-def refuse_if_too_costly(config: RunConfig, data=None) -> Cost | None:
-    """The run's estimated cost, or None after showing why the server's limits refuse it."""
-    dims = {} if data is None else {"n_train": len(data.X_train) + len(data.X_val), "input_dim": data.input_dim,
-                                    "classes": data.classes}
-    limits = server_limits()
-    estimated = cost.priced(config, limits.run_seconds, **dims)
-    why = run_refusal(config, limits, estimated, **dims)
-    if why:
-        st.error(f"Not started: {why}.")
+def admitted(work: gate.Work) -> gate.Ticket | None:
+    """``work``'s ticket from the one gate (lab.gate), or None after showing why it is refused."""
+    try:
+        return gate.admit(work, server_limits())
+    except gate.Refused as exc:
+        st.error(gate.sentence(exc))  # the gate's words and numbers only, never a visitor's text
         return None
-    return estimated
+
+
+def refuse_if_too_costly(config: RunConfig, data=None) -> Cost | None:
+    """The run's estimated cost, or None after showing why the gate refuses it."""
+    shape = None if data is None else gate.DataShape(len(data.X_train) + len(data.X_val), data.input_dim,
+                                                      data.classes)
+    ticket = admitted(gate.Work("train", (config,), shape))
+    return None if ticket is None else ticket.costs[0]
 
 
 def run_with_progress(config: RunConfig, csv_bytes: bytes | None = None, live: bool = True,
