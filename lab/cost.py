@@ -192,7 +192,8 @@ def estimate(config: RunConfig, n_train: int | None = None, input_dim: int | Non
     # float64 generation and split, the cast copy, and the training set laid out in each epoch's order
     data = 8 * n_total * input_dim * 2 + item * n_total * input_dim + item * n_train * input_dim
     # parameters, gradients and the optimizer's moments (its steps make no temporaries), + the result's copy
-    weights = item * params * (2 + OPTIMIZER_SLOTS.get(config.optimizer, 2)) + 8 * params
+    slots = OPTIMIZER_SLOTS.get(config.optimizer, 2) if steps else 0  # moments are made at the first step
+    weights = item * params * (2 + slots) + 8 * params
     batch_acts = item * batch * units * 2  # each layer's output (phi computed over it) and its error
     probe_acts = item * n_probe * units * 3  # z, h and the error kept per layer for the statistics
     if n_probe and probe_in_background(config, params):
