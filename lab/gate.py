@@ -22,14 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import RunConfig
-from .cost import TYPICAL_PRICES, Cost, priced
+from .cost import TYPICAL_PRICES, Cost, _pass_seconds, priced
 from .limits import Limits, run_refusal
 from .settings import PHASE, SEEDS, SETTINGS, Choice, ConfigError
 from .share import MAX_RUNS as LINK_RUNS  # a Compare link's most runs
 from .units import duration, size
 
-KINDS = ("train", "explore", "compare", "sweep", "phase")
-MAX_RUNS = {"train": 1, "explore": 2, "compare": LINK_RUNS, "sweep": 2500, "phase": 1}
+KINDS = ("train", "explore", "compare", "sweep", "phase", "gradcheck")
+MAX_RUNS = {"train": 1, "explore": 2, "compare": LINK_RUNS, "sweep": 2500, "phase": 1, "gradcheck": 1}
+GRADCHECK_MAX_PARAMS = 5_000  # central differences cost two forward passes per parameter
 WHOLE = {"compare": "compare_seconds", "sweep": "sweep_seconds"}  # the limit on a request's total seconds
 WHAT = {"compare": "comparison", "sweep": "sweep"}
 NOT_BOUNDED = ("data_path", "label")  # a CSV's file and column: data, held by the CSV loader's own limits
@@ -89,6 +90,8 @@ def admit(work: Work, limits: Limits) -> Ticket:
     check_count(work.kind, len(work.configs))
     for config in work.configs:
         check_bounds(config, csv=work.data is not None)
+    if work.kind == "gradcheck":
+        return _admit_gradcheck(work.configs[0], limits)
     dims = {} if work.data is None else {"n_train": work.data.n_samples, "input_dim": work.data.input_dim,
                                          "classes": work.data.classes}
     whole = WHOLE.get(work.kind)
@@ -196,11 +199,26 @@ def _admit_phase(grid: PhaseGrid | None, limits: Limits) -> Ticket:
     return Ticket("phase", 1, seconds, peak)
 
 
+def _admit_gradcheck(config: RunConfig, limits: Limits) -> Ticket:
+    """The Gradient check page's network: at most GRADCHECK_MAX_PARAMS weights and biases, since central
+    differences take two forward passes per parameter (on the page's batch of 8 examples, 4 inputs, 3 classes)."""
+    from .gradcheck import parameter_count
+
+    n = parameter_count(config)
+    forward = _pass_seconds(TYPICAL_PRICES["float64"], config.layer_shapes(4, 3), 8, backward=False)
+    seconds = 2 * n * forward
+    if n > GRADCHECK_MAX_PARAMS or seconds > limits.run_seconds:
+        raise Refused(f"central differences would need {2 * n:,} forward passes, about {duration(seconds)}, where "
+                      f"backprop needs one forward and one backward pass; this page checks networks of up to "
+                      f"{GRADCHECK_MAX_PARAMS:,} parameters: lower the depth or the width")
+    return Ticket("gradcheck", 1, seconds, 0)
+
+
 def sentence(exc: Refused) -> str:
     """What a page shows for a refusal: one sentence."""
     text = str(exc)
     return f"Not started: {text}{'' if text.endswith('.') else '.'}"
 
 
-__all__ = ["KINDS", "MAX_RUNS", "DataShape", "PhaseGrid", "Refused", "Ticket", "Work", "admit", "check_bounds",
-           "check_count", "check_seeds", "phase_seconds", "sentence"]
+__all__ = ["GRADCHECK_MAX_PARAMS", "KINDS", "MAX_RUNS", "DataShape", "PhaseGrid", "Refused", "Ticket", "Work", "admit",
+           "check_bounds", "check_count", "check_seeds", "phase_seconds", "sentence"]

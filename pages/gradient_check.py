@@ -1,21 +1,19 @@
 """Gradient check: back-propagation against central differences, with a bug you can plant."""
 import streamlit as st
 
-from lab import RunConfig, charts
+from lab import RunConfig, charts, gate
 from lab.gradcheck import (
     BUG_KINDS,
     PASS_THRESHOLD,
     check_problem,
     compare_gradients,
-    estimate_numerical_seconds,
     parameter_count,
     planted_bug,
 )
-from pages.ui import panels, router, state, widgets
+from pages.ui import panels, router, running, state, widgets
 
 router.use_router()
 
-MAX_PARAMS = 5_000  # central differences cost two forward passes per parameter: keep the page quick
 N_INPUTS, N_CLASSES, N_SAMPLES = 4, 3, 8
 THRESHOLDS = [1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3]
 BASE = RunConfig(depth=2, width=8, activation="tanh", init="xavier_normal", bias_std=0.1, dtype="float64")
@@ -58,17 +56,10 @@ st.markdown(
     f"{n_params:,} weights and biases, on a batch of {N_SAMPLES} random examples with {N_INPUTS} inputs and "
     f"{N_CLASSES} classes (cross-entropy loss, float64, ε = 1e-6)."
 )
-if n_params > MAX_PARAMS:
-    note = ""
-    if n_params <= 1_000_000:
-        with st.spinner("Timing one forward pass…"):
-            model, X, t = check_problem(config, N_INPUTS, N_CLASSES, N_SAMPLES)
-            seconds = estimate_numerical_seconds(model, X, t)
-        note = f" At this machine's measured forward time that is about {seconds:,.0f} s;"
-    st.warning(
-        f"Central differences would need {2 * n_params:,} forward passes.{note} backprop needs one forward and one "
-        f"backward pass. This page checks networks of up to {MAX_PARAMS:,} parameters: lower the depth or width."
-    )
+try:
+    gate.admit(gate.Work("gradcheck", (config,)), running.server_limits())
+except gate.Refused as exc:
+    st.warning(f"Not checked: {exc}.")  # the gate's words and numbers only
     st.stop()
 
 

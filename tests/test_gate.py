@@ -107,3 +107,11 @@ def test_a_refusal_never_quotes_the_visitor_text():
     for name in ("activation", "init", "optimizer", "dataset", "loss", "norm", "dtype"):
         why = refusal(Work("train", (SMALL.replace(**{name: planted}),)))
         assert planted not in why and "evil" not in why and "<img" not in why, (name, why)
+
+
+def test_the_gradient_check_is_held_to_its_parameter_count():
+    ok = RunConfig(depth=2, width=8, activation="tanh", dtype="float64")
+    assert admit(Work("gradcheck", (ok,)), DEFAULT_LIMITS).seconds < 1
+    why = refusal(Work("gradcheck", (ok.replace(depth=40, width=64),)))
+    assert "forward passes" in why and "up to 5,000 parameters" in why
+    assert "depth must be" in refusal(Work("gradcheck", (ok.replace(depth=300),)))
