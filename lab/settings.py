@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import ACTIVATIONS
-from .data import DATASETS
+from .data import DATASETS, MAX_FEATURES
 from .init import ALIASES, INITIALIZERS
 from .layers import LOSSES
 from .normalization import NORMS
@@ -121,7 +121,7 @@ SETTINGS: dict[str, Interval | Choice] = {
     # data
     "dataset": Choice((*DATASETS, "csv"), ui_options=tuple(DATASETS)),  # a link cannot carry a file
     "samples": Interval(int, 4, 200_000, ui_low=100, ui_high=5000, step=100),
-    "input_dim": Interval(int, 1, 4096, ui_low=2, ui_high=784),
+    "input_dim": Interval(int, 1, MAX_FEATURES, ui_low=2, ui_high=784),
     "classes": Interval(int, 2, 100, ui_high=10),
     "noise": Interval(float, 0.0, 100.0),
     "val_fraction": Interval(float, 0.0, 0.9, ui_high=0.5, step=0.05),

@@ -1,0 +1,168 @@
+"""Untrusted input read with bounded effort (issue 21): every bad file or setting gets one sentence, exit
+status 2 on the command line and an error box in the app, never a traceback."""
+import tracemalloc
+
+import pytest
+
+from lab.cli import main
+from lab.data import MAX_COLUMNS, MAX_FEATURES, DataError, csv_columns, read_csv_table
+from lab.settings import SETTINGS
+
+WIDE_COLUMNS = 10**6  # a 7.9 MB header: pandas took 62 s and 3.2 GB to read it, the app 2 minutes and 6 GB
+FAST = ["--samples", "100", "--epochs", "1", "--depth", "2", "--width", "4", "--quiet"]
+
+
+def _one_line_error(capsys, argv, pattern):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert pattern in err, err
+    return err
+
+
+# ---------------------------------------------------------------- the CSV header's column limit
+
+def _header(n_columns: int) -> bytes:
+    return (",".join(f"c{i}" for i in range(n_columns - 1)) + ",label\n").encode()
+
+
+@pytest.fixture(scope="module")
+def wide() -> bytes:
+    return _header(WIDE_COLUMNS)
+
+
+def _limit_message(columns: int) -> str:
+    return f"the header has {columns:,} columns; the limit is {MAX_COLUMNS:,} ({MAX_FEATURES:,} features and the label)"
+
+
+@pytest.mark.parametrize("reader", ["csv_columns", "read_csv_table"])
+def test_a_header_of_a_million_columns_is_refused_by_its_count_in_little_memory(wide, reader):
+    """Both readers count the header's commas before anything else parses it: no string per column."""
+    read = csv_columns if reader == "csv_columns" else lambda data: read_csv_table(data, "label")
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as info:
+            read(wide)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == _limit_message(WIDE_COLUMNS)
+    assert peak < 2**20, f"{peak:,} bytes traced for a {len(wide):,}-byte header"
+
+
+def test_the_column_limit_is_the_engines_input_dimension_and_the_label():
+    assert MAX_FEATURES == SETTINGS["input_dim"].high and MAX_COLUMNS == MAX_FEATURES + 1
+    rows = "".join(",".join([str(r)] * MAX_FEATURES) + f",{r % 2}\n" for r in range(4))
+    X, y, names, classes = read_csv_table(_header(MAX_COLUMNS) + rows.encode(), "label")
+    assert X.shape == (4, MAX_FEATURES) and len(csv_columns(_header(MAX_COLUMNS))) == MAX_COLUMNS
+    for data in (_header(MAX_COLUMNS + 1),
+                 b",".join(b'"c,%d"' % i for i in range(MAX_COLUMNS + 1)) + b"\n"):  # quoted names with commas
+        with pytest.raises(DataError) as info:
+            csv_columns(data)
+        assert str(info.value) == _limit_message(MAX_COLUMNS + 1)
+
+
+def test_a_quoted_header_is_counted_within_a_bounded_length():
+    names = b",".join(b'"c%d"' % i for i in range(300_000)) + b"\n"  # 2.5 MB: counted on its first megabyte
+    with pytest.raises(DataError, match=rf"^the header has at least [\d,]+ columns; the limit is {MAX_COLUMNS:,}"):
+        csv_columns(names)
+    with pytest.raises(DataError, match=r"^the header is longer than 1\.0 MB, the limit$"):
+        csv_columns(b'label,"' + b"x" * 2**20 + b'"\n1,2\n')
+
+
+def test_the_command_line_refuses_the_wide_header_in_one_line(tmp_path, capsys, wide):
+    path = tmp_path / "wide.csv"
+    path.write_bytes(wide)
+    _one_line_error(capsys, ["train", "--data", str(path), "--label", "label", "--out", str(tmp_path / "o")],
+                    _limit_message(WIDE_COLUMNS))
+
+
+# ---------------------------------------------------------------- malformed CSV files: one sentence each
+
+BAD_CSVS = {
+    # case: (content, the DataError's message, from its start)
+    "row longer than the header": (b"a,b,label\n1,2,0\n1,2,a,9,9\n3,4,1\n", "line 3 has 5 fields; the header has 3"),
+    "first row longer": (b"a,b,label\n1,2,a,9,9\n3,4,1\n", "line 2 has 5 fields; the header has 3"),
+    # pandas made an index of the extra first field and shifted every column: this trained, on the wrong columns
+    "every row one longer": (b"a,b,label\n0,1,2,0\n1,3,4,1\n2,5,6,0\n", "line 2 has 4 fields; the header has 3"),
+    "row shorter than the header": (b"a,b,label\n1,2,0\n3,4\n5,6,1\n", "line 3 has 2 fields; the header has 3"),
+    "ragged after a quoted newline": (b'a,b,label\n1,2,"x\ny"\n1,2\n', "line 4 has 2 fields; the header has 3"),
+    "non-numeric cell": (b'a,b,label\n\n1,2,"x\ny"\n3,oops,z\n', "column 'b' is not numeric (line 5: 'oops')"),
+    "long non-numeric cell": (b"a,label\n" + b"x" * 10_000 + b",0\n1,1\n", "column 'a' is not numeric (line 2: 'xxx"),
+    "a 400-digit number": (b"a,label\n1,0\n" + b"9" * 400 + b",1\n", "column 'a' holds inf on line 3"),
+    "boolean column": (b"a,b,label\n1,True,0\n2,False,1\n", "column 'b' is not numeric (it holds True and False)"),
+    "empty file": (b"", "the file is empty"),
+    "only blank lines": (b" \n\t\r\n\n", "the file is empty"),
+    "only a header": (b"a,b,label\n\n", "the file has a header but no rows"),
+    "UTF-16": ("a,label\n1,0\n2,1\n".encode("utf-16"), "the file is UTF-16 text; save it as UTF-8"),
+    "NUL byte past the start": (b"a,b,label\n" + b"1,2,0\n" * 1000 + b"3,4\x00,1\n", "this is not a CSV file"),
+    "Latin-1 byte": ("a,label\n1,x\n2,é\n".encode("latin-1"), "line 3 is not UTF-8 text (byte 0xe9); save the file as UTF-8"),
+    "quote never closed": (b'a,b,label\n1,2,0\n3,4,"x\n5,6,1\n', "the quoted field that starts on line 3 is never closed"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CSVS))
+def test_a_malformed_csv_is_one_sentence(case):
+    content, message = BAD_CSVS[case]
+    with pytest.raises(DataError) as info:
+        read_csv_table(content, "label")
+    text = str(info.value)
+    assert text.startswith(message) and "\n" not in text and len(text) < 200, text
+    try:
+        csv_columns(content)  # the label picker: columns, or the same kind of sentence
+    except DataError as exc:
+        assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CSVS))
+def test_the_command_line_says_the_same_sentence(tmp_path, capsys, case):
+    content, message = BAD_CSVS[case]
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    _one_line_error(capsys, ["train", *FAST, "--data", str(path), "--label", "label", "--out", str(tmp_path / "o")],
+                    f"python -m lab: error: {message}")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("content, classes", [
+    (b"\xef\xbb\xbfa,label\n1,x\n2,y\n", ("x", "y")),  # a byte-order mark before the header
+    (b'a,label\n1,"x\ny"\n2,z\n', ("x\ny", "z")),  # a quoted newline in a label
+    (b"a,label\r\n1,x\r\n2,y\r\n", ("x", "y")),
+    (b"a,label\r1,x\r2,y\r", ("x", "y")),
+    (b"\n\na,label\n\n1,x\n   \n2,y\n", ("x", "y")),  # blank lines, as pandas skips them
+])
+def test_well_formed_variants_still_load(content, classes):
+    X, _, names, got = read_csv_table(content, "label")
+    assert names == ("a",) and got == classes and X.tolist() == [[1.0], [2.0]]
+    assert csv_columns(content) == ["a", "label"]
+
+
+# ---------------------------------------------------------------- the Train page
+
+@pytest.mark.parametrize("content, expected", [
+    (BAD_CSVS["first row longer"][0], "line 2 has 5 fields; the header has 3"),
+    (BAD_CSVS["row longer than the header"][0], "line 3 has 5 fields; the header has 3"),
+])
+def test_a_ragged_upload_gets_an_error_box(content, expected):
+    pytest.importorskip("streamlit")
+    from apptest import app
+
+    from lab import RunConfig
+
+    at = app("pages/train.py", RunConfig(samples=200, epochs=3, depth=3, width=8))
+    at.sidebar.file_uploader[0].upload("data.csv", content, "text/csv").run()
+    at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join([e.value for e in at.error] + [t.value for t in at.text])
+    assert "cannot be used" in shown and expected in shown
+
+
+def test_a_wide_upload_is_refused_before_the_label_picker(wide):
+    pytest.importorskip("streamlit")
+    from apptest import app
+
+    at = app("pages/train.py")
+    at.sidebar.file_uploader[0].upload("wide.csv", wide, "text/csv").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(_limit_message(WIDE_COLUMNS) in e.value for e in at.error)
+    assert at.selectbox(key="w_dataset").value != "csv"
