@@ -1,12 +1,16 @@
 """Untrusted input read with bounded effort (issue 21): every bad file or setting gets one sentence, exit
 status 2 on the command line and an error box in the app, never a traceback."""
+import dataclasses
+import json
+import re
 import tracemalloc
 
 import pytest
 
 from lab.cli import main
+from lab.config import TEXT_FIELDS, RunConfig
 from lab.data import MAX_COLUMNS, MAX_FEATURES, DataError, csv_columns, read_csv_table
-from lab.settings import SETTINGS
+from lab.settings import SETTINGS, Choice, ConfigError, Interval
 
 WIDE_COLUMNS = 10**6  # a 7.9 MB header: pandas took 62 s and 3.2 GB to read it, the app 2 minutes and 6 GB
 FAST = ["--samples", "100", "--epochs", "1", "--depth", "2", "--width", "4", "--quiet"]
@@ -166,3 +170,74 @@ def test_a_wide_upload_is_refused_before_the_label_picker(wide):
     assert not at.exception, [e.value for e in at.exception]
     assert any(_limit_message(WIDE_COLUMNS) in e.value for e in at.error)
     assert at.selectbox(key="w_dataset").value != "csv"
+
+
+# ---------------------------------------------------------------- config.json values of the wrong type
+
+WRONG = {"list": ["relu"], "dict": {"a": 1}, "bool": True, "null": None, "text": "0.1", "huge int": 10**400,
+         "NaN": float("nan")}  # json.dumps writes NaN, which json.loads reads back
+
+
+def _fits(field, value) -> bool:
+    """True where ``value`` is of a right type for ``field`` (these are not wrong)."""
+    constraint = SETTINGS.get(field)
+    if isinstance(value, bool):
+        return isinstance(constraint, Choice) and constraint.options == (True, False)
+    if value is None:
+        return field in ("noise", *TEXT_FIELDS)
+    return isinstance(value, str) and field in TEXT_FIELDS
+
+
+WRONGLY_TYPED = [(f.name, kind) for f in dataclasses.fields(RunConfig) for kind, value in WRONG.items()
+                 if not _fits(f.name, value)]
+
+
+def _sentence_naming(message: str, field: str) -> None:
+    assert "\n" not in message and len(message) < 300 and re.search(rf"\b{field}\b", message), message
+
+
+@pytest.mark.parametrize("field, kind", WRONGLY_TYPED)
+def test_a_wrongly_typed_setting_is_one_sentence_naming_it(field, kind):
+    with pytest.raises(ConfigError) as info:
+        RunConfig.from_dict({field: WRONG[kind]})
+    _sentence_naming(str(info.value), field)
+
+
+@pytest.mark.parametrize("field, kind", WRONGLY_TYPED)
+def test_config_file_with_a_wrongly_typed_setting_exits_2(tmp_path, capsys, field, kind):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"format": 1, "config": {field: WRONG[kind]}}))
+    err = _one_line_error(capsys, ["train", "--config", str(path), "--out", str(tmp_path / "o")], "error: ")
+    _sentence_naming(err, field)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("name", [n for n, c in SETTINGS.items() if isinstance(c, Interval)])
+def test_text_is_not_a_number_for_any_numeric_setting(name):
+    """'"depth": "3"' was refused while '"noise": "0.1"' was read as 0.1: now neither is."""
+    with pytest.raises(ConfigError, match=rf"^{name} must be (a whole number|a number)"):
+        RunConfig.from_dict({name: "1"})
+
+
+@pytest.mark.parametrize("name", [n for n, c in SETTINGS.items() if isinstance(c, Interval)])
+def test_a_bool_is_not_a_number(name):
+    with pytest.raises(ConfigError, match=rf"^{name} must be (a whole number|a number).*not True$"):
+        RunConfig.from_dict({name: True})
+
+
+def test_the_right_types_still_pass():
+    config = RunConfig.from_dict({"lr": 1, "noise": None, "gain": "auto", "standardize": False, "seed": 3,
+                                  "dataset": "csv", "data_path": "x.csv", "label": "kind", "init": "kaiming_normal"})
+    assert config.lr == 1.0 and isinstance(config.lr, float) and config.gain == "auto"
+    assert config.init == "he_normal" and config.standardize is False
+    with pytest.raises(ConfigError, match="^standardize must be one of True, False; got 1$"):
+        RunConfig.from_dict({"standardize": 1})
+
+
+def test_the_command_line_still_turns_its_text_into_numbers(tmp_path):
+    """argparse hands --gain over as text ('auto' or a number); the other options are typed by argparse."""
+    for gain in ("auto", "1.5"):
+        assert main(["train", *FAST, "--gain", gain, "--no-store", "--out", str(tmp_path / gain)]) == 0
+        written = json.loads((tmp_path / gain / "config.json").read_text())["config"]
+        assert written["gain"] == ("auto" if gain == "auto" else 1.5) and written["lr"] == 0.003
+    assert main(["compare", *FAST, "--gain", "0.5", "2", "--no-store", "--out", str(tmp_path / "c")]) == 0
