@@ -2,6 +2,7 @@
 status 2 on the command line and an error box in the app, never a traceback."""
 import dataclasses
 import json
+import os
 import re
 import tracemalloc
 
@@ -241,3 +242,59 @@ def test_the_command_line_still_turns_its_text_into_numbers(tmp_path):
         written = json.loads((tmp_path / gain / "config.json").read_text())["config"]
         assert written["gain"] == ("auto" if gain == "auto" else 1.5) and written["lr"] == 0.003
     assert main(["compare", *FAST, "--gain", "0.5", "2", "--no-store", "--out", str(tmp_path / "c")]) == 0
+
+
+# ---------------------------------------------------------------- --out, checked before any training
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """train and compare must refuse --out before they train: training fails the test."""
+    import lab.training
+
+    def train(*args, **kwargs):
+        raise AssertionError("trained before --out was refused")
+
+    monkeypatch.setattr(lab.training, "train", train)
+
+
+@pytest.mark.parametrize("command", [["train"], ["compare", "--seed", "1", "2"]])
+def test_an_empty_out_is_refused(tmp_path, capsys, monkeypatch, no_training, command):
+    """Path("") is the current directory: --out "" wrote the run there."""
+    monkeypatch.chdir(tmp_path)
+    for out in ("", "  "):
+        _one_line_error(capsys, [*command, *FAST, "--out", out], "--out needs a directory name")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_out_under_a_file_is_refused_before_training(tmp_path, capsys, no_training):
+    """As --out /etc/hostname/x: refused only after training, when the run could not be written."""
+    a_file = tmp_path / "hostname"
+    a_file.write_text("keep me")
+    for out in (a_file / "x", a_file / "x" / "y"):
+        _one_line_error(capsys, ["train", *FAST, "--out", str(out)], f"--out {out} cannot be made: {a_file} is a file")
+    assert a_file.read_text() == "keep me"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="no /proc")
+def test_an_out_where_no_file_can_be_made_is_refused_before_training(capsys, no_training):
+    """/proc takes no new files, even from root, whose permission bits would say yes."""
+    _one_line_error(capsys, ["train", *FAST, "--out", "/proc/backprop-lab/x"],
+                    "--out /proc/backprop-lab/x cannot be written (/proc: ")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in a read-only directory")
+def test_an_out_in_a_read_only_directory_is_refused_before_training(tmp_path, capsys, no_training):
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    try:
+        _one_line_error(capsys, ["train", *FAST, "--out", str(read_only / "run")],
+                        f"cannot be written ({read_only}: Permission denied)")
+    finally:
+        read_only.chmod(0o755)
+
+
+def test_a_new_nested_out_is_still_made(tmp_path):
+    out = tmp_path / "a" / "b" / "run"
+    assert main(["train", *FAST, "--no-store", "--out", str(out)]) == 0
+    assert (out / "layers.csv").is_file()
