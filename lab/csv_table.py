@@ -28,7 +28,7 @@ MAX_HEADER_BYTES = 2**20  # room for MAX_COLUMNS names of 250 characters
 # Standardizing squares (x - mean); beyond about 1e154 that overflows float64, and long before
 # it the mean of a column loses every digit of its spread.  No real measurement comes near this.
 MAX_FEATURE_ABS = 1e100
-SHOWN_CHARS = 40  # a name or value from the file is cut to this in a message
+SHOWN_CHARS = 80  # a name or value from the file is cut to this in a message
 
 _NOT_SPACE = re.compile(rb"\S")
 _QUOTED = re.compile(rb'"[^"]*"')  # a quoted field; '""' inside one reads as two quoted fields, as it should here
