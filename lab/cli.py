@@ -302,14 +302,36 @@ class _ProgressPrinter:
 
 
 def _check_out_dir(out: str, force: bool) -> None:
-    """Refuse, before any training, an --out that is a file or that already holds a run."""
+    """Refuse, before any training, an --out that is empty, a file, one that already holds a run, or
+    one that cannot be made: under a file, or in a directory this process cannot write in."""
+    if not out.strip():
+        raise ConfigError("--out needs a directory name")
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"--out {out} is a file, not a directory")
+    _check_writable(Path(os.path.abspath(out)), out)
     held = [n for n in ("config.json", "history.csv", "layers.csv") if (path / n).exists()]
     if held and not force:
         raise ConfigError(f"--out {out} already holds a run ({', '.join(held)}); choose another directory "
                           "or add --force to overwrite it")
+
+
+def _check_writable(path: Path, out: str) -> None:
+    """Refuse ``path`` when its nearest existing directory (itself, or the one it would be made in)
+    cannot take a new file: the question is asked by making one (an unnamed temporary file, gone at
+    once), since permission bits do not tell root about a read-only mount or /proc."""
+    import tempfile
+
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"--out {out} cannot be made: {existing} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--out {out} cannot be written ({existing}: {exc.strerror})") from None
 
 
 def _check_cost(config: RunConfig, label: str, quiet: bool) -> None:

@@ -12,10 +12,11 @@ import numpy as np
 
 from .data import FIXED_CLASSES, FIXED_DIM, FIXED_SIZE
 from .init import canonical_init
-from .settings import MAX_WEIGHTS, SETTINGS, ConfigError
+from .settings import MAX_WEIGHTS, SETTINGS, ConfigError, value_text
 
 MAX_DEPTH = SETTINGS["depth"].high
 MAX_WIDTH = SETTINGS["width"].high
+TEXT_FIELDS = ("data_path", "label")  # the fields SETTINGS does not hold: a CSV's path and label column
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,16 @@ class RunConfig:
     def validate(self) -> RunConfig:
         """Return self with the init alias resolved, or raise ConfigError.
 
-        Every bound and choice comes from ``lab.settings.SETTINGS`` (the engine's range).
+        Every bound and choice comes from ``lab.settings.SETTINGS`` (the engine's range); the CSV's file
+        and label column are text or None.  A value of the wrong type (a list, a bool for a number,
+        text for a number) is refused with the setting's name, whoever built the config.
         """
+        for name in TEXT_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{name} must be text, not {value_text(value)}")
+        if not isinstance(self.init, str):
+            raise ConfigError(f"init must be the name of an initializer, not {value_text(self.init)}")
         try:
             init = canonical_init(self.init)
         except KeyError as exc:
@@ -104,7 +113,7 @@ class RunConfig:
                 f"depth {self.depth} x width {self.width} is too large for this lab "
                 f"(more than {MAX_WEIGHTS / 1e6:.0f} million weights)"
             )
-        # the checked values: numbers as their kind (a "0.1" from a JSON file becomes 0.1)
+        # the checked values: numbers as their kind (an int given for a float setting becomes a float)
         return dataclasses.replace(self, **checked, init=init)
 
     @property

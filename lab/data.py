@@ -1,33 +1,28 @@
-"""Datasets, deterministic from a ``np.random.Generator``, and a checked CSV loader.
+"""Datasets, deterministic from a ``np.random.Generator``; the checked CSV loader (``lab.csv_table``) is re-exported here.
 
 Every generator is ``fn(n, rng, classes, input_dim, noise) -> (X (n, D) float64, y (n,) int)``.
 """
 from __future__ import annotations
 
-import io
-import os
-import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .csv_table import (  # noqa: F401 - the CSV loader's names, where the pages and tests look for them
+    MAX_CLASSES,
+    MAX_COLUMNS,
+    MAX_CSV_BYTES,
+    MAX_CSV_ROWS,
+    MAX_FEATURES,
+    DataError,
+    csv_columns,
+    read_csv_table,
+)
 from .seeds import stream
-from .units import size as size_text
 
 if TYPE_CHECKING:  # config imports this module
     from .config import RunConfig
-
-MAX_CSV_BYTES = 50 * 2**20
-MAX_CSV_ROWS = 200_000
-MAX_CLASSES = 100
-# Standardizing squares (x - mean); beyond about 1e154 that overflows float64, and long before
-# it the mean of a column loses every digit of its spread.  No real measurement comes near this.
-MAX_FEATURE_ABS = 1e100
-
-
-class DataError(ValueError):
-    """A dataset that cannot be used, with a message meant for the user."""
 
 
 @dataclass(frozen=True)
@@ -140,126 +135,6 @@ DATASETS = {
 FIXED_CLASSES = {"xor": 2, "circles": 2, "moons": 2, **{k: v[3] for k, v in SKLEARN_SETS.items()}}
 FIXED_DIM = {"xor": 2, "circles": 2, "moons": 2, "spirals": 2, **{k: v[2] for k, v in SKLEARN_SETS.items()}}
 FIXED_SIZE = {k: v[1] for k, v in SKLEARN_SETS.items()}  # rows a real dataset has; more samples: all of them
-
-
-def read_csv_table(source, label: str) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:
-    """Read a CSV of numeric feature columns plus one label column.
-
-    source: a path, bytes or a file-like object.  Returns X (n, D) float64, y (n,)
-    integer codes, feature names, class names.  Raises DataError with a message
-    that names the problem (and the column or row) for every bad input.
-    """
-    import pandas as pd  # here, so that importing the datasets does not load pandas
-
-    raw = _read_bytes(source)
-    if not raw.strip():
-        raise DataError("the file is empty")
-    if b"\x00" in raw[:4096]:
-        raise DataError("this is not a CSV file (it contains binary data)")
-    try:
-        df = pd.read_csv(io.BytesIO(raw))
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"could not read the file as CSV: {str(exc).splitlines()[0]}") from None
-    if df.empty:
-        raise DataError("the file has a header but no rows")
-    if len(df) > MAX_CSV_ROWS:
-        raise DataError(f"the file has {len(df):,} rows; the limit is {MAX_CSV_ROWS:,}")
-    if label not in df.columns:
-        cols = ", ".join(map(str, df.columns[:12]))
-        raise DataError(f"no column named {label!r}; the columns are: {cols}")
-    features = df.drop(columns=[label])
-    if features.shape[1] == 0:
-        raise DataError("there are no feature columns besides the label")
-    for col in features.columns:
-        if not pd.api.types.is_numeric_dtype(features[col]) or pd.api.types.is_bool_dtype(features[col]):
-            bad = features[col][pd.to_numeric(features[col], errors="coerce").isna() & features[col].notna()]
-            example = f" (row {bad.index[0] + 2}: {bad.iloc[0]!r})" if len(bad) else ""
-            raise DataError(f"column {col!r} is not numeric{example}")
-    missing = df.isna()
-    if missing.any().any():
-        row, col = np.argwhere(missing.to_numpy())[0]
-        raise DataError(
-            f"{int(missing.sum().sum())} missing values, the first in column "
-            f"{df.columns[col]!r} at row {row + 2} of the file"
-        )
-    X = features.to_numpy(dtype=np.float64)
-    _check_magnitudes(X, features.columns)
-    codes, uniques = pd.factorize(df[label], sort=True)
-    if len(uniques) < 2:
-        rows = "only one row" if len(df) == 1 else f"{len(df):,} rows, all"
-        raise DataError(
-            f"the label column {label!r} has a single class ({rows} labelled {_plain(uniques[0])!r}); "
-            "at least 2 classes are needed"
-        )
-    if len(uniques) > MAX_CLASSES:
-        raise DataError(
-            f"the label column {label!r} has {len(uniques)} distinct values; the lab classifies "
-            f"(at most {MAX_CLASSES} classes), so choose a column of class labels"
-        )
-    return X, codes.astype(np.int64), tuple(map(str, features.columns)), tuple(map(str, uniques))
-
-
-def csv_columns(data: bytes) -> list[str]:
-    """The column names in the header of an uploaded CSV (read without its rows), for the label picker.
-
-    Raises DataError naming why when pandas cannot read the header (empty file, broken quoting,
-    not UTF-8); any other error is a bug and propagates."""
-    import pandas as pd  # here, so that importing the datasets does not load pandas
-
-    try:
-        return list(pd.read_csv(io.BytesIO(data), nrows=0).columns)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"the header could not be read ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
-
-
-def _plain(value):
-    """A numpy scalar as the Python value it holds (so that messages print 0, not np.int64(0))."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _check_magnitudes(X: np.ndarray, columns) -> None:
-    """Non-finite values, and values too large to standardize safely, name their column and row."""
-    bad = ~np.isfinite(X)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        raise DataError(f"column {str(columns[col])!r} holds {X[row, col]} at row {row + 2} of the file; "
-                        "features must be finite numbers")
-    big = np.abs(X) > MAX_FEATURE_ABS
-    if big.any():
-        row, col = np.argwhere(big)[0]
-        raise DataError(f"column {str(columns[col])!r} holds {X[row, col]:.3g} at row {row + 2} of the file; "
-                        f"values beyond ±{MAX_FEATURE_ABS:.0e} cannot be standardized safely, so rescale that column")
-
-
-def _too_big(n_bytes: int) -> DataError:
-    return DataError(f"the file is {size_text(n_bytes)}; the limit is {size_text(MAX_CSV_BYTES)}")
-
-
-def _read_bytes(source) -> bytes:
-    """The file's bytes, refusing more than MAX_CSV_BYTES with the file's real size."""
-    if isinstance(source, bytes):
-        if len(source) > MAX_CSV_BYTES:
-            raise _too_big(len(source))
-        return source
-    if hasattr(source, "read"):
-        data = source.read(MAX_CSV_BYTES + 1)
-        data = data.encode() if isinstance(data, str) else data
-        if len(data) > MAX_CSV_BYTES:
-            raise DataError(f"the file is larger than the limit of {size_text(MAX_CSV_BYTES)}")
-        return data
-    try:
-        info = os.stat(source)
-        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device would block or never end
-            raise DataError(f"{source} is not a regular file")
-        if info.st_size > MAX_CSV_BYTES:
-            raise _too_big(info.st_size)
-        with open(source, "rb") as fh:
-            data = fh.read(MAX_CSV_BYTES + 1)
-    except OSError as exc:
-        raise DataError(f"cannot open {source}: {exc.strerror}") from None
-    if len(data) > MAX_CSV_BYTES:  # a file that grew, or a device that reports no size
-        raise DataError(f"the file is larger than the limit of {size_text(MAX_CSV_BYTES)}")
-    return data
 
 
 STANDARDIZE_CHUNK = 8192  # rows at a time, so that standardizing needs no full-size temporary

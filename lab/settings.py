@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import ACTIVATIONS
-from .data import DATASETS
+from .data import DATASETS, MAX_FEATURES
 from .init import ALIASES, INITIALIZERS
 from .layers import LOSSES
 from .normalization import NORMS
@@ -52,9 +52,9 @@ class Interval:
         return self.kind(low), self.kind(high)
 
     def contains(self, value, ui: bool = False) -> bool:
-        if value in self.also:
-            return True
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        if isinstance(value, str):
+            return value in self.also
+        if not _is_number(value):
             return False
         if self.kind is int and not isinstance(value, (int, np.integer)):
             return False
@@ -73,25 +73,41 @@ class Interval:
         return sorted(set(self.options) | extra)
 
     def check(self, name: str, value, ui: bool = False):
-        """``value`` as ``kind`` (or one of ``also``); ConfigError with a message otherwise."""
-        if value in self.also:
+        """``value`` as ``kind`` (or one of ``also``); ConfigError with a message otherwise.
+
+        Only a number is a number: text such as "0.1" (a JSON string) and True are refused, whatever
+        reads them (a link's or the command line's parser turns its text into numbers first)."""
+        if isinstance(value, str) and value in self.also:
             return value
         low, high = self.range(ui)
         if self.kind is int:
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ConfigError(f"{name} must be a whole number, not {value!r}")
+            if not _is_number(value) or not isinstance(value, (int, np.integer)):
+                raise ConfigError(f"{name} must be a whole number, not {value_text(value)}")
             if not low <= value <= high:
-                raise ConfigError(f"{name} must be between {low} and {high:,}; got {value}")
+                raise ConfigError(f"{name} must be between {low} and {high:,}; got {value_text(value)}")
             return int(value)
+        if not _is_number(value):
+            words = " or ".join(["a number", *(repr(w) for w in self.also)])
+            raise ConfigError(f"{name} must be {words}, not {value_text(value)}")
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            words = " or ".join(["a number", *(repr(w) for w in self.also)])
-            raise ConfigError(f"{name} must be {words}, not {value!r}") from None
+        except OverflowError:  # an int beyond float64 (JSON allows 10**400)
+            number = math.inf if value > 0 else -math.inf
         if not self.contains(number, ui):
             bound = f"above {low:g}" if self.open_low and low == self.low else f"at least {low:g}"
-            raise ConfigError(f"{name} must be {bound} and at most {high:g}; got {number}")
+            raise ConfigError(f"{name} must be {bound} and at most {high:g}; got {value_text(value)}")
         return number
+
+
+def _is_number(value) -> bool:
+    """An int or a float (numpy's too), and not a bool: True is not 1.0 here."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def value_text(value) -> str:
+    """``value`` as a message shows it: its repr, cut to 40 characters (a JSON file may hold a huge one)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 @dataclass(frozen=True)
@@ -106,9 +122,13 @@ class Choice:
         return self.ui_options if ui and self.ui_options is not None else self.options
 
     def check(self, name: str, value, ui: bool = False):
+        """One of the choices, of the choices' own type: 1 is not True, and a list is no name."""
+        if isinstance(value, np.bool_):
+            value = bool(value)
         value = (self.aliases or {}).get(value, value) if isinstance(value, str) else value
-        if value not in self.choices(ui):
-            raise ConfigError(f"{name} must be one of {', '.join(map(str, self.choices(ui)))}; got {value!r}")
+        kinds = tuple({type(c) for c in self.choices(ui)})
+        if not (isinstance(value, kinds) and value in self.choices(ui)):
+            raise ConfigError(f"{name} must be one of {', '.join(map(str, self.choices(ui)))}; got {value_text(value)}")
         return value
 
 
@@ -121,7 +141,7 @@ SETTINGS: dict[str, Interval | Choice] = {
     # data
     "dataset": Choice((*DATASETS, "csv"), ui_options=tuple(DATASETS)),  # a link cannot carry a file
     "samples": Interval(int, 4, 200_000, ui_low=100, ui_high=5000, step=100),
-    "input_dim": Interval(int, 1, 4096, ui_low=2, ui_high=784),
+    "input_dim": Interval(int, 1, MAX_FEATURES, ui_low=2, ui_high=784),
     "classes": Interval(int, 2, 100, ui_high=10),
     "noise": Interval(float, 0.0, 100.0),
     "val_fraction": Interval(float, 0.0, 0.9, ui_high=0.5, step=0.05),
@@ -171,4 +191,4 @@ PHASE = {
 }
 
 __all__ = ["BATCHES", "LRS", "MAX_WEIGHTS", "PHASE", "PHASE_WIDTHS", "SEEDS", "SETTINGS", "WIDTHS", "Choice",
-           "ConfigError", "Interval"]
+           "ConfigError", "Interval", "value_text"]

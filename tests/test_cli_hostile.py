@@ -1,6 +1,5 @@
 """The command line against hostile input: one line on stderr and status 2, never a traceback,
 and nothing lost or overwritten.  In-process (``lab.cli.main``), so that each case is quick."""
-import json
 import os
 import platform
 import subprocess
@@ -35,15 +34,6 @@ def test_bad_config_files(tmp_path, capsys, content, pattern):
     path = tmp_path / "config.json"
     path.write_text(content)
     _one_line_error(capsys, ["train", "--config", str(path), "--out", str(tmp_path / "o")], pattern)
-
-
-def test_numbers_written_as_text_in_a_config_are_read_as_numbers(tmp_path, capsys):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"config": {"noise": "0.1", "val_fraction": "0.2", "samples": 100, "epochs": 1,
-                                           "depth": 2, "width": 4}}))
-    assert main(["train", "--config", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 0
-    written = json.loads((tmp_path / "o" / "config.json").read_text())["config"]
-    assert written["noise"] == 0.1 and written["val_fraction"] == 0.2
 
 
 def test_fifo_as_config_or_data_is_refused_without_blocking(tmp_path, capsys):

@@ -160,9 +160,9 @@ def test_label_column_may_be_anywhere_and_numeric():
 BAD_CSVS = {
     # case: (content, regex the DataError message must match)
     "non-numeric column": (b"x1,color,label\n1,red,0\n2,blue,1\n", r"column 'color' is not numeric.*'red'"),
-    "partly non-numeric": (b"x1,x2,label\n1,2,0\n2,oops,1\n3,4,0\n", r"column 'x2' is not numeric.*row 3.*'oops'"),
+    "partly non-numeric": (b"x1,x2,label\n1,2,0\n2,oops,1\n3,4,0\n", r"column 'x2' is not numeric.*line 3.*'oops'"),
     "boolean column": (b"a,b,label\n1,True,0\n2,False,1\n", r"column 'b' is not numeric"),
-    "missing feature": (b"x1,x2,label\n1,2,0\n2,,1\n3,4,0\n", r"missing value.*column 'x2'.*row 3"),
+    "missing feature": (b"x1,x2,label\n1,2,0\n2,,1\n3,4,0\n", r"missing value.*column 'x2'.*line 3"),
     "missing label": (b"x1,x2,label\n1,2,0\n2,3,\n3,4,1\n", r"missing value.*column 'label'"),
     "single class": (b"a,label\n1,yes\n2,yes\n3,yes\n", r"single class.*'yes'"),
     "empty file": (b"", r"empty"),
@@ -171,9 +171,9 @@ BAD_CSVS = {
     "unknown label": (b"a,b,klass\n1,2,0\n3,4,1\n", r"no column named 'label'.*a, b, klass"),
     "no features": (b"label\n0\n1\n", r"no feature columns"),
     "inf values": (b"a,label\n1,0\ninf,1\n", r"inf"),
-    "ragged rows": (b"a,b,label\n1,2,0\n1,2,3,4,5\n", r"could not read the file as CSV"),
+    "ragged rows": (b"a,b,label\n1,2,0\n1,2,3,4,5\n", r"^line 3 has 5 fields; the header has 3$"),
     "binary with NUL": (bytes(np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8)), r"binary"),
-    "binary, not UTF-8": (b"\x89PNG\r\n\x1a\n" + bytes(range(128, 256)) * 4, r"could not read the file as CSV"),
+    "binary, not UTF-8": (b"\x89PNG\r\n\x1a\n" + bytes(range(128, 256)) * 4, r"^line 1 is not UTF-8 text \(byte 0x89\)"),
     "too many classes": (
         ("x,label\n" + "".join(f"{i},{i * 0.37}\n" for i in range(MAX_CLASSES + 1))).encode(),
         rf"{MAX_CLASSES + 1} distinct values.*at most {MAX_CLASSES} classes",
@@ -274,9 +274,9 @@ def test_split_that_leaves_no_training_data_is_an_error():
 
 HOSTILE_VALUES = {
     # case: (content, regex the DataError message must match)
-    "huge features": (b"a,big,label\n1,1e308,0\n2,-1e308,1\n3,1e307,0\n", r"column 'big' holds 1e\+308 at row 2.*rescale"),
+    "huge features": (b"a,big,label\n1,1e308,0\n2,-1e308,1\n3,1e307,0\n", r"column 'big' holds 1e\+308 on line 2.*rescale"),
     "1e200 column": (b"a,b,label\n1,1e200,0\n2,-1e200,1\n", r"column 'b' holds 1e\+200.*standardized"),
-    "-inf in a column": (b"a,b,label\n1,2,0\n2,-inf,1\n", r"column 'b' holds -inf at row 3"),
+    "-inf in a column": (b"a,b,label\n1,2,0\n2,-inf,1\n", r"column 'b' holds -inf on line 3"),
     "one row": (b"a,label\n1,0\n", r"only one row labelled 0\)"),
 }
 
