@@ -141,6 +141,9 @@ def check_bounds(config: RunConfig, csv: bool = False) -> None:
             if isinstance(constraint, Choice):  # the value may be any text: name the choices, not it
                 offered = ", ".join(map(str, constraint.choices(ui=True)))
                 raise Refused(f"{name} must be one of {offered} on this server") from None
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                low, high = constraint.range(ui=True)
+                raise Refused(f"{name} must be a number from {low:g} to {high:g} on this server") from None
             raise Refused(f"{exc} (the range this server offers)") from None
     try:
         config.validate()

@@ -104,7 +104,7 @@ def test_the_phase_diagram_is_bounded_and_priced():
 
 def test_a_refusal_never_quotes_the_visitor_text():
     planted = "[click](https://evil.example/x.png) <img src=x onerror=alert(1)>"
-    for name in ("activation", "init", "optimizer", "dataset", "loss", "norm", "dtype"):
+    for name in ("activation", "init", "optimizer", "dataset", "loss", "norm", "dtype", "lr", "depth", "gain", "noise"):
         why = refusal(Work("train", (SMALL.replace(**{name: planted}),)))
         assert planted not in why and "evil" not in why and "<img" not in why, (name, why)
 
