@@ -27,6 +27,7 @@ if link:
     st.session_state.pop(state.RESULT, None)  # an older result would not match the settings shown
     links.set_address(config_to_params(linked, widgets.ui_defaults()), state.TRAIN_LINK_SEEN)  # what the page uses
 
+widgets.show_settings_notices()  # a run opened from the Runs page, a preset or a sweep cell, held to the bounds
 settings = widgets.current_settings()
 running.warm_prices()
 

@@ -1,6 +1,8 @@
 """The import box treats a file as untrusted: every hostile file gets a message, cheaply, and changes nothing."""
+import dataclasses
 import io
 import json
+import math
 import struct
 import time
 import zipfile
@@ -370,3 +372,133 @@ def test_tables_must_fit_the_config_they_come_with(good):
     doc["runs"][0]["history"] = {c: v * 2 for c, v in doc["runs"][0]["history"].items()}
     with pytest.raises(ImportFormatError, match="history table has 4 rows, and a run of its config makes at most 2"):
         load_runs(_raw(doc))
+
+
+# ---- issue 21 on the pages: an import's settings held to the browser's bounds, every bad file one sentence ----
+
+PAYLOAD = "![x](http://127.0.0.1:9/pixel.png) <img src=http://127.0.0.1:9/pixel.png> [l](javascript:alert(1)) **bold**"
+
+
+def _with_history(result, rows: list[tuple], diverged_at, reason: str):
+    """``result`` with a history of (epoch, loss, diverged) rows, as a run that diverged at ``diverged_at``."""
+    history = pd.DataFrame([{**result.history.iloc[0].to_dict(), "epoch": e, "loss": loss, "diverged": d}
+                            for e, loss, d in rows])
+    return dataclasses.replace(result, history=history, diverged_at=diverged_at, diverge_reason=reason)
+
+
+@pytest.mark.parametrize("rows, at", [
+    ([(0, math.nan, False)], 0),  # nothing finite was recorded
+    ([(0, 9e9, False), (0, math.nan, True)], 0),  # exploded at initialization
+    ([(0, 0.7, False), (1, math.nan, True)], 1),  # before its second record
+    ([(0, 0.7, False), (1, 0.5, False), (2, math.nan, True)], 2),  # after training a while
+])
+def test_the_learning_curve_caption_never_quotes_a_runs_reason(good, rows, at):
+    from lab import summaries
+
+    caption = summaries.loss_caption(_with_history(good[1], rows, at, PAYLOAD))
+    assert "diverged" in caption.lower() or "Nothing" in caption
+    assert "![" not in caption and "<img" not in caption and "javascript" not in caption and "**" not in caption
+
+
+def _tables(config: RunConfig):
+    (run,) = _honest(config.depth, config.epochs).values()
+    return run.history, run.layers
+
+
+@pytest.fixture
+def store_path(tmp_path, monkeypatch):
+    path = tmp_path / "runs.sqlite"
+    monkeypatch.setenv("BACKPROP_LAB_STORE", str(path))
+    return path
+
+
+def _ok(at):
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _upload(at, raw: bytes, name: str = "runs.json"):
+    return _ok(at.file_uploader(key="import_file").upload(name, raw, "application/json").run())
+
+
+def test_a_run_beyond_the_browser_opens_in_train_held_to_the_bounds_and_trains_only_through_the_gate(
+        store_path, monkeypatch):
+    import tracemalloc
+
+    from apptest import app
+
+    from lab import gate
+
+    cli = RunConfig(dataset="blobs", samples=200_000, input_dim=512, depth=200, width=4, epochs=2, batch_size=500)
+    at = app("pages/compare.py")
+    _upload(at, runs_json({"cli run": RunResult.from_tables(cli, *_tables(cli), {"steps_per_epoch": 320})}).encode())
+    _ok(at.switch_page("pages/runs.py").run())
+    run_id = at.session_state["stored_ids"]["cli run"]
+    _ok(at.multiselect(key="runs_pick").set_value([run_id]).run())
+    tracemalloc.start()
+    try:
+        _ok(at.button(key="runs_open").click().run())  # it goes on to the Train page
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    shown = at.session_state["result"]
+    assert shown.config == cli and shown.data is None  # its charts, without making 200,000 x 512 numbers
+    assert peak < 300 * 2**20, peak  # before: the data alone was 800 MB
+    assert len(at.get("plotly_chart")) >= 3
+    notice = " ".join(t.value for t in at.text)
+    assert "depth: '200' is above 100" in notice and "samples: '200000' is above 5000" in notice
+    assert at.slider(key="w_depth").value == 100 and at.slider(key="w_samples").value == 5000
+    assert at.session_state["train_settings"].samples == 5000 and "trainer" not in at.session_state
+    _ok(at.switch_page("pages/train.py").run())  # AppTest's next run is on the page the click went to
+    admitted = []
+    monkeypatch.setattr(gate, "admit", lambda work, limits, admit=gate.admit: admitted.append(work) or
+                        admit(work, limits))
+    _ok(at.sidebar.form_submit_button[0].click().run())  # Train: now the gate prices what the sidebar holds
+    trained = at.session_state["result"]
+    assert (trained.config.depth, trained.config.samples, trained.config.input_dim) == (100, 5000, 512)
+    assert admitted and all(w.configs == (trained.config,) for w in admitted)
+
+
+def test_a_stored_run_within_the_bounds_opens_with_its_data(store_path):
+    from apptest import app
+
+    from lab.store import open_store
+
+    with open_store(store_path) as store:
+        run_id = store.save(train(RunConfig(samples=100, epochs=1, depth=2, width=4)), "small", "cli")
+    at = app("pages/runs.py")
+    _ok(at.multiselect(key="runs_pick").set_value([run_id]).run())
+    _ok(at.button(key="runs_open").click().run())
+    assert at.session_state["result"].data is not None  # the theory line, the diagram and the boundary
+    assert not [t.value for t in at.text if "go beyond" in t.value]
+
+
+def _bad(good, change) -> bytes:
+    doc = json.loads(json.dumps(good[0]))
+    change(doc["runs"][0])
+    return _raw(doc).replace(b"SURROGATE", b"\\ud800")
+
+
+BAD = {
+    "a lone surrogate in the name": (lambda run: run.update(run="SURROGATE"), "not valid text"),
+    "steps_per_epoch 1e300": (lambda run: run["result"].update(steps_per_epoch=1e300), "steps_per_epoch"),
+    "a list for data_path": (lambda run: run["config"].update(data_path=["a.csv"]), "data_path must be text"),
+    "a dict for activation": (lambda run: run["config"].update(activation={"relu": 1}), "activation must be text"),
+    "depth 500 with 3 layers' tables": (lambda run: run["config"].update(depth=500), "layers"),
+}
+
+
+@pytest.mark.parametrize("what", list(BAD))
+def test_a_bad_import_is_an_error_box_not_a_traceback_and_loses_nothing(good, store_path, what):
+    from apptest import app
+
+    change, message = BAD[what]
+    at = app("pages/compare.py")
+    _upload(at, runs_json({"mine": good[1]}).encode(), "mine.json")
+    _upload(at, _bad(good, change), "bad.json")
+    assert any("cannot be loaded" in e.value for e in at.error)
+    assert message in " ".join(t.value for t in at.text)
+    assert list(at.session_state["runs"]) == ["mine"]
+    for page in ("pages/runs.py", "pages/compare.py", "pages/train.py", "pages/compare.py"):  # every later visit
+        _ok(at.switch_page(page).run())
+    assert list(at.session_state["runs"]) == ["mine"]
