@@ -450,6 +450,9 @@ def test_a_run_beyond_the_browser_opens_in_train_held_to_the_bounds_and_trains_o
     assert at.slider(key="w_depth").value == 100 and at.slider(key="w_samples").value == 5000
     assert at.session_state["train_settings"].samples == 5000 and "trainer" not in at.session_state
     _ok(at.switch_page("pages/train.py").run())  # AppTest's next run is on the page the click went to
+    _ok(next(b for b in at.main.button if b.label == "Reset").click().run())  # the opened run cannot go on here
+    assert any(i.value.startswith("Not started: samples must be between 100 and 5,000") for i in at.info)
+    assert "trainer" not in at.session_state
     admitted = []
     monkeypatch.setattr(gate, "admit", lambda work, limits, admit=gate.admit: admitted.append(work) or
                         admit(work, limits))
