@@ -237,7 +237,7 @@ def most_records(config: RunConfig, steps_per_epoch: int | None) -> int | None:
     """The most history rows a run of ``config`` makes: the record at initialization, one per epoch (or one
     every ``record_every`` steps and one at the last), and the row marking divergence.  None when it
     cannot be told: records every k steps, and the steps per epoch unknown."""
-    if config.record_every == 0:
+    if config.record_every == 0 or config.epochs == 0:
         return config.epochs + 2
     if not steps_per_epoch:
         return None
