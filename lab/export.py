@@ -2,7 +2,8 @@
 
 The command line writes these files and the pages offer the same tables for
 download, so a run can move between the terminal and the browser.  Column meanings
-are documented in the README.
+are documented in the README.  Reading an exported file back, which is untrusted input, is
+``lab.imports``.
 """
 from __future__ import annotations
 
@@ -10,36 +11,27 @@ import io
 import json
 import math
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .compare import unique_name
-from .config import ConfigError, RunConfig
+from .imports import (  # noqa: F401 - reading a file back is lab.imports; its names are read from here too
+    FORMAT_VERSION,
+    KIND,
+    MAX_IMPORT_BYTES,
+    MAX_IMPORT_JSON_BYTES,
+    MAX_IMPORT_RUNS,
+    ImportFormatError,
+    load_runs,
+)
 from .results import HISTORY_COLUMNS, LAYER_COLUMNS, RunResult
-from .units import size
 
-FORMAT_VERSION = 1
-KIND = "backprop-lab-runs"
-# An import is untrusted input: every limit below is checked before the data is expanded or parsed.
-MAX_IMPORT_BYTES = 50 * 2**20  # the uploaded file
-MAX_IMPORT_JSON_BYTES = 64 * 2**20  # runs.json once decompressed (a 100-layer, 1000-record run is ~20 MB)
-MAX_ZIP_ENTRIES = 1000  # runs.json, three CSVs and the figures of an export
-MAX_JSON_DEPTH = 16  # an export nests 4 deep; json.loads recurses once per level
-MAX_IMPORT_RUNS = 100
-MAX_NAME_CHARS = 200
-MAX_LAYERS = 10_000  # layer numbers in an imported table
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # config field -> column of the tidy history table ("loss" is taken by the loss values)
 CONFIG_COLUMNS = {f: f for f in ("dataset", "samples", "depth", "width", "activation", "init", "gain", "init_scale",
                                   "bias_std", "optimizer", "lr", "batch_size", "seed", "dtype")} | {"loss": "loss_function"}
-
-
-class ImportFormatError(ValueError):
-    """A file that is not a Backprop Lab export, with a message meant for the user."""
 
 
 def summary(result: RunResult) -> dict:
@@ -151,162 +143,3 @@ def runs_zip(runs: dict[str, RunResult], figures: dict[str, str] | None = None) 
         for name, html in (figures or {}).items():
             z.writestr(f"figures/{name}.html", html)
     return buf.getvalue()
-
-
-def load_runs(raw: bytes) -> dict[str, RunResult]:
-    """Runs from an exported JSON or ZIP; raises ImportFormatError saying what is wrong.
-
-    The file is untrusted: its size, a ZIP's entries and decompressed size, the JSON's nesting,
-    the number of runs and the length of their names are checked before anything is built.
-    Two runs with one name are both kept, the second renamed.
-    """
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise ImportFormatError(f"the file is {size(len(raw))}; the limit is {size(MAX_IMPORT_BYTES)}")
-    if raw[:4] == b"PK\x03\x04":
-        raw = _runs_json_from_zip(raw)
-    depth = _json_depth(raw)
-    if depth > MAX_JSON_DEPTH:
-        raise ImportFormatError(f"its JSON nests {depth:,} levels deep; an export nests at most {MAX_JSON_DEPTH}")
-    try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ImportFormatError("it is neither JSON nor a ZIP exported by Backprop Lab") from None
-    if not isinstance(doc, dict) or doc.get("kind") != KIND:
-        raise ImportFormatError("it is JSON, but not a Backprop Lab export (no \"kind\": \"backprop-lab-runs\")")
-    if doc.get("format") != FORMAT_VERSION:
-        raise ImportFormatError(f"export format {_short(doc.get('format'))} is not supported (this lab reads {FORMAT_VERSION})")
-    entries = doc.get("runs")
-    if not isinstance(entries, list) or not entries:
-        raise ImportFormatError("the file holds no runs")
-    if len(entries) > MAX_IMPORT_RUNS:
-        raise ImportFormatError(f"the file holds {len(entries):,} runs; at most {MAX_IMPORT_RUNS} can be loaded at once")
-    out = {}
-    for i, entry in enumerate(entries):
-        name = entry.get("run") if isinstance(entry, dict) else None
-        if not isinstance(name, str) or not name.strip():
-            raise ImportFormatError(f"run {i + 1} has no name")
-        if len(name) > MAX_NAME_CHARS:
-            raise ImportFormatError(f"run {i + 1} has a name of {len(name):,} characters; the limit is {MAX_NAME_CHARS}")
-        name = unique_name(name.strip(), out)
-        out[name] = _run_from_entry(name, entry)
-    return out
-
-
-def _short(value, limit: int = 40) -> str:
-    """repr of a value from a file, cut to ``limit`` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _json_depth(raw: bytes) -> int:
-    """The deepest nesting of [ and { in a JSON text, strings skipped, without parsing it."""
-    text = np.frombuffer(raw, dtype=np.uint8)
-    quote, backslash = text == ord('"'), text == ord("\\")
-    if backslash.any():  # a quote preceded by an odd run of backslashes is escaped
-        run = np.zeros(len(text), dtype=np.int64)
-        idx = np.flatnonzero(backslash)
-        # length of the run of backslashes ending at each position
-        starts = np.r_[True, np.diff(idx) != 1]
-        group = np.cumsum(starts) - 1
-        first = idx[starts][group]
-        run[idx] = idx - first + 1
-        before = np.r_[0, run[:-1]]
-        quote &= before % 2 == 0
-    inside = (np.cumsum(quote) - quote) % 2 == 1  # after an odd number of real quotes
-    step = np.where(inside, 0, (text == ord("[")).astype(np.int8) + (text == ord("{")) -
-                    (text == ord("]")) - (text == ord("}")))
-    return int(np.cumsum(step, dtype=np.int64).max(initial=0))
-
-
-def _runs_json_from_zip(raw: bytes) -> bytes:
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as z:
-            infos = z.infolist()
-            if len(infos) > MAX_ZIP_ENTRIES:
-                raise ImportFormatError(f"the ZIP holds {len(infos):,} files; an export holds far fewer")
-            info = z.getinfo("runs.json")
-            if info.flag_bits & 0x1:
-                raise ImportFormatError("runs.json in the ZIP is encrypted")
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise ImportFormatError("runs.json in the ZIP uses a compression method this lab does not read "
-                                        "(export files use deflate)")
-            if info.file_size > MAX_IMPORT_JSON_BYTES:
-                raise ImportFormatError(f"runs.json in the ZIP expands to {size(info.file_size)}; "
-                                        f"the limit is {size(MAX_IMPORT_JSON_BYTES)}")
-            with z.open(info) as fh:  # the header's size may lie: read no more than the limit
-                data = fh.read(MAX_IMPORT_JSON_BYTES + 1)
-    except ImportFormatError:
-        raise
-    except KeyError:
-        raise ImportFormatError("the ZIP has no runs.json: it was not exported by Backprop Lab") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError):
-        raise ImportFormatError("the ZIP file is damaged") from None
-    if len(data) > MAX_IMPORT_JSON_BYTES:
-        raise ImportFormatError(f"runs.json in the ZIP expands to more than {size(MAX_IMPORT_JSON_BYTES)}")
-    return data
-
-
-def _run_from_entry(name: str, entry: dict) -> RunResult:
-    config = entry.get("config")
-    if not isinstance(config, dict):
-        raise ImportFormatError(f"run {name!r} has no config")
-    try:
-        config = RunConfig.from_dict(config)
-    except (ConfigError, TypeError, ValueError) as exc:
-        raise ImportFormatError(f"run {name!r} has an invalid config: {exc}") from None
-    history = _table(name, entry.get("history"), HISTORY_COLUMNS, "history")
-    layers = _table(name, entry.get("layers"), LAYER_COLUMNS, "layers")
-    history["diverged"] = history["diverged"].map(lambda v: v is True or v == 1).astype(bool)
-    for what, frame, cols in (("history", history, ("epoch", "step")), ("layers", layers, ("epoch", "layer", "step"))):
-        for col in cols:
-            values = frame[col]
-            if not (np.isfinite(values) & (values >= 0)).all():
-                raise ImportFormatError(f"run {name!r}: column {col!r} of the {what} table must hold "
-                                        "numbers of 0 or more")
-    if not ((layers["layer"] % 1 == 0) & (layers["layer"] >= 1) & (layers["layer"] <= MAX_LAYERS)).all():
-        raise ImportFormatError(f"run {name!r}: the layers table numbers its layers outside 1 to {MAX_LAYERS:,}")
-    for col, frame in (("epoch", history), ("epoch", layers)):
-        if (frame[col] % 1 == 0).all():
-            frame[col] = frame[col].astype(np.int64)
-    layers["layer"] = layers["layer"].astype(np.int64)
-    result = entry.get("result") if isinstance(entry.get("result"), dict) else {}
-    return RunResult.from_tables(config, history, layers, _summary_from(name, result))
-
-
-def _summary_from(name: str, result: dict) -> dict:
-    """The result summary of an imported run, each field checked for its type."""
-    out = {}
-    for key, kind in (("steps_per_epoch", int), ("wall_s", float), ("diverged_at", float)):
-        value = result.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ImportFormatError(f"run {name!r}: result field {key!r} must be a number of 0 or more, "
-                                    f"not {_short(value)}")
-        out[key] = kind(value)
-    for key in ("stopped",):
-        if key in result:
-            out[key] = result[key] is True
-    reason = result.get("diverge_reason")
-    out["diverge_reason"] = reason[:500] if isinstance(reason, str) else ""
-    return out
-
-
-def _table(name, cols, required, what) -> pd.DataFrame:
-    if not isinstance(cols, dict):
-        raise ImportFormatError(f"run {name!r} has no {what} table")
-    missing = [c for c in required if c not in cols]
-    if missing:
-        raise ImportFormatError(f"run {name!r}: the {what} table lacks {', '.join(missing)}")
-    lengths = {len(cols[c]) if isinstance(cols[c], list) else -1 for c in required}
-    if len(lengths) != 1 or -1 in lengths or 0 in lengths:
-        raise ImportFormatError(f"run {name!r}: the {what} columns are not lists of one length")
-    frame = pd.DataFrame({c: cols[c] for c in required})
-    for c in required:
-        if c == "diverged":
-            continue
-        values = frame[c].astype(object)
-        if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
-            raise ImportFormatError(f"run {name!r}: column {c!r} of the {what} table is not numeric")
-        frame[c] = pd.to_numeric(values.where(values.notna(), np.nan)).astype(float)
-    return frame

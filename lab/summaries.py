@@ -187,18 +187,21 @@ def _accuracy(r) -> str:
 
 
 def loss_caption(result: RunResult) -> str:
-    """The learning curve's verdict: untrained, diverged, converged, at chance, learning or not improving."""
+    """The learning curve's verdict: untrained, diverged, converged, at chance, learning or not improving.
+
+    Made from the numbers alone: a run's ``diverge_reason`` is text (from a file or the store, for a
+    loaded run), which the page shows as plain text beside it, never inside this Markdown."""
     r = outcome(result)
     if math.isnan(r.first_loss):
         if r.outcome is Outcome.DIVERGED:
-            return f"Nothing to plot: the run diverged at initialization ({r.reason})."
+            return "Nothing to plot: the run diverged at initialization."
         return "Nothing was recorded."
     if r.outcome is Outcome.DIVERGED and r.diverged_at == 0:
-        loss = "" if fmt(r.first_loss) in r.reason else f", with a training loss of {fmt(r.first_loss)} before any update"
-        return f"Diverged at initialization{loss} ({r.reason}): nothing was trained."
+        return (f"Diverged at initialization, with a training loss of {fmt(r.first_loss)} before any update: "
+                "nothing was trained.")
     if r.outcome is Outcome.DIVERGED and r.last_epoch == 0:
         return (f"Training loss was {fmt(r.first_loss)} at initialization; the run diverged at epoch "
-                f"{r.diverged_at:g}, before the next record ({r.reason}).")
+                f"{r.diverged_at:g}, before the next record.")
     if r.outcome is Outcome.UNTRAINED:
         acc = _accuracy(r)
         head = ("So far only the initialization" if r.stopped else "Only the initialization (0 epochs)")
@@ -208,7 +211,7 @@ def loss_caption(result: RunResult) -> str:
     acc = _accuracy(r)
     text += f"; {acc}" if acc else ""
     if r.outcome is Outcome.DIVERGED:
-        return text + (f". Then the run diverged at epoch {r.diverged_at:g} ({r.reason}); "
+        return text + (f". Then the run diverged at epoch {r.diverged_at:g}; "
                        "the curve ends at the last finite record.")
     if r.stopped:
         text += f" (stopped at epoch {r.last_epoch:g} of {r.planned_epochs})"

@@ -94,11 +94,10 @@ if len(picked) == 1:
     record = rows[rows["id"] == run_id].iloc[0]
     if st.button("Open in Train", type="primary", icon=":material/monitoring:", key="runs_open",
                  help="show this run on the Train page with all its charts, without training it again"):
-        result = store_view.load(run_id)
+        result = store_view.load(run_id, with_data=False)  # widgets.open_run makes its data within the bounds only
         if result is not None:
             playback.forget()  # a paused run of other settings would take the Train page's place
-            widgets.set_settings(result.config)
-            st.session_state[state.RESULT] = result
+            widgets.open_run(result)
             st.switch_page("pages/train.py")
     with st.form("runs_edit"):
         name = st.text_input("name", value=record["name"], key=f"runs_name_{run_id}")

@@ -1,7 +1,7 @@
 """Train: choose init, activation and depth, train, and watch the error signal at every layer."""
 import streamlit as st
 
-from lab import charts
+from lab import charts, gate
 from lab.compare import describe
 from lab.data import MAX_CSV_BYTES, DataError
 from lab.data import csv_columns as read_csv_columns
@@ -27,6 +27,7 @@ if link:
     st.session_state.pop(state.RESULT, None)  # an older result would not match the settings shown
     links.set_address(config_to_params(linked, widgets.ui_defaults()), state.TRAIN_LINK_SEEN)  # what the page uses
 
+widgets.show_settings_notices()  # a run opened from the Runs page, a preset or a sweep cell, held to the bounds
 settings = widgets.current_settings()
 running.warm_prices()
 
@@ -152,7 +153,13 @@ with bar_slot:
     pressed, run_config = control_bar()
     playback.show_notice()
 if pressed:
-    act(pressed, run_config)
+    try:  # a run opened from the store may go beyond the browser's bounds: say so, where the rerun keeps it
+        if pressed != "pause":
+            gate.check_bounds(run_config, csv=csv_bytes is not None)
+    except gate.Refused as exc:
+        playback.notice(f"{gate.sentence(exc)} Press **Train** to run the settings in the sidebar.")
+    else:
+        act(pressed, run_config)
     st.rerun()  # the controls and the charts as the click left them
 
 # one place for the live view, the picture of what will be trained, or the results: whichever is drawn

@@ -41,10 +41,11 @@ def status_line(result: RunResult, paused: bool = False) -> None:
         kept = ("Nothing could be recorded." if not records
                 else "Its record at initialization is shown below." if result.diverged_at == 0
                 else "Everything recorded before that is shown below.")
-        if result.meta.get("imported"):  # the reason came from a file: plain text
+        # the reason is text a file or the store may have written: plain text, whatever the run's source
+        if result.diverge_reason:
             plain_notice("error", f"Diverged at epoch {result.diverged_at:g}. {kept}", result.diverge_reason)
         else:
-            st.error(f"Diverged at epoch {result.diverged_at:g}: {result.diverge_reason}. {kept}")
+            st.error(f"Diverged at epoch {result.diverged_at:g}. {kept}")
     elif result.stopped and paused:
         st.info(f"Paused at epoch {result.history['epoch'].iloc[-1]:g} of {c.epochs}: **Play** or **Step** go on "
                 "from here, **Reset** starts again from initialization.")

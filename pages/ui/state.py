@@ -25,6 +25,7 @@ RUNS_PICK_AGAIN: Final = "runs_pick_again"  # list[int]: the runs to select agai
 
 # Train
 TRAIN_SETTINGS: Final = "train_settings"  # RunConfig: the settings the Train page's widgets start from
+SETTINGS_NOTICES: Final = "settings_notices"  # list[str]: what set_settings held to the browser's bounds, not yet shown
 TRAIN_AUTORUN: Final = "train_autorun"  # bool: train as soon as the Train page opens (a Home preset)
 RESULT: Final = "result"  # RunResult: the run the Train page shows
 PARTIAL: Final = "partial"  # (RunConfig, Progress): the last record of a run still training, or stopped by a click

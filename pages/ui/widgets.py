@@ -5,9 +5,15 @@ import math
 
 import streamlit as st
 
-from lab import ConfigError, RunConfig
+from lab import ConfigError, RunConfig, RunResult, gate
+from lab.imports import ImportFormatError, fits_network
 from lab.settings import SETTINGS
-from pages.ui import state
+from lab.share import config_to_params, params_to_config
+from pages.ui import running, state
+from pages.ui.panels import plain_notice
+
+# the settings that make a run's data: what the Train page must make again to draw a stored run's data
+DATA_SETTINGS = ("dataset", "samples", "input_dim", "classes", "noise", "val_fraction", "standardize")
 
 
 def ui_defaults() -> RunConfig:
@@ -20,17 +26,62 @@ def current_settings() -> RunConfig:
 
 
 def train_now(config: RunConfig) -> None:
-    """Open the Train page with ``config`` in its settings and train it at once (a Home card, a Sweep cell)."""
-    set_settings(config)
+    """Open the Train page with ``config`` in its settings and train it at once (a Home card, a Sweep cell);
+    when a setting had to be held to the browser's bounds, it waits for **Train** instead, under the notice."""
+    notices = set_settings(config)
     st.session_state.pop(state.RESULT, None)
-    st.session_state[state.TRAIN_AUTORUN] = True
+    st.session_state[state.TRAIN_AUTORUN] = not notices
     st.switch_page("pages/train.py")
 
 
-def set_settings(config: RunConfig) -> None:
-    """Make ``config`` the Train page's settings (the widgets pick them up on next render)."""
-    st.session_state[state.TRAIN_SETTINGS] = config
+def set_settings(config: RunConfig) -> list[str]:
+    """Make ``config`` the Train page's settings (the widgets pick them up on next render), held to the
+    browser's bounds as a link's are (``lab.share``): a number outside a widget's range clamped to its
+    nearest end, anything else (a CSV run's file, which cannot come along) left at the default.  Returns
+    one notice for each, which the Train page shows once (``show_settings_notices``)."""
+    base = ui_defaults()
+    held, notices = params_to_config(config_to_params(config, base), base)
+    st.session_state[state.TRAIN_SETTINGS] = held
+    st.session_state[state.SETTINGS_NOTICES] = notices
     state.forget_widgets(state.TRAIN_WIDGETS)
+    return notices
+
+
+def show_settings_notices() -> None:
+    """The notices of the last ``set_settings``, once, as plain text: they quote a run's or a file's values."""
+    notices = st.session_state.pop(state.SETTINGS_NOTICES, None)
+    if notices:
+        plain_notice("warning", "These settings go beyond what this page offers, so the sidebar holds them "
+                     "changed; nothing runs until you press **Train**:", "\n".join(f"• {n}" for n in notices),
+                     icon=":material/tune:", key="settings_notices")
+
+
+def open_run(result: RunResult) -> None:
+    """Show ``result`` (a stored or loaded run) on the Train page with all its charts, training nothing: its
+    settings go into the sidebar held to the browser's bounds (``set_settings``), and its built-in data, which
+    the theory line, the network diagram and the decision boundary need, is made again only when that data is
+    within those bounds too (the gate's) and the run's tables describe its config's network."""
+    set_settings(result.config)
+    if result.data is None and _data_admitted(result.config) and _tables_fit(result):
+        result.data = running.planned_data(result.config, None)
+    st.session_state[state.RESULT] = result
+
+
+def _data_admitted(config: RunConfig) -> bool:
+    """Whether the data ``config`` names passes the gate's bounds (a run of the defaults on that data would)."""
+    try:
+        gate.check_bounds(ui_defaults().replace(**{name: getattr(config, name) for name in DATA_SETTINGS}))
+    except gate.Refused:
+        return False
+    return True
+
+
+def _tables_fit(result: RunResult) -> bool:
+    try:
+        fits_network("", result.config, result.layers)
+    except ImportFormatError:
+        return False
+    return True
 
 
 def _fits(name: str, value, options=None) -> bool:
