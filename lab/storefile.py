@@ -272,8 +272,8 @@ def connect(path: Path) -> tuple[sqlite3.Connection | None, bool]:
 
 def _read_only(path: Path, writable: bool) -> tuple[sqlite3.Connection, tuple[int, int, int]]:
     """A read-only connection and the header read through it.  A store in WAL mode on a read-only disk (or
-    in a read-only folder) cannot have its shared-memory file made, so it is opened as immutable: nobody
-    can be writing to it."""
+    in a read-only folder) cannot have its shared-memory file made (SQLITE_CANTOPEN, or
+    SQLITE_READONLY_DIRECTORY), so it is opened as immutable: nobody can be writing to it."""
     uri = Path(os.path.abspath(path)).as_uri()
     queries = ["mode=ro"] + ([] if writable else ["mode=ro&immutable=1"])
     for query in queries:
@@ -282,7 +282,7 @@ def _read_only(path: Path, writable: bool) -> tuple[sqlite3.Connection, tuple[in
             return conn, _retrying(conn, lambda c=conn: header_of(c))
         except sqlite3.Error as exc:
             conn.close()
-            if _code(exc) != _CANTOPEN or query == queries[-1]:
+            if _code(exc) not in (_CANTOPEN, _READONLY) or query == queries[-1]:
                 raise as_store_error(path, exc) from None
     raise AssertionError("unreachable")
 
