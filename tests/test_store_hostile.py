@@ -197,6 +197,23 @@ def test_a_read_only_store_is_listed_and_read_and_writes_say_read_only(tmp_path,
     assert (tmp_path / "out" / "history.csv").exists()
 
 
+def test_a_read_only_store_from_an_older_lab_says_it_needs_upgrading(tmp_path, capsys):
+    folder = tmp_path / "store"
+    folder.mkdir()
+    path = folder / "runs.sqlite"
+    conn = sqlite3.connect(path)
+    storefile.run_script(conn, storefile.SCHEMA_V1)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with read_only(folder, "disk" if os.geteuid() == 0 else "folder"):
+        code, _, err = cli(capsys, "runs", "list", "--store", path)
+    assert code == 2 and "older Backprop Lab (schema 1) and is read-only" in err and "damaged" not in err
+    assert path.read_bytes() == before
+
+
 def test_a_store_that_cannot_be_made_is_refused_before_training(tmp_path, capsys):
     a_file = tmp_path / "hostname"
     a_file.write_text("keep me")
