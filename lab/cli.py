@@ -385,14 +385,21 @@ def cmd_train(args, multi):
 
 
 def _store_for_writing(path):
-    """The store train and compare write to, opened before training so that a bad one is known at once:
-    an explicit --store that cannot be used is an error; the default one is skipped with a warning."""
+    """The store train and compare write to, opened and checked before training so that a bad one is known
+    at once (nothing is made yet): an explicit --store that cannot be used or written is an error; the
+    default one is skipped with a warning."""
     from .store import StoreError, default_path, open_store
 
     if path is None and default_path() is None:
         return None
     try:
-        return open_store(path)
+        store = open_store(path)
+        try:
+            store.check_writable()
+        except StoreError:
+            store.close()
+            raise
+        return store
     except StoreError as exc:
         if path is not None:
             raise ConfigError(str(exc)) from None
@@ -645,8 +652,16 @@ def _runs_delete(store, args):
 
 
 def _runs_undelete(store, args):
-    store.undelete(args.run)
-    print(f"restored {len(args.run)} run{'' if len(args.run) == 1 else 's'}")
+    from .store import NoSuchRun
+
+    try:
+        restored = store.undelete(args.run)
+    except NoSuchRun as exc:
+        raise ConfigError(f"no stored run has the id {exc.run_id} (see 'python -m lab runs list --deleted')") from None
+    left = [i for i in dict.fromkeys(args.run) if i not in restored]
+    print(f"restored {len(restored)} run{'' if len(restored) == 1 else 's'}"
+          + (f" ({' '.join(map(str, restored))})" if restored else "")
+          + (f"; not deleted: {' '.join(map(str, left))}" if left else ""))
     return 0
 
 

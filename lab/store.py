@@ -6,14 +6,16 @@ else ``~/.local/share/backprop-lab/runs.sqlite``.  The file and its directory ar
 One run is written in one transaction, so a writer killed halfway leaves nothing behind; WAL mode and a
 busy timeout let several sessions and CLI processes write at once.  Arrays are plain numeric blobs
 (zlib-compressed raw bytes with their dtype and shape): nothing read from the store is ever unpickled.
-A file that is not SQLite, a SQLite file that is not a store, a store from a newer version or a corrupt
-one raises ``StoreError`` and is left exactly as it was.
+Opening (lab/storefile.py): a file that is not SQLite, a SQLite file that is not a store, a store from a
+newer version or a corrupt one raises ``StoreError`` and is left exactly as it was; a store that cannot be
+written is read through a read-only connection.  A run whose rows cannot be read raises ``StoreError``
+naming that run (``Problem.DAMAGED_RUN``); the other runs are read as usual.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
+import operator
 import os
 import sqlite3
 import zlib
@@ -23,14 +25,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import storefile
 from .config import RunConfig
 from .results import HISTORY_COLUMNS, LAYER_COLUMNS, RunResult
+from .storefile import (  # noqa: F401  (re-exported: the store's public names)
+    APPLICATION_ID,
+    BUSY_TIMEOUT_MS,
+    ENV_VAR,
+    MIGRATIONS,
+    SCHEMA_V1,
+    SCHEMA_VERSION,
+    SQLITE_MAGIC,
+    NoSuchRun,
+    Problem,
+    StoreError,
+    Transaction,
+    guard,
+    store_error,
+)
 
-ENV_VAR = "BACKPROP_LAB_STORE"
-SQLITE_MAGIC = b"SQLite format 3\x00"
-APPLICATION_ID = 0x42504C42  # "BPLB" in the SQLite header: this file is a Backprop Lab store
-SCHEMA_VERSION = 2
-BUSY_TIMEOUT_MS = 10_000
 WEIGHTS_CAP_BYTES = 2 * 2**20  # final weights and norm state are kept when they total less (the default run: 0.15 MB)
 SOURCES = ("train", "compare", "cli", "sweep", "import", "explorer")
 ARRAY_FIELDS = ("hist_epochs", "act_hist", "act_zero_frac", "act_edges", "delta_hist", "delta_edges")
@@ -38,60 +51,7 @@ ARRAY_FIELDS = ("hist_epochs", "act_hist", "act_zero_frac", "act_edges", "delta_
 # filtered through json_extract on config_json
 CONFIG_COLUMNS = ("dataset", "depth", "width", "activation", "init", "optimizer", "lr", "norm", "residual", "seed")
 FINAL_COLUMNS = ("final_loss", "final_accuracy", "final_val_loss", "final_val_accuracy")
-
-# The first schema, as version 1 wrote it; kept as written so that the migration test can build a v1 file.
-SCHEMA_V1 = """
-CREATE TABLE groups (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, created TEXT NOT NULL, source TEXT NOT NULL,
-    spec_json TEXT NOT NULL DEFAULT '{}'
-);
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, created TEXT NOT NULL,
-    source TEXT NOT NULL CHECK (source IN ('train', 'compare', 'cli', 'sweep', 'import', 'explorer')),
-    group_id INTEGER REFERENCES groups(id) ON DELETE SET NULL,
-    config_json TEXT NOT NULL,
-    dataset TEXT, depth INTEGER, width INTEGER, activation TEXT, init TEXT, optimizer TEXT, lr REAL, norm TEXT,
-    residual INTEGER, seed INTEGER,
-    n_epochs REAL, final_loss REAL, final_accuracy REAL, final_val_loss REAL, final_val_accuracy REAL,
-    diverged_at REAL, diverge_reason TEXT NOT NULL DEFAULT '', stopped INTEGER NOT NULL DEFAULT 0,
-    wall_s REAL, steps_per_epoch INTEGER, n_layers INTEGER, has_weights INTEGER NOT NULL DEFAULT 0,
-    layout_json TEXT NOT NULL, meta_json TEXT NOT NULL DEFAULT '{}', deleted_at TEXT
-);
-CREATE INDEX runs_group ON runs(group_id);
-CREATE INDEX runs_config ON runs(dataset, depth, width, activation, init, optimizer);
-CREATE TABLE tags (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, tag TEXT NOT NULL, PRIMARY KEY (run_id, tag)
-) WITHOUT ROWID;
-CREATE INDEX tags_tag ON tags(tag);
-CREATE TABLE history (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, seq INTEGER NOT NULL,
-    epoch REAL, loss REAL, accuracy REAL, val_loss REAL, val_accuracy REAL, elapsed_s REAL, step INTEGER,
-    diverged INTEGER, PRIMARY KEY (run_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE layers (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, seq INTEGER NOT NULL,
-    epoch REAL, layer INTEGER, grad_norm REAL, grad_mean_abs REAL, delta_rms REAL, weight_norm REAL,
-    update_ratio REAL, act_mean REAL, act_std REAL, saturated_frac REAL, dead_frac REAL, step INTEGER,
-    PRIMARY KEY (run_id, seq)
-) WITHOUT ROWID;
-CREATE TABLE arrays (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, name TEXT NOT NULL,
-    dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (run_id, name)
-) WITHOUT ROWID;
-"""
-
-# MIGRATIONS[v] takes a store from version v to v + 1.
-MIGRATIONS = {
-    1: """
-ALTER TABLE runs ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
-ALTER TABLE runs ADD COLUMN notes TEXT NOT NULL DEFAULT '';
-CREATE INDEX runs_created ON runs(created);
-""",
-}
-
-
-class StoreError(Exception):
-    """The store cannot be used; the message (one line) says why and names the file."""
+MAX_ROW_ID = 2**63 - 1  # SQLite's largest integer: a larger id names no run
 
 
 def default_path() -> Path | None:
@@ -110,7 +70,7 @@ def open_store(path: str | Path | None = None) -> Store:
     """The store at ``path`` (default: ``default_path()``); raises StoreError for a file that is not a usable store."""
     path = default_path() if path is None else Path(path)
     if path is None:
-        raise StoreError(f"the run store is turned off (${ENV_VAR}=off)")
+        raise StoreError(f"the run store is turned off (${ENV_VAR}=off)", Problem.OFF)
     return Store(path)
 
 
@@ -144,10 +104,38 @@ def _blob(a: np.ndarray) -> tuple[str, str, bytes]:
 
 
 def _array(dtype: str, shape: str, data: bytes) -> np.ndarray:
+    """The array a row of ``arrays`` holds; ValueError (or TypeError) when the row does not hold one: a dtype
+    that is not a plain number (never an object array from a file), a shape that is not a list of sizes, or
+    data that does not decompress to exactly that many bytes (and no more is ever decompressed)."""
     dt = np.dtype(dtype)
-    if dt.kind not in "biuf":  # never build object arrays from a file
-        raise StoreError(f"the store holds an array of dtype {dtype}")
-    return np.frombuffer(zlib.decompress(data), dtype=dt).reshape(json.loads(shape)).copy()
+    if dt.kind not in "biuf":
+        raise ValueError(f"an array of dtype {dtype}")
+    dims = json.loads(shape)
+    if not isinstance(dims, list) or not all(type(d) is int and d >= 0 for d in dims):
+        raise ValueError(f"an array of shape {shape}")
+    size = math.prod(dims) * dt.itemsize
+    raw = zlib.decompressobj().decompress(data, size + 1)
+    if len(raw) != size:
+        raise ValueError(f"{len(raw)} bytes for an array of shape {dims}")
+    return np.frombuffer(raw, dtype=dt).reshape(dims).copy()
+
+
+def _json_object(text: str) -> dict:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def _run_key(run_id, path) -> int:
+    """``run_id`` as the store's key: a whole number from 1 to SQLite's largest, else NoSuchRun."""
+    try:
+        key = int(run_id) if isinstance(run_id, str) else operator.index(run_id)
+    except (TypeError, ValueError):
+        key = None
+    if key is None or isinstance(run_id, bool) or not 0 < key <= MAX_ROW_ID:
+        raise NoSuchRun(f"no run has the id {run_id} in the run store {path}", Problem.NO_SUCH_RUN, run_id=run_id)
+    return key
 
 
 def _finals(history: pd.DataFrame) -> list:
@@ -166,94 +154,35 @@ def _plain(value):
 
 
 class Store:
-    """An open store.  Reads of a store not yet written find nothing; the first write makes the file."""
+    """An open store.  Reads of a store not yet written find nothing; the first write makes the file.  A store
+    that cannot be written is opened read-only (``read_only``): it is read as usual, and a write raises
+    StoreError saying so."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
-        if self.path.exists():
-            self._connect()
+        self.read_only = False
+        if storefile.exists(self.path):
+            self._conn, self.read_only = storefile.connect(self.path)
 
-    # connection and schema
+    # connection
 
-    def _connect(self) -> None:
-        if self.path.exists() and not self.path.is_file():
-            raise StoreError(f"cannot open the run store {self.path}: not a regular file")
-        if self.path.exists() and self.path.stat().st_size:
-            with open(self.path, "rb") as fh:
-                if fh.read(16) != SQLITE_MAGIC:
-                    raise StoreError(f"{self.path} is not a SQLite database, so not a run store; it was left as it "
-                                     f"is: point ${ENV_VAR} or --store elsewhere")
-        try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the run store {self.path}: {exc}") from None
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._check(conn)
-            conn.execute("PRAGMA synchronous = NORMAL")  # in WAL mode: safe when a process dies, one fsync fewer
-            conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.Error as exc:
-            conn.close()
-            raise _damaged(self.path, exc) from None
-        except StoreError:
-            conn.close()
-            raise
-        self._conn = conn
-
-    def _check(self, conn: sqlite3.Connection) -> None:
-        """Check the header, then create or migrate the schema (in one write transaction)."""
-        app_id, version, tables = self._header(conn)
-        if app_id == 0 and version == 0 and tables == 0:
-            pass  # a new, empty file: ours to set up
-        elif app_id != APPLICATION_ID:
-            raise StoreError(f"{self.path} is a SQLite database but not a Backprop Lab run store; it was left "
-                             f"as it is: point ${ENV_VAR} or --store elsewhere")
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"the run store {self.path} was written by a newer Backprop Lab (schema {version}, this "
-                             f"one reads up to {SCHEMA_VERSION}); it was left as it is: upgrade the lab")
-        if version < SCHEMA_VERSION:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                app_id, version, tables = self._header(conn)  # another process may have done it meanwhile
-                if version == 0 and tables == 0:
-                    _run_script(conn, SCHEMA_V1)
-                    version = 1
-                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                if version not in MIGRATIONS and version < SCHEMA_VERSION:
-                    raise StoreError(f"the run store {self.path} has an unknown schema ({version}); it was left as it is")
-                while version < SCHEMA_VERSION:
-                    _run_script(conn, MIGRATIONS[version])
-                    version += 1
-                conn.execute(f"PRAGMA user_version = {version}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-
-    @staticmethod
-    def _header(conn) -> tuple[int, int, int]:
-        """(application_id, user_version, number of schema entries), read from one snapshot: three reads
-        outside a transaction are three snapshots, and a store another process was creating in between
-        looked like tables without our application id, "not a run store"."""
-        own = not conn.in_transaction
-        if own:
-            conn.execute("BEGIN")
-        try:
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]
-        finally:
-            if own:
-                conn.execute("COMMIT")
-        return app_id, version, tables
+    def check_writable(self) -> None:
+        """Raise StoreError when nothing could be saved here (a read-only store, or a file that could not be
+        made); nothing is written."""
+        if self.read_only:
+            raise store_error(self.path, Problem.READ_ONLY)
+        if self._conn is None:
+            storefile.check_can_make(self.path)
 
     def _write(self) -> sqlite3.Connection:
+        if self.read_only:
+            raise store_error(self.path, Problem.READ_ONLY)
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._connect()
+            storefile.make_folder(self.path)
+            self._conn, self.read_only = storefile.connect(self.path)
+            if self.read_only:
+                raise store_error(self.path, Problem.READ_ONLY)
         return self._conn
 
     def close(self) -> None:
@@ -268,7 +197,7 @@ class Store:
         self.close()
 
     def _transaction(self):
-        return _Transaction(self._write(), self.path)
+        return Transaction(self._write(), self.path)
 
     # writing
 
@@ -332,26 +261,45 @@ class Store:
         return run_id
 
     def rename(self, run_id: int, name: str) -> None:
+        run_id = _run_key(run_id, self.path)
         with self._transaction() as conn:
             conn.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
 
     def set_tags(self, run_id: int, tags) -> None:
+        run_id = _run_key(run_id, self.path)
         with self._transaction() as conn:
             conn.execute("DELETE FROM tags WHERE run_id = ?", (run_id,))
             conn.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?)", [(run_id, t) for t in tags])
 
     def set_notes(self, run_id: int, text: str) -> None:
+        run_id = _run_key(run_id, self.path)
         with self._transaction() as conn:
             conn.execute("UPDATE runs SET notes = ? WHERE id = ?", (text, run_id))
 
-    def delete(self, run_ids) -> None:
-        """Soft delete: the runs leave ``runs()`` until ``undelete`` (or ``purge`` removes them for good)."""
-        with self._transaction() as conn:
-            conn.executemany("UPDATE runs SET deleted_at = ? WHERE id = ?", [(_now(), int(i)) for i in run_ids])
+    def delete(self, run_ids) -> list[int]:
+        """Soft delete: the runs leave ``runs()`` until ``undelete`` (or ``purge`` removes them for good).
+        Returns the ids deleted now; an id that names no run raises NoSuchRun and nothing is deleted."""
+        return self._mark(run_ids, deleted=True)
 
-    def undelete(self, run_ids) -> None:
+    def undelete(self, run_ids) -> list[int]:
+        """Bring deleted runs back; returns the ids restored now (a run not deleted is left as it is).  An id
+        that names no run raises NoSuchRun and nothing is restored."""
+        return self._mark(run_ids, deleted=False)
+
+    def _mark(self, run_ids, deleted: bool) -> list[int]:
+        keys = list(dict.fromkeys(_run_key(i, self.path) for i in run_ids))
         with self._transaction() as conn:
-            conn.executemany("UPDATE runs SET deleted_at = NULL WHERE id = ?", [(int(i),) for i in run_ids])
+            changed = []
+            for key in keys:
+                row = conn.execute("SELECT deleted_at IS NOT NULL FROM runs WHERE id = ?", (key,)).fetchone()
+                if row is None:
+                    raise NoSuchRun(f"no run has the id {key} in the run store {self.path}", Problem.NO_SUCH_RUN,
+                                    run_id=key)
+                if bool(row[0]) != deleted:
+                    changed.append(key)
+            conn.executemany("UPDATE runs SET deleted_at = ? WHERE id = ?",
+                             [(_now() if deleted else None, key) for key in changed])
+        return changed
 
     def purge(self) -> int:
         """Remove the deleted runs for good (and groups left empty); return how many runs went."""
@@ -376,7 +324,9 @@ class Store:
             where.append("r.deleted_at IS NULL")
         for key, value in (filters or {}).items():
             value = _coerce(key, value)
-            where.append(f"r.{key} IS ?" if key in CONFIG_COLUMNS else "json_extract(r.config_json, ?) IS ?")
+            # a row whose config is not JSON (damaged) matches no filter on it, rather than failing the listing
+            where.append(f"r.{key} IS ?" if key in CONFIG_COLUMNS else
+                         "json_extract(CASE WHEN json_valid(r.config_json) THEN r.config_json END, ?) IS ?")
             params += [value] if key in CONFIG_COLUMNS else [f"$.{key}", value]
         if tag is not None:
             where.append("r.id IN (SELECT run_id FROM tags WHERE tag = ?)")
@@ -389,7 +339,7 @@ class Store:
                "(SELECT tag FROM tags t WHERE t.run_id = r.id ORDER BY tag)) AS tags "
                "FROM runs r LEFT JOIN groups g ON g.id = r.group_id"
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.id DESC")
-        with _guard(self.path):
+        with guard(self.path):
             cur = self._conn.execute(sql, params)
             frame = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
         frame["tags"] = frame["tags"].fillna("")
@@ -397,60 +347,72 @@ class Store:
             frame[c] = frame[c].astype(bool)
         return frame.loc[:, columns]
 
-    def find(self, key: str | int) -> list[int]:
+    def find(self, key: str | int, include_deleted: bool = False) -> list[int]:
         """The ids of the (not deleted) runs whose id or name is ``key``."""
         if self._conn is None:
             return []
         text = str(key)
-        with _guard(self.path):
-            rows = self._conn.execute("SELECT id FROM runs WHERE deleted_at IS NULL AND (name = ? OR CAST(id AS TEXT) = ?)"
-                                  " ORDER BY id", (text, text)).fetchall()
+        with guard(self.path):
+            rows = self._conn.execute("SELECT id FROM runs WHERE (name = ? OR CAST(id AS TEXT) = ?)"
+                                      + ("" if include_deleted else " AND deleted_at IS NULL") + " ORDER BY id",
+                                      (text, text)).fetchall()
         return [r[0] for r in rows]
 
     def record(self, run_id: int) -> dict:
         """The stored row of one run (name, created, source, group, tags, notes, the summary columns)."""
-        with _guard(self.path):
+        run_id = _run_key(run_id, self.path)
+        with guard(self.path):
             return self._record(run_id)
 
     def _record(self, run_id):
-        conn = self._read()
+        conn = self._read(run_id)
         cur = conn.execute("SELECT r.*, g.name AS \"group\" FROM runs r LEFT JOIN groups g ON g.id = r.group_id "
                            "WHERE r.id = ?", (run_id,))
         row = cur.fetchone()
         if row is None:
-            raise KeyError(f"no run {run_id} in the store {self.path}")
+            raise self._missing(run_id)
         out = dict(zip([d[0] for d in cur.description], row))
         out["tags"] = [t for (t,) in conn.execute("SELECT tag FROM tags WHERE run_id = ? ORDER BY tag", (run_id,))]
-        out["config"] = json.loads(out.pop("config_json"))
-        out["meta"] = json.loads(out.pop("meta_json"))
+        config = self._part(run_id, "settings", lambda: _json_object(out.pop("config_json")))
+        self._part(run_id, "settings", lambda: RunConfig.from_dict(config))
+        out["config"] = config
+        out["meta"] = self._part(run_id, "details", lambda: _json_object(out.pop("meta_json")))
         out.pop("layout_json")
         return out
 
     def load(self, run_id: int, with_data: bool = True) -> RunResult:
         """The stored run rebuilt.  ``data``: a built-in dataset is made again from the config (it is not
-        stored); a CSV run comes back without its data (None)."""
-        with _guard(self.path):
+        stored); a CSV run comes back without its data (None).  A run whose rows cannot be read raises
+        StoreError (``Problem.DAMAGED_RUN``) naming it."""
+        run_id = _run_key(run_id, self.path)
+        with guard(self.path):
             return self._load(run_id, with_data)
 
     def _load(self, run_id, with_data):
-        conn = self._read()
+        conn = self._read(run_id)
         row = conn.execute("SELECT config_json, layout_json, meta_json, diverged_at, diverge_reason, stopped, wall_s, "
                            "steps_per_epoch FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            raise KeyError(f"no run {run_id} in the store {self.path}")
-        config = RunConfig.from_dict(json.loads(row[0]))
-        layout = json.loads(row[1])
+            raise self._missing(run_id)
+        config = self._part(run_id, "settings", lambda: RunConfig.from_dict(_json_object(row[0])))
+        layout = self._part(run_id, "table layout", lambda: _json_object(row[1]))
+        meta = self._part(run_id, "details", lambda: _json_object(row[2]))
         tables = {}
-        for table, columns in (("history", HISTORY_COLUMNS), ("layers", LAYER_COLUMNS)):
+        for table, columns, words in (("history", HISTORY_COLUMNS, "history"),
+                                      ("layers", LAYER_COLUMNS, "per-layer statistics")):
             rows = conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE run_id = ? ORDER BY seq",
                                 (run_id,)).fetchall()
             frame = pd.DataFrame(rows, columns=list(columns))
-            tables[table] = frame.astype({c: t for c, t in layout[table].items() if c in frame})
-        arrays = {n: _array(*rest) for n, *rest in
+            tables[table] = self._part(run_id, words, lambda f=frame, t=table: f.astype(
+                {c: dtype for c, dtype in layout[t].items() if c in f}))
+        arrays = {n: self._part(run_id, f"{n} array", lambda rest=rest: _array(*rest)) for n, *rest in
                   conn.execute("SELECT name, dtype, shape, data FROM arrays WHERE run_id = ?", (run_id,))}
-        weights = [(arrays[f"W{i}"], arrays[f"b{i}"]) for i in range(1, layout["n_weights"] + 1)]
-        norm_state = [{k.split(".", 1)[1]: a for k, a in arrays.items() if k.startswith(f"norm{i}.")}
-                      for i in range(layout["n_norm"])]
+        histograms = self._part(run_id, "histograms", lambda: {f: arrays[f] for f in ARRAY_FIELDS})
+        weights = self._part(run_id, "final weights", lambda: [(arrays[f"W{i}"], arrays[f"b{i}"])
+                                                                for i in range(1, layout["n_weights"] + 1)])
+        norm_state = self._part(run_id, "normalization state", lambda: [
+            {k.split(".", 1)[1]: a for k, a in arrays.items() if k.startswith(f"norm{i}.")}
+            for i in range(layout["n_norm"])])
         data = None
         if with_data and config.dataset != "csv":
             from .data import make_dataset
@@ -458,23 +420,28 @@ class Store:
 
             data = make_dataset(config, run_generators(config.seed)[0])
         return RunResult(
-            config=config, history=tables["history"], layers=tables["layers"],
-            **{f: arrays[f] for f in ARRAY_FIELDS}, weights=weights, data=data, steps_per_epoch=row[7],
-            wall_s=row[6], diverged_at=row[3], diverge_reason=row[4], stopped=bool(row[5]),
-            meta=json.loads(row[2]), norm_state=norm_state,
+            config=config, history=tables["history"], layers=tables["layers"], **histograms, weights=weights,
+            data=data, steps_per_epoch=row[7], wall_s=row[6], diverged_at=row[3], diverge_reason=row[4],
+            stopped=bool(row[5]), meta=meta, norm_state=norm_state,
         )
 
-    def _read(self) -> sqlite3.Connection:
+    def _part(self, run_id: int, words: str, read):
+        """``read()``, or StoreError naming the run when its rows do not hold what they should."""
+        try:
+            return read()
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError,
+                MemoryError, zlib.error) as exc:
+            raise StoreError(f"run {run_id} in the run store {self.path} is damaged (its {words} cannot be read); "
+                             "the other runs are unaffected", Problem.DAMAGED_RUN, run_id=run_id) from exc
+
+    def _missing(self, run_id: int) -> NoSuchRun:
+        return NoSuchRun(f"no run has the id {run_id} in the run store {self.path}", Problem.NO_SUCH_RUN,
+                         run_id=run_id)
+
+    def _read(self, run_id: int) -> sqlite3.Connection:
         if self._conn is None:
-            raise KeyError(f"the store {self.path} holds no runs yet")
+            raise self._missing(run_id)
         return self._conn
-
-
-def _run_script(conn, script: str) -> None:
-    """The statements of ``script`` one by one (``executescript`` would commit the open transaction)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            conn.execute(statement)
 
 
 def _cell(v):
@@ -503,38 +470,3 @@ def _coerce(key: str, value):
             raise ValueError(f"{key} is a number, not {value!r}") from None
         return int(number) if isinstance(default, int) and number.is_integer() else number
     return value
-
-
-def _damaged(path, exc: sqlite3.Error) -> StoreError:
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-        return StoreError(f"the run store {path} stayed locked by another writer for "
-                          f"{BUSY_TIMEOUT_MS / 1000:g} s; try again")
-    return StoreError(f"the run store {path} is damaged ({exc}); it was left as it is: move it away or point "
-                      f"${ENV_VAR} elsewhere")
-
-
-@contextlib.contextmanager
-def _guard(path):
-    """SQLite's errors as StoreError naming the file."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise _damaged(path, exc) from None
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception; SQLite's errors as StoreError."""
-
-    def __init__(self, conn, path):
-        self.conn, self.path = conn, path
-
-    def __enter__(self):
-        with _guard(self.path):
-            self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, kind, exc, tb):
-        with _guard(self.path):
-            self.conn.execute("COMMIT" if kind is None else "ROLLBACK")
-        if isinstance(exc, sqlite3.Error):
-            raise _damaged(self.path, exc) from None
