@@ -82,6 +82,8 @@ class SweepSpec:
 def parse_axis(name: str, values: Iterable[str]) -> tuple:
     """An axis's values from strings, typed as Compare types them; ``A:B:N`` is N values from A to B
     (evenly spaced; whole numbers for integer settings, duplicates dropped)."""
+    if name not in SWEEP_AXES:
+        raise ConfigError(f"cannot sweep {name!r}; choose one of {', '.join(SWEEP_AXES)}")
     texts = []
     for v in values:
         parts = str(v).split(":")
@@ -105,13 +107,13 @@ def parse_axis(name: str, values: Iterable[str]) -> tuple:
                 raise ConfigError(f"sigma_w value {v!r} is not a number") from None
             if not (math.isfinite(number) and number >= 0):
                 raise ConfigError(f"sigma_w must be a finite number at least 0; got {v}")
-            if number not in out:
-                out.append(number)
-        return tuple(out)
+            out.append(number)
+        return tuple(dict.fromkeys(out))  # duplicates dropped in linear time: a range may hold 10,000
     try:
-        return parse_values(name, texts)
+        typed = [value for text in texts for value in parse_values(name, [text])]
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    return tuple(dict.fromkeys(typed))  # as parse_values drops them, without its quadratic search
 
 
 def sigma_w_unit(config: RunConfig) -> float:
