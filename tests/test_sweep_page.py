@@ -85,7 +85,7 @@ def test_a_scheduler_that_does_not_answer_gets_a_message_and_keeps_the_page(monk
     import lab.sweep as sweep
     from lab.settings import ConfigError
 
-    def refuse(cells, scheduler, fn=None):
+    def refuse(cells, scheduler, fn=None, waiting=None):
         raise ConfigError(f"no Dask scheduler answered at {scheduler}")
         yield  # a generator, as map_on_dask is
 
