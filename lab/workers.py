@@ -12,7 +12,10 @@ A sweep's cells run on a ``ProcessPoolExecutor`` whose workers are forked from a
   closes its copy of that pipe as it starts (the forkserver then ends with the process that
   started it), and a daemon thread asks every ``POLL_S`` whether that process is still alive
   and ends the worker if not.  The process is known by its pid and its start time, so that a
-  new process that got the same pid does not keep a worker alive.
+  new process that got the same pid does not keep a worker alive.  The thread starts as the
+  forkserver forks the worker (``watch_from_the_forkserver``), before multiprocessing has the
+  worker run the file of its parent's ``__main__``: in a Streamlit server that is the app, a
+  second or more (longer on a busy machine) before the pool's initializer runs.
 """
 from __future__ import annotations
 
@@ -22,6 +25,9 @@ import time
 
 POLL_S = 0.5  # how often a worker asks whether the process that started it is alive
 STOP_WAIT_S = 2.0  # how long stop_pool waits for a killed worker to be gone
+FORKSERVER_PRELOAD = ("lab._forkserver_watch", "lab.sweep")  # what local_pool's forkserver imports once
+
+_watching: tuple[int, int | None] | None = None  # the process this one watches, once its thread runs
 
 
 def process_start(pid: int) -> int | None:
@@ -58,13 +64,30 @@ def watch_parent(pid: int, start: int | None) -> None:
     """A pool initializer: end this worker when the process (pid, start) is gone, and let the forkserver
     end with that process rather than with the last worker."""
     _close_forkserver_alive_fd()
+    watch(pid, start)
 
-    def watch():
+
+def watch(pid: int, start: int | None) -> None:
+    """End this process when the process (pid, start) is gone: a daemon thread asks every POLL_S."""
+    global _watching
+    if _watching == (pid, start):
+        return
+    _watching = (pid, start)
+
+    def poll():
         while is_alive(pid, start):
             time.sleep(POLL_S)
         os._exit(1)  # no cleanup to wait for: the cell's result has nowhere to go
 
-    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+    threading.Thread(target=poll, name="watch-parent", daemon=True).start()
+
+
+def watch_from_the_forkserver() -> None:
+    """In a forkserver (which imports lab._forkserver_watch, and only it calls this): every process it
+    forks from now on watches the process that started the forkserver, from its first instruction."""
+    pid = os.getppid()
+    start = process_start(pid)
+    os.register_at_fork(after_in_child=lambda: watch(pid, start))
 
 
 def _close_forkserver_alive_fd() -> None:
@@ -81,18 +104,17 @@ def _close_forkserver_alive_fd() -> None:
         server._forkserver_alive_fd = None
 
 
-def local_pool(workers: int, preload: tuple[str, ...] = ("lab.sweep",)):
+def local_pool(workers: int):
     """A ProcessPoolExecutor of ``workers`` processes that end with this one (``watch_parent``).
 
     forkserver: a fresh process forked from a small server, never from a parent that holds threads (a
-    Streamlit server); the server imports ``preload`` once, so each worker starts warm.  (A worker first
-    runs the file of its parent's ``__main__``, as every multiprocessing child does; in a Streamlit server
-    that is app.py, so its watchdog starts only after that.)"""
+    Streamlit server); the server imports ``FORKSERVER_PRELOAD`` once, so each worker starts warm and
+    watched."""
     import concurrent.futures as cf
     import multiprocessing
 
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(preload))
+    context.set_forkserver_preload(list(FORKSERVER_PRELOAD))
     return cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=watch_parent,
                                   initargs=this_process())
 
@@ -117,4 +139,5 @@ def stop_pool(executor) -> None:
             pass
 
 
-__all__ = ["POLL_S", "is_alive", "local_pool", "process_start", "stop_pool", "this_process", "watch_parent"]
+__all__ = ["POLL_S", "is_alive", "local_pool", "process_start", "stop_pool", "this_process", "watch",
+           "watch_from_the_forkserver", "watch_parent"]
