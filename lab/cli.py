@@ -152,7 +152,9 @@ def _add_sweep_parser(sub):
     p.add_argument("--workers", type=int, default=1, help="local worker processes (1: in this process)")
     p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
                    help="run the cells on the Dask distributed scheduler at this address instead of locally "
-                        "(default: $BACKPROP_LAB_SCHEDULER; the workers need this repository importable)")
+                        "(default: $BACKPROP_LAB_SCHEDULER; the workers need this repository importable). "
+                        "The cluster is trusted: Dask's client unpickles what it returns, so reach only your "
+                        "own, on a private network or over TLS (README: 'A Dask cluster is trusted code')")
     p.add_argument("--loss-threshold", type=float, default=None,
                    help="epochs_to_threshold counts the epochs to a training loss below this "
                         "(default: 0.5 ln(classes), half the loss of a uniform guess)")

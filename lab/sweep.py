@@ -21,12 +21,14 @@ weights do not scale with gain (zeros, orthogonal, ...) is refused.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import math
 import os
+import queue
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -36,6 +38,7 @@ import numpy as np
 from .compare import AXES, FLOAT_AXES, INT_AXES, parse_values
 from .config import RunConfig
 from .settings import ConfigError
+from .workers import local_pool, stop_pool
 
 SIGMA_W = "sigma_w"
 SWEEP_AXES = (*AXES, SIGMA_W)
@@ -44,6 +47,7 @@ METRIC_COLUMNS = ("final_loss", "final_accuracy", "final_val_loss", "final_val_a
                   "epochs_to_threshold", "delta_ratio_init", "delta_ratio_end", "diverged_at", "wall_s")
 COLUMNS = (*CONFIG_COLUMNS, SIGMA_W, "seed_index", *METRIC_COLUMNS)
 CSV_NAME, SPEC_NAME = "sweep.csv", "sweep.json"
+WAIT_S = 0.2  # map_cells calls its ``waiting`` at least this often while cells run elsewhere
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class SweepSpec:
 def parse_axis(name: str, values: Iterable[str]) -> tuple:
     """An axis's values from strings, typed as Compare types them; ``A:B:N`` is N values from A to B
     (evenly spaced; whole numbers for integer settings, duplicates dropped)."""
+    if name not in SWEEP_AXES:
+        raise ConfigError(f"cannot sweep {name!r}; choose one of {', '.join(SWEEP_AXES)}")
     texts = []
     for v in values:
         parts = str(v).split(":")
@@ -105,13 +111,13 @@ def parse_axis(name: str, values: Iterable[str]) -> tuple:
                 raise ConfigError(f"sigma_w value {v!r} is not a number") from None
             if not (math.isfinite(number) and number >= 0):
                 raise ConfigError(f"sigma_w must be a finite number at least 0; got {v}")
-            if number not in out:
-                out.append(number)
-        return tuple(out)
+            out.append(number)
+        return tuple(dict.fromkeys(out))  # duplicates dropped in linear time: a range may hold 10,000
     try:
-        return parse_values(name, texts)
+        typed = [value for text in texts for value in parse_values(name, [text])]
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    return tuple(dict.fromkeys(typed))  # as parse_values drops them, without its quadratic search
 
 
 def sigma_w_unit(config: RunConfig) -> float:
@@ -193,42 +199,50 @@ def _theory_sigma_w(config, sigma_w) -> float:
 
 
 def map_cells(cells: list[dict], workers: int = 1, fn: Callable[[dict], dict] | None = None,
-              executor=None, scheduler=None) -> Iterator[dict]:
+              executor=None, scheduler=None, waiting: Callable[[], object] | None = None) -> Iterator[dict]:
     """``fn(cell)`` for every cell, yielded as each finishes (in no fixed order).
 
     workers 1 without an executor or scheduler: in this process, in order.  scheduler: the address of a
     Dask distributed scheduler (``tcp://HOST:PORT``) or a ``distributed.Client``: the cells run on that
     cluster as Dask futures (``map_on_dask``).  Otherwise on ``executor`` (anything with
-    ``submit(fn, arg) -> concurrent.futures.Future``), by default a local ProcessPoolExecutor of
-    ``workers`` processes.  Leaving the iteration early (Stop, an interrupt) cancels the cells not started.
-    fn: by default ``run_cell``."""
+    ``submit(fn, arg) -> concurrent.futures.Future``), by default ``workers`` local processes that end with
+    this one (``lab.workers.local_pool``).  fn: by default ``run_cell``.
+
+    waiting: called at least every ``WAIT_S`` while cells run (not in this process), so that a caller
+    that must notice a Stop or a closed tab gets its turn even while every cell takes minutes; it may
+    raise.  Leaving the iteration early (Stop, an interrupt, an exception) cancels the cells not started
+    and ends those running: the local workers are killed, the cluster's tasks cancelled."""
     fn = fn or run_cell
     if scheduler is not None:
-        yield from map_on_dask(cells, scheduler, fn)
+        yield from map_on_dask(cells, scheduler, fn, waiting)
         return
     if executor is None and workers <= 1:
         for cell in cells:
             yield fn(cell)
         return
     import concurrent.futures as cf
-    import multiprocessing
 
     own = executor is None
     if own:
-        # forkserver: a fresh process forked from a small server, never from a parent that holds threads
-        # (a Streamlit server); the server imports lab.sweep once, so each worker starts warm.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["lab.sweep"])
-        executor = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    futures = [executor.submit(fn, cell) for cell in cells]
+        executor = local_pool(workers)
+    pending = set()
     try:
-        for future in cf.as_completed(futures):
-            yield future.result()
+        for cell in cells:
+            pending.add(executor.submit(fn, cell))
+        while pending:
+            done, pending = cf.wait(pending, timeout=WAIT_S, return_when=cf.FIRST_COMPLETED)
+            if waiting is not None:
+                waiting()
+            for future in done:
+                yield future.result()
     finally:
-        for future in futures:
-            future.cancel()
-        if own:
-            executor.shutdown(wait=True, cancel_futures=True)
+        if own and pending:
+            stop_pool(executor)  # the cells running would otherwise run to their end
+        elif own:
+            executor.shutdown(wait=True)
+        else:
+            for future in pending:
+                future.cancel()
 
 
 SCHEDULER_ENV = "BACKPROP_LAB_SCHEDULER"  # the CLI's and the page's default scheduler address
@@ -248,15 +262,17 @@ def connect(address: str, timeout: float = 10.0):
         raise ConfigError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
 
 
-def map_on_dask(cells: list[dict], scheduler, fn: Callable[[dict], dict] | None = None) -> Iterator[dict]:
+def map_on_dask(cells: list[dict], scheduler, fn: Callable[[dict], dict] | None = None,
+                waiting: Callable[[], object] | None = None) -> Iterator[dict]:
     """``fn(cell)`` for every cell on a Dask cluster, yielded as each finishes.
 
-    scheduler: an address (a client is opened and closed here) or a ``distributed.Client``.  Dask's
-    scheduler does the placing: a worker that dies mid-sweep loses only the cells it held, which the
-    scheduler runs again on the others.  The workers need this repository importable (``lab``) and
-    the packages of requirements.txt.  Leaving the iteration early cancels the cells not yet started."""
-    from distributed import as_completed
-
+    scheduler: an address (a client is opened and closed here) or a ``distributed.Client``.  The
+    cluster is trusted: Dask's client unpickles what it returns, so only the operator names it (the
+    command line, or the server's BACKPROP_LAB_SCHEDULER), never a visitor.  Dask's scheduler does the
+    placing: a worker that dies mid-sweep loses only the cells it held, which the scheduler runs again on
+    the others.  The workers need this repository importable (``lab``) and the packages of
+    requirements.txt.  waiting: as ``map_cells``.  Leaving the iteration early cancels every cell not
+    finished (``force``: even one another client also asked for)."""
     fn = fn or run_cell
     own = isinstance(scheduler, str)
     client = connect(scheduler) if own else scheduler
@@ -264,7 +280,18 @@ def map_on_dask(cells: list[dict], scheduler, fn: Callable[[dict], dict] | None 
     try:
         # pure=False: every cell is its own task, even if two had equal arguments
         futures = [client.submit(fn, cell, pure=False) for cell in cells]
-        for future in as_completed(futures, loop=client.loop):  # not Dask's default client: ours
+        finished = queue.SimpleQueue()
+        for future in futures:
+            future.add_done_callback(finished.put)
+        for _ in futures:
+            future = None
+            while future is None:
+                try:
+                    future = finished.get(timeout=WAIT_S)
+                except queue.Empty:
+                    pass
+                if waiting is not None:
+                    waiting()
             try:
                 yield future.result()
             except ModuleNotFoundError as exc:
@@ -274,7 +301,7 @@ def map_on_dask(cells: list[dict], scheduler, fn: Callable[[dict], dict] | None 
                 raise
     finally:
         if futures:
-            client.cancel([f for f in futures if not f.done()])
+            client.cancel([f for f in futures if not f.done()], force=True)
         if own:
             client.close()
 
@@ -337,12 +364,14 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, workers: int = 1, executo
         if new_file:
             writer.writerow(COLUMNS)
             fh.flush()
-        for row in map_cells(todo, workers, executor=executor, scheduler=scheduler):
-            writer.writerow([_text(row[c]) for c in COLUMNS])
-            fh.flush()
-            finished += 1
-            if on_row is not None:
-                on_row(row, finished, len(todo_all))
+        # closed on the way out, so that an interrupt ends the cells still running at once
+        with contextlib.closing(map_cells(todo, workers, executor=executor, scheduler=scheduler)) as rows:
+            for row in rows:
+                writer.writerow([_text(row[c]) for c in COLUMNS])
+                fh.flush()
+                finished += 1
+                if on_row is not None:
+                    on_row(row, finished, len(todo_all))
     return csv_path
 
 

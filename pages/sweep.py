@@ -1,6 +1,8 @@
 """Sweep: which networks can learn at all.  Short training runs over a grid of two settings, drawn as
-a heat map that fills in as the cells finish (lab.sweep runs them, on local worker processes)."""
+a heat map that fills in as the cells finish (lab.sweep runs them, on local worker processes or on the
+Dask cluster the operator set up).  A sweep passes the one gate (lab.gate) before any cell runs."""
 import contextlib
+import logging
 import math
 import os
 import time
@@ -8,13 +10,13 @@ import time
 import pandas as pd
 import streamlit as st
 
-from lab import charts, summaries
+from lab import charts, gate, summaries
 from lab.activations import ACTIVATIONS
 from lab.config import RunConfig
 from lab.data import DATASETS, SKLEARN_SETS
 from lab.init import INITIALIZERS
 from lab.optim import OPTIMIZERS
-from lab.settings import ConfigError
+from lab.settings import SEEDS, SETTINGS, ConfigError
 from lab.sweep import (
     CONFIG_COLUMNS,
     SCHEDULER_ENV,
@@ -27,7 +29,7 @@ from lab.sweep import (
     parse_axis,
 )
 from lab.theory import depth_scale
-from pages.ui import router, state, widgets
+from pages.ui import panels, router, running, state, widgets
 
 router.use_router()
 
@@ -45,6 +47,34 @@ def workers() -> int:
     """Local worker processes: session state (tests), then LAB_SWEEP_WORKERS, then 2."""
     value = st.session_state.get(state.SWEEP_WORKERS) or os.environ.get("LAB_SWEEP_WORKERS") or 2
     return max(1, int(value))
+
+
+def operator_scheduler() -> str | None:
+    """The Dask scheduler the operator chose (BACKPROP_LAB_SCHEDULER in the server's environment, or in
+    .streamlit/secrets.toml, which wins, as for the limits), or None: local worker processes.
+
+    Never a visitor's: Dask's client unpickles what the cluster returns, so a cluster runs code in this
+    server's process; no widget, link or session state names one."""
+    value = os.environ.get(SCHEDULER_ENV)
+    try:
+        value = st.secrets.get(SCHEDULER_ENV, value)
+    except Exception:  # noqa: BLE001 - no secrets file (or an unreadable one): the environment alone
+        pass
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+def where(scheduler: str | None, n: int) -> str:
+    if scheduler:
+        return "Cells run on the Dask cluster that the operator of this server set up."
+    return (f"Cells run on {n} local worker process{'es' if n > 1 else ''} of this server, "
+            "as the operator of this server set up.")
+
+
+def still_wanted() -> None:
+    """map_cells's ``waiting``: a read of session state is one of Streamlit's yield points, where a Stop
+    (a rerun) or a closed tab raises; leaving map_cells then ends the cells still running."""
+    _ = state.SWEEP_RUN in st.session_state
 
 
 def samples(dataset: str) -> int:
@@ -66,6 +96,7 @@ if st.button("Paper's experiment (tanh, σ_b² = 0.05, σ_w 1–4, depth 2–60)
 for k, v in PRESET.items():
     st.session_state.setdefault(k, v)
 
+EPOCHS = SETTINGS["epochs"].range(ui=True)
 with st.form("sweep"):
     a, b, c = st.columns(3)
     x_name = a.selectbox("x setting", SWEEP_AXES, key="s_x")
@@ -76,22 +107,35 @@ with st.form("sweep"):
     activation = b.selectbox("activation", list(ACTIVATIONS), key="s_act")
     init = b.selectbox("init", list(INITIALIZERS), key="s_init")
     bias_std = b.number_input("σ_b (bias std)", 0.0, 10.0, step=0.05, format="%.4f", key="s_bias")
-    width = b.number_input("width", 1, 1024, key="s_width")
+    # the bounds of the browser's range (lab.settings): the page cannot ask for what the gate would refuse
+    width = b.number_input("width", *SETTINGS["width"].range(ui=True), key="s_width")
     optimizer = c.selectbox("optimizer", list(OPTIMIZERS), key="s_opt")
-    lr = c.number_input("learning rate", 1e-6, 10.0, format="%.4g", key="s_lr")
-    epochs = c.number_input("epochs", 1, 1000, key="s_epochs")
-    seeds = c.number_input("seeds", 1, 20, key="s_seeds")
+    lr = c.number_input("learning rate", *SETTINGS["lr"].range(ui=True), format="%.4g", key="s_lr")
+    epochs = c.number_input("epochs", max(1, EPOCHS[0]), EPOCHS[1], key="s_epochs")
+    seeds = c.number_input("seeds", *SEEDS.range(ui=True), key="s_seeds")
     metric = c.selectbox("colour by", METRICS, key="s_metric",
                          format_func=lambda m: charts.SWEEP_METRICS[m][0])
-    scheduler = st.text_input("Dask scheduler (optional)", value=os.environ.get(SCHEDULER_ENV, ""), key="s_sched",
-                              placeholder="tcp://HOST:PORT",
-                              help="run the cells on that Dask cluster instead of local worker processes "
-                                   "(README: 'On a Dask cluster'); the numbers are the same")
     go = st.form_submit_button("Run the sweep", type="primary")
+scheduler = operator_scheduler()
+st.caption(where(scheduler, workers()))
 
 
 def split(text: str) -> list[str]:
     return [t for t in text.replace(",", " ").split() if t]
+
+
+def admitted_cells(spec: SweepSpec) -> list[dict] | None:
+    """The sweep's cells when the gate admits them (the count before they are listed), or None after
+    showing why not."""
+    try:
+        gate.check_seeds(spec.seeds)
+        gate.check_count("sweep", len(spec.x[1]) * len(spec.y[1]) * spec.seeds)
+    except gate.Refused as exc:
+        st.error(gate.sentence(exc))
+        return None
+    todo = cells(spec)
+    ticket = running.admitted(gate.Work("sweep", tuple(RunConfig.from_dict(c["config"]) for c in todo)))
+    return None if ticket is None else todo
 
 
 if go:
@@ -101,12 +145,15 @@ if go:
                          epochs=int(epochs)).validate()
         spec = SweepSpec(base, (x_name, parse_axis(x_name, split(x_text))),
                          (y_name, parse_axis(y_name, split(y_text))), seeds=int(seeds))
-        todo = cells(spec)
-    except (ConfigError, ValueError) as exc:
-        st.error(f"Cannot run this sweep: {exc}")
+        with st.spinner("Pricing the sweep…"):
+            todo = admitted_cells(spec)
+    except (ConfigError, ValueError) as exc:  # its words may quote the values typed: plain text
+        panels.plain_notice("error", "Cannot run this sweep:", f"{exc}.")
+        st.stop()
+    if todo is None:
         st.stop()
     st.session_state[state.SWEEP_RUN] = dict(spec=spec, cells=todo, rows=[], running=True, seconds=0.0,
-                                             workers=workers(), scheduler=scheduler.strip() or None)
+                                             workers=workers())
 
 run = st.session_state.get(state.SWEEP_RUN)
 if run is None:
@@ -152,7 +199,7 @@ if run["running"]:
         started_with = len(run["rows"])
         last = 0.0
         frame = 0
-        finished = map_cells(todo, run["workers"], scheduler=run.get("scheduler"))
+        finished = map_cells(todo, run["workers"], scheduler=scheduler, waiting=still_wanted)
         try:
             with contextlib.closing(finished):
                 for row in finished:  # in any order: a row's key comes from the row itself
@@ -170,7 +217,9 @@ if run["running"]:
                         last = now
         except ConfigError as exc:  # a scheduler that does not answer, or workers that cannot import lab
             run["running"] = False
-            st.error(f"Cannot run on the Dask scheduler: {exc}. The runs that finished are kept.")
+            logging.getLogger(__name__).error("sweep on the Dask cluster: %s", exc)  # the operator's address
+            st.error("The Dask cluster that the operator set up did not answer, or its workers cannot run the "
+                     "lab; the server's log says which. The runs that finished are kept.")
             st.stop()
     run["running"] = False
     st.rerun()

@@ -107,6 +107,15 @@ def test_parse_axis_ranges_and_lists():
         parse_axis("depth", ["two"])
     with pytest.raises(ConfigError):
         parse_axis("seedless", ["1"])
+    with pytest.raises(ConfigError):
+        parse_axis("seedless", [])
+
+
+def test_parse_axis_drops_duplicates_as_numbers_in_a_long_range():
+    assert parse_axis("lr", ["0.1", "1", "1.0", "0.1:1:2"]) == (0.1, 1.0)
+    assert parse_axis("sigma_w", ["2", "2.0", "1:2:3"]) == (2.0, 1.0, 1.5)
+    assert parse_axis("gain", ["auto", "1", "auto"]) == ("auto", 1.0)
+    assert len(parse_axis("sigma_w", ["1:4:10000"])) == len(parse_axis("lr", ["0.001:1:10000"])) == 10_000
 
 
 def test_an_alias_is_a_cell_the_restart_recognizes(tmp_path):

@@ -52,9 +52,24 @@ def test_a_sweep_on_the_cluster_gives_the_local_numbers(cluster, tmp_path, monke
 class SlowCell:
     """A cell that takes a while and says which process ran it."""
 
+    def __init__(self, seconds=0.25):
+        self.seconds = seconds
+
     def __call__(self, cell):
-        time.sleep(0.25)
+        time.sleep(self.seconds)
         return {"key": cell["key"], "pid": os.getpid()}
+
+
+def spy_on_cancel(client) -> list:
+    """The keyword arguments of every ``client.cancel`` call."""
+    asked, cancel = [], client.cancel
+
+    def spy(futures, **kwargs):
+        asked.append(kwargs)
+        return cancel(futures, **kwargs)
+
+    client.cancel = spy
+    return asked
 
 
 def test_a_worker_killed_mid_sweep_costs_only_its_cells(cluster):
@@ -79,10 +94,38 @@ def test_a_worker_killed_mid_sweep_costs_only_its_cells(cluster):
 
 def test_stopping_a_sweep_on_the_cluster_cancels_the_cells_not_started(cluster):
     with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        asked = spy_on_cancel(client)
         stream = map_on_dask([{"key": k} for k in range(20)], client, SlowCell())
         next(stream)
         stream.close()  # leaving the loop, as Stop does
         time.sleep(0.1)
         assert sum(len(keys) for keys in client.processing().values()) <= 2  # at most the cells running
         assert not client.futures or all(f.status in ("cancelled", "finished") for f in client.futures.values())
+        assert asked == [{"force": True}]  # even a cell that another client of the cluster also asked for
+
+
+class Stop(Exception):
+    """What Streamlit raises in the page at a yield point after a Stop or a closed tab."""
+
+
+def test_a_stop_reaches_the_page_while_every_cell_on_the_cluster_runs(cluster):
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    calls = []
+
+    def waiting():
+        calls.append(time.perf_counter())
+        if calls[-1] - calls[0] > 0.6:
+            raise Stop
+
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        asked = spy_on_cancel(client)
+        with pytest.raises(Stop):
+            for _ in map_on_dask([{"key": k} for k in range(4)], client, SlowCell(1.5), waiting):
+                pass
+        assert max(b - a for a, b in zip(calls, calls[1:])) < 0.5  # every WAIT_S, no cell having finished
+        assert asked == [{"force": True}]
+        time.sleep(0.1)
+        assert all(f.status == "cancelled" for f in client.futures.values())
 

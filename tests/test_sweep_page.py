@@ -50,7 +50,8 @@ def test_bad_axis_input_gets_a_message():
     at.button[-1].click()
     at.run()
     assert not at.exception
-    assert at.error and "START:STOP:COUNT" in at.error[0].value
+    assert at.error and at.error[0].value == "Cannot run this sweep:"
+    assert "START:STOP:COUNT" in at.text[0].value  # what the visitor typed, as plain text
     assert "sweep_run" not in at.session_state
 
 
@@ -81,19 +82,21 @@ def test_figure_greys_pending_cells_and_logs_delta_ratios():
     assert np.allclose(main.z[0], [-1.0, -1.0]) and math.isclose(main.z[1][0], 7.0) and np.isnan(main.z[1][1])
 
 
-def test_a_scheduler_that_does_not_answer_gets_a_message_and_keeps_the_page(monkeypatch):
+def test_a_scheduler_that_does_not_answer_gets_a_message_and_keeps_the_page(monkeypatch, caplog):
     import lab.sweep as sweep
     from lab.settings import ConfigError
 
-    def refuse(cells, scheduler, fn=None):
+    def refuse(cells, scheduler, fn=None, waiting=None):
         raise ConfigError(f"no Dask scheduler answered at {scheduler}")
         yield  # a generator, as map_on_dask is
 
     monkeypatch.setattr(sweep, "map_on_dask", refuse)
+    monkeypatch.setenv(sweep.SCHEDULER_ENV, "tcp://127.0.0.1:1")  # the operator's choice
     at = sweep_app()
-    at.session_state["s_sched"] = "tcp://127.0.0.1:1"
     at.button[-1].click()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("Cannot run on the Dask scheduler: no Dask scheduler answered at tcp://127.0.0.1:1" in e.value
-               for e in at.error)
+    assert any("The Dask cluster that the operator set up did not answer" in e.value for e in at.error)
+    assert not any("127.0.0.1" in e.value for e in at.error)  # the address is for the operator's log
+    assert "no Dask scheduler answered at tcp://127.0.0.1:1" in caplog.text
+    assert not at.session_state["sweep_run"]["running"]

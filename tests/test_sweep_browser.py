@@ -1,0 +1,59 @@
+"""A sweep in a real browser ends its worker processes: at Stop, when the tab closes, and when the server
+dies (issue 21).  The workers are found in /proc as the children of the server's forkserver.  Skips, as
+test_browser.py does, without Playwright or Chromium."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from tests import sweep_procs
+from tests import test_browser as tb
+
+server, browser, context = tb.server, tb.browser, tb.context  # the browser tests' fixtures: a server of our own
+
+HEADING = "Sweep: which networks can learn at all"
+
+
+def _start_long_sweep(page, url):
+    """Four cells of about 80 s each (100 epochs of depth 30 and 40 on digits): admitted, and long."""
+    tb._open(page, url + "/sweep", HEADING)
+    for label, value in (("x values", "1 2"), ("y values", "30 40"), ("epochs", "100")):
+        page.get_by_label(label, exact=True).fill(value)
+        page.keyboard.press("Tab")
+    page.get_by_role("button", name="Run the sweep").click()
+    workers = sweep_procs.wait_for_workers(tb.SERVER["pid"], 2)
+    time.sleep(1.0)  # training, not starting
+    return workers
+
+
+def test_stop_and_a_closed_tab_end_the_sweeps_workers_and_so_does_the_servers_death(server, context):
+    page = context.new_page()
+    workers = _start_long_sweep(page, server)
+    clicked = time.perf_counter()
+    page.get_by_role("button", name="Stop").click()
+    gone = sweep_procs.seconds_until_gone(workers, clicked)
+    assert gone <= 2.0, f"the workers ran {gone:.1f} s after Stop"
+    page.get_by_role("button", name="Run the missing cells").wait_for(timeout=30_000)
+    tb._settle(page)
+    tb._no_exception(page)
+
+    page.get_by_role("button", name="Run the missing cells").click()
+    workers = sweep_procs.wait_for_workers(tb.SERVER["pid"], 2)
+    time.sleep(1.0)
+    page.close()
+    closed = time.perf_counter()
+    gone = sweep_procs.seconds_until_gone(workers, closed)
+    # the browser's closing and the server's noticing it come first (0.3-2.6 s on a busy machine)
+    assert gone <= 5.0, f"the workers ran {gone:.1f} s after the tab closed"
+
+    page = context.new_page()
+    _start_long_sweep(page, server)
+    started = sweep_procs.descendants(tb.SERVER["pid"])  # the forkserver, the workers, the resource tracker
+    try:
+        os.kill(tb.SERVER["pid"], signal.SIGKILL)  # the last step: the module's server is gone after it
+        gone = sweep_procs.seconds_until_gone(started, sweep_procs.dead(tb.SERVER["pid"]), limit=10.0)
+        assert gone <= 5.0, f"{sweep_procs.alive(started)} outlived the server by {gone:.1f} s"
+    finally:
+        sweep_procs.kill_all(started)
+        page.close()
