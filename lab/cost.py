@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -57,10 +58,15 @@ class Prices:
     def product(self, m: int, k: int, n: int) -> float:
         """Seconds for an (m, k) @ (k, n) product, interpolated in log-log between measured sizes."""
         flops = 2.0 * m * k * n
-        xs = np.log([f for f, _ in self.matmul])
-        ys = np.log([s / f for f, s in self.matmul])  # seconds per flop falls as products grow
+        xs, ys = _log_log(self.matmul)
         per_flop = math.exp(float(np.interp(math.log(max(flops, 1.0)), xs, ys)))
         return flops * per_flop
+
+
+@lru_cache(maxsize=16)
+def _log_log(matmul: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """log flops and log seconds per flop of the measured products (seconds per flop falls as products grow)."""
+    return np.log([f for f, _ in matmul]), np.log([s / f for f, s in matmul])
 
 
 def _typical_time(fn, budget_s: float = 0.02, rounds: int = 3) -> float:
@@ -147,12 +153,13 @@ def _pass_seconds(prices: Prices, shapes, rows: int, backward: bool) -> float:
     products = 3 if backward else 1
     elementwise = 6 if backward else 2
     total = 0.0
-    for fan_in, fan_out in shapes:
-        total += products * prices.product(rows, fan_in, fan_out)
-        total += elementwise * rows * fan_out * prices.element
+    for (fan_in, fan_out), count in Counter(shapes).items():  # a deep network has few distinct layers: price each once
+        layer = products * prices.product(rows, fan_in, fan_out)
+        layer += elementwise * rows * fan_out * prices.element
         if backward:  # dW is computed into a temporary and copied into the flat gradient buffer
-            total += 2 * fan_in * fan_out * prices.element
-        total += prices.call * (1.0 if backward else 0.4)
+            layer += 2 * fan_in * fan_out * prices.element
+        layer += prices.call * (1.0 if backward else 0.4)
+        total += count * layer
     return total
 
 
