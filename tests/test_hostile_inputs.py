@@ -7,6 +7,7 @@ import re
 import tracemalloc
 
 import pytest
+from test_cli_hostile import FAST, _one_line_error
 
 from lab.cli import main
 from lab.config import TEXT_FIELDS, RunConfig
@@ -14,15 +15,6 @@ from lab.data import MAX_COLUMNS, MAX_FEATURES, DataError, csv_columns, read_csv
 from lab.settings import SETTINGS, Choice, ConfigError, Interval
 
 WIDE_COLUMNS = 10**6  # a 7.9 MB header: pandas took 62 s and 3.2 GB to read it, the app 2 minutes and 6 GB
-FAST = ["--samples", "100", "--epochs", "1", "--depth", "2", "--width", "4", "--quiet"]
-
-
-def _one_line_error(capsys, argv, pattern):
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert pattern in err, err
-    return err
 
 
 # ---------------------------------------------------------------- the CSV header's column limit
