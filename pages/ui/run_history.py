@@ -8,8 +8,9 @@ import streamlit as st
 
 from lab import RunResult, charts, export, tables
 from lab.compare import describe, unique_name
+from lab.heap import return_free_memory
 from lab.limits import SESSION_FULL_RUNS
-from lab.runcache import return_free_memory, trim_history
+from lab.runcache import trim_history
 from pages.ui import state, store_view
 from pages.ui.panels import chart, plain_notice
 from pages.ui.running import server_limits
