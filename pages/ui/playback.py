@@ -99,7 +99,7 @@ def shown(trainer: Trainer, result: RunResult | None = None) -> RunResult:
             result.meta["made_from"] = (trainer.config, st.session_state.get(state.TRAINER_DATA, ""))
             run_cache().put(result.meta["made_from"], result)
         forget()
-    st.session_state[state.RESULT] = result
+    state.replace(state.RESULT, result)
     return result
 
 
