@@ -7,8 +7,6 @@ past its budget, the oldest runs leave it.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
 import threading
 from collections import OrderedDict
@@ -83,14 +81,3 @@ def trim_history(runs: dict[str, RunResult], keep_full: int, budget: int) -> tup
         del kept[n], sizes[n]
     return kept, dropped
 
-
-def return_free_memory() -> None:
-    """Hand memory that was freed back to the operating system.  glibc keeps freed blocks in
-    per-thread arenas, and every rerun of a page runs in a new thread, so without this a
-    server's resident memory keeps the high-water mark of every run (measured: +1.7 GB after
-    ten depth-100 runs whose live data was under 0.8 GB).  A no-op where there is no glibc."""
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):
-        pass

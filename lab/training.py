@@ -17,8 +17,10 @@ resets, with the numbers of the run in one piece; ``train`` runs one from start 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +32,7 @@ from . import pieces
 from .config import RunConfig
 from .data import Dataset, make_dataset
 from .divergence import DivergenceCheck
+from .heap import keep_freed_arrays_in_the_heap, return_free_memory
 from .model import MLP, build_mlp, mlp_from_config
 from .optim import OPTIMIZERS
 from .probe import DELTA_EDGES, STAT_COLUMNS, Work, act_edges, histogram_steps, probe
@@ -39,27 +42,6 @@ from .seeds import run_generators
 from .threads import blas_threads, probe_in_background
 
 EVAL_CHUNK = 4096
-
-
-_heap_kept = False  # done once a process
-HEAP_BLOCK_BYTES = 16 * 2**20  # below glibc's largest dynamic mmap threshold, 32 MiB on 64 bits (a larger block changes nothing)
-
-
-def keep_freed_arrays_in_the_heap() -> None:
-    """Let the C heap hand a training step's freed arrays to the next step.
-
-    glibc serves a block above its mmap threshold (128 KiB when a process starts) with a fresh mmap
-    and unmaps it when freed, so the probe and validation passes of a narrow network page-fault their
-    arrays (512 x 64 float64 is 256 KiB) anew at every record.  Freeing one mmapped block raises the
-    threshold to that block's size and the heap's trim threshold to twice it; numpy's allocations come
-    from malloc, so one large empty array, freed at once, is enough.  On case (a) of the engine
-    benchmark this takes 12-16% off the training time (an unused 16 MiB: no page is touched); with
-    another C library it is an allocation and nothing more.
-    """
-    global _heap_kept
-    if not _heap_kept:
-        _heap_kept = True
-        np.empty(HEAP_BLOCK_BYTES // 8)
 
 
 _probe_pool: tuple[int, ThreadPoolExecutor | None] = (-1, None)  # (the process it was made in, the pool)
@@ -109,6 +91,16 @@ def train(config: RunConfig, data: Dataset | None = None, callback=None,
     return result
 
 
+def _exclusive(method):
+    """A Trainer method that runs alone: ``close`` from another thread (a server letting go of a session whose
+    browser left) waits for an ``advance`` in progress instead of pulling the model from under it."""
+    @functools.wraps(method)
+    def alone(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return alone
+
+
 class Trainer:
     """One training run that can stop and go on: the same numbers however it is cut.
 
@@ -143,11 +135,14 @@ class Trainer:
     (``lab.threads.probe_in_background``); each is settled before the next record, before a divergence
     is declared, at the end of every ``advance`` and in ``result()``, so the numbers are those of a pass
     in line, and a pass that finds the gradient inf or NaN ends the run at its own step.  ``close()`` drops the model and the
-    optimizer (``train`` does it once its result has the copies); a closed trainer cannot go on.
+    optimizer and hands the memory back to the system (``train`` does it once its result has the copies); a closed
+    trainer cannot go on.  ``advance``, ``result``, ``reset`` and ``close`` run one at a time: ``close`` may come from
+    another thread.
     """
 
     def __init__(self, config: RunConfig, data: Dataset | None = None):
         self.config = config = config.validate()
+        self._lock = threading.RLock()  # a callback inside advance may take result(): the same thread again
         keep_freed_arrays_in_the_heap()
         with blas_threads(config.width), np.errstate(all="ignore"):  # overflow is reported, not warned about
             self._build(data)
@@ -210,18 +205,28 @@ class Trainer:
         """Every planned step taken, or diverged: nothing left to advance."""
         return self.diverged_at is not None or self._step >= self.total_steps
 
+    @_exclusive
     def reset(self) -> None:
         """Back to initialization with the same seed and data: the numbers of a new ``Trainer``."""
         with blas_threads(self.config.width), np.errstate(all="ignore"):
             self._build(self.data)
 
+    @property
+    def closed(self) -> bool:
+        return self.model is None
+
+    @_exclusive
     def close(self) -> None:
-        """Let go of the model, the optimizer and the run's cast copies of the data."""
-        if self.model is not None:
-            self._settle()
+        """Let go of the model, the optimizer and the run's cast copies of the data, and hand the memory back to
+        the system (``lab.heap.return_free_memory``: the heap setting would keep it in the process)."""
+        if self.model is None:
+            return
+        self._settle()
         self.model = self.optimizer = self._rec.model = self._rec.X_probe = self._rec.copy = None
         self._X = self._X_val = self._order = self._X_epoch = self._y_epoch = None
+        return_free_memory()
 
+    @_exclusive
     def advance(self, steps: int | None = None, epochs: int | None = None, callback=None,
                 should_stop: Callable[[], bool] | None = None) -> bool:
         """Run ``steps`` optimizer steps, or to the end of ``epochs`` epochs from here, or (neither) to the
@@ -348,8 +353,14 @@ class Trainer:
     def _progress(self) -> Progress:
         rec = self._rec
         return Progress(self._step, self.total_steps, rec.rows[-1]["epoch"], rec.rows, rec.stats,
-                        lambda: self.result(stopped=True), settle=self._settle)
+                        self._snapshot, settle=self._settle)
 
+    @_exclusive
+    def _snapshot(self) -> RunResult | None:
+        # a page may keep a Progress after the trainer was closed (a browser that left): nothing to show then
+        return None if self.model is None else self.result(stopped=True)
+
+    @_exclusive
     def result(self, stopped: bool | None = None) -> RunResult:
         """The run so far as a ``RunResult`` (copies of the weights; ``stopped`` while not done)."""
         if self.model is None:

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from lab import charts, gate, summaries, train
+from lab.store import WEIGHTS_CAP_BYTES
 from pages.ui import panels, router, running, state, store_view, widgets
 
 router.use_router()
@@ -29,9 +30,12 @@ with st.form("explore"):
     st.form_submit_button("Compare", type="primary")
 
 
-@st.cache_data(max_entries=64, show_spinner="Pushing the batch through the network and back…")
+@st.cache_data(max_entries=16, show_spinner="Pushing the batch through the network and back…")
 def probe_at_init(config):
-    return train(config)
+    # without the weights once they are too large for the store to keep (nothing here draws them): the cache is
+    # the server's, counted by no budget, and a probe of 100 layers of 512 holds 200 MB of them
+    result = train(config)
+    return result.slim() if sum(W.nbytes + b.nbytes for W, b in result.weights) >= WEIGHTS_CAP_BYTES else result
 
 
 results, names, configs = {}, {}, {}

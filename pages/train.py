@@ -98,7 +98,7 @@ def act(action: str | None, config) -> None:
             if result is not None:
                 result = playback.shown(trainer, result)
         if result is not None:
-            st.session_state[state.RESULT] = result
+            state.replace(state.RESULT, result)
             run_history.remember_run(describe(config), result, source="Train")
     elif action == "play":
         if playback.trainer_for(config, csv_bytes) is not None:
@@ -122,7 +122,7 @@ def act(action: str | None, config) -> None:
         playback.refresh()  # a run that Stop paused, shown as far as it got
         partial = running.recover_partial()
         if partial is not None and playback.session_trainer() is None:
-            st.session_state[state.RESULT] = partial
+            state.replace(state.RESULT, partial)
 
 
 def control_bar() -> tuple[str | None, object]:

@@ -1,5 +1,6 @@
 """Bounded memory: the run cache and a session's history stay within their budgets in bytes."""
 import gc
+import time
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,91 @@ def test_a_large_model_split_between_threads_allocates_nothing_parameter_sized()
     assert 2 * 1024 * 1024 * 8 >= pieces.THREADS_FROM
     excess, largest = _step_peak(config)
     assert excess < largest / 4, f"{excess / MB:.2f} MB allocated in a step; a weight matrix is {largest / MB:.2f} MB"
+
+
+# ------------------------------------------------------------- what stays alive, against what the budgets count
+
+def _numpy_alive() -> int:
+    """Bytes of numpy memory alive in this process, as tracemalloc sees numpy's own allocations."""
+    import tracemalloc
+
+    import numpy as np
+
+    numpy_only = [tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)]
+    return sum(t.size for t in tracemalloc.take_snapshot().filter_traces(numpy_only).traces)
+
+
+def _counted(at) -> int:
+    """Bytes of the runs the budgets see (the run cache's and the session's, the run on screen among them), each
+    array and table once: the cache hands out copies that share the arrays."""
+    from pages.ui import running
+
+    results = [*running.run_cache()._runs.values(), *at.session_state["runs"].values()]
+    if "result" in at.session_state:
+        results.append(at.session_state["result"])
+    arrays, tables = {}, {}
+    for r in results:
+        for a in [r.hist_epochs, r.act_hist, r.act_zero_frac, r.act_edges, r.delta_hist, r.delta_edges,
+                  *(a for pair in r.weights for a in pair), *(a for state in r.norm_state for a in state.values()),
+                  *([] if r.data is None else [r.data.X_train, r.data.y_train, r.data.X_val, r.data.y_val])]:
+            base = a if a.base is None else a.base
+            arrays[id(base)] = base.nbytes
+        for frame in (r.history, r.layers):
+            tables[id(frame)] = int(frame.memory_usage(index=True).sum())
+    return sum(arrays.values()) + sum(tables.values())
+
+
+def test_what_stays_alive_is_what_the_budgets_count_and_a_leaving_browser_frees_the_rest(monkeypatch):
+    """Train three times with new seeds: the numpy memory left alive is the runs the budgets count.  Step then
+    leaves a paused trainer, which no budget counts (about three times the run's weights); when the browser
+    leaves (Streamlit releases the session's resources on a disconnect), it is let go."""
+    import tracemalloc
+
+    from streamlit.runtime import caching
+    from streamlit.testing.v1 import AppTest
+
+    from pages.ui import running
+
+    monkeypatch.setenv("BACKPROP_LAB_SESSION_MB", "10")
+    monkeypatch.setenv("BACKPROP_LAB_CACHE_MB", "16")
+    running._CACHE.clear()
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    at = AppTest.from_file(app, default_timeout=60)
+    at.session_state["train_settings"] = PAGE_RUN
+    tracemalloc.start()
+    try:
+        at.run()
+        at.switch_page("pages/train.py").run()
+        at.number_input(key="w_seed").set_value(99)
+        at.sidebar.form_submit_button[0].click().run()  # imports, calibration and first-use caches: the baseline
+        gc.collect()
+        baseline = _numpy_alive() - _counted(at)
+        for seed in range(3):
+            at.number_input(key="w_seed").set_value(seed)
+            at.sidebar.form_submit_button[0].click().run()
+            assert not at.exception, [e.value for e in at.exception]
+        gc.collect()
+        weights = sum(W.nbytes + b.nbytes for W, b in at.session_state["result"].weights)
+        assert abs(_numpy_alive() - _counted(at) - baseline) < weights / 4
+
+        at.number_input(key="w_epochs").set_value(2)
+        at.sidebar.form_submit_button[2].click().run()  # Step: the run paused after its first epoch
+        trainer = at.session_state["trainer"]
+        assert not trainer.done
+        gc.collect()
+        assert _numpy_alive() - _counted(at) - baseline > 2 * weights  # the trainer: weights, gradients, activations
+
+        caching.clear_session_resource_cache("test session id")  # as a disconnect does (AppTest's one session id)
+        for _ in range(600):  # the trainer is closed in a thread of its own
+            if trainer.closed:
+                break
+            time.sleep(0.05)
+        assert trainer.closed
+        at.run()  # the browser comes back: the run is stopped, nothing paused
+        assert not at.exception, [e.value for e in at.exception]
+        assert "trainer" not in at.session_state
+        gc.collect()
+        assert abs(_numpy_alive() - _counted(at) - baseline) < weights / 4
+    finally:
+        tracemalloc.stop()
+        running._CACHE.clear()

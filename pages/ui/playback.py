@@ -10,6 +10,7 @@ it is only ever interrupted between steps.
 """
 from __future__ import annotations
 
+import threading
 import time
 
 import streamlit as st
@@ -36,8 +37,35 @@ def show_notice() -> None:
         st.info(text)
 
 
+def _let_go(held: dict) -> None:
+    """When a session's browser disconnects, Streamlit stops its script and releases its session-scoped
+    resources, but keeps the session (and its state) a while for a reconnect (server.disconnectedSessionTTL,
+    120 s; longer until another session disconnects).  Close its trainer then: its model, gradients and
+    activations (about three times the run's weights) are counted by no budget.  In a thread of its own,
+    since this runs on the server's event loop and ``close`` waits for a step in progress."""
+    trainer = held.pop("trainer", None)
+    if trainer is not None:
+        threading.Thread(target=trainer.close, name="lab-let-go", daemon=True).start()
+
+
+@st.cache_resource(scope="session", on_release=_let_go, show_spinner=False)
+def _held() -> dict:
+    """This session's trainer as the server knows it ("trainer"), so that a browser leaving lets go of it."""
+    return {}
+
+
+def _hold(trainer: Trainer) -> None:
+    st.session_state[state.TRAINER] = trainer
+    _held()["trainer"] = trainer
+
+
 def session_trainer() -> Trainer | None:
-    return st.session_state.get(state.TRAINER)
+    """The session's trainer; None, and forgotten, when its browser left since (a reconnect finds it closed)."""
+    trainer = st.session_state.get(state.TRAINER)
+    if trainer is not None and _held().get("trainer") is not trainer:
+        forget()
+        return None
+    return trainer
 
 
 def playing() -> bool:
@@ -54,8 +82,10 @@ def forget() -> None:
     """Let go of the session's trainer (its model and optimizer) and stop playing."""
     trainer = st.session_state.pop(state.TRAINER, None)
     st.session_state.pop(state.TRAINER_DATA, None)
+    if _held().get("trainer") is trainer:
+        _held().pop("trainer", None)
     if trainer is not None:
-        trainer.close()
+        trainer.close()  # and the memory back to the system (lab.heap)
     set_playing(False)
 
 
@@ -76,7 +106,7 @@ def trainer_for(config: RunConfig, csv_bytes: bytes | None) -> Trainer | None:
         return None
     with st.spinner("Building the network…", show_time=True):
         trainer = Trainer(config, data)
-    st.session_state[state.TRAINER] = trainer
+    _hold(trainer)
     st.session_state[state.TRAINER_DATA] = key
     return trainer
 
@@ -85,7 +115,7 @@ def adopt(trainer: Trainer, csv_bytes: bytes | None) -> None:
     """Make ``trainer`` the session's (Train's run to the end, so that Stop leaves it paused)."""
     if session_trainer() is not trainer:
         forget()
-    st.session_state[state.TRAINER] = trainer
+    _hold(trainer)
     st.session_state[state.TRAINER_DATA] = digest(csv_bytes)
 
 
@@ -99,7 +129,7 @@ def shown(trainer: Trainer, result: RunResult | None = None) -> RunResult:
             result.meta["made_from"] = (trainer.config, st.session_state.get(state.TRAINER_DATA, ""))
             run_cache().put(result.meta["made_from"], result)
         forget()
-    st.session_state[state.RESULT] = result
+    state.replace(state.RESULT, result)
     return result
 
 

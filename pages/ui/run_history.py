@@ -8,8 +8,9 @@ import streamlit as st
 
 from lab import RunResult, charts, export, tables
 from lab.compare import describe, unique_name
+from lab.heap import return_free_memory
 from lab.limits import SESSION_FULL_RUNS
-from lab.runcache import return_free_memory, trim_history
+from lab.runcache import trim_history
 from pages.ui import state, store_view
 from pages.ui.panels import chart, plain_notice
 from pages.ui.running import server_limits
@@ -33,7 +34,7 @@ def remember_run(name: str, result: RunResult, source: str, store: bool = True) 
         store_view.save_run(result, name, source)
     # a bounded session: weights and data of the newest runs only, and the oldest let go past the budget
     kept, dropped = trim_history(runs, SESSION_FULL_RUNS, int(server_limits().session_mb * 2**20))
-    st.session_state[state.RUNS] = kept
+    state.replace(state.RUNS, kept)  # the dict it replaces would keep the runs let go until the next rerun
     return_free_memory()
     if dropped:
         st.session_state[state.DROPPED_RUNS] = [*st.session_state.get(state.DROPPED_RUNS, []), *dropped][-20:]
@@ -148,7 +149,7 @@ def session_runs_panel() -> None:
         with st.form("delete"):
             gone = st.multiselect("runs to delete", list(runs), key="delete_pick")
             if st.form_submit_button("Delete") and gone:
-                st.session_state[state.RUNS] = {n: r for n, r in runs.items() if n not in gone}
+                state.replace(state.RUNS, {n: r for n, r in runs.items() if n not in gone})
                 store_view.delete_session_runs(gone)
                 st.rerun()
 

@@ -54,7 +54,9 @@ def load_csv(data: bytes, config: RunConfig):
         return None
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+# the preview's data, shared by every session and counted by no budget: up to 31 MB each (5,000 examples of 784
+# features, the browser's largest), keyed by the whole config; a few are enough
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _built_in_data(config: RunConfig):
     return make_dataset(config)
 

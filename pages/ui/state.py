@@ -70,3 +70,11 @@ def forget_widgets(prefix: str) -> None:
     """Drop every widget value under ``prefix``, so the widgets start again from their settings."""
     for key in [k for k in st.session_state if str(k).startswith(prefix)]:
         del st.session_state[key]
+
+
+def replace(key: str, value) -> None:
+    """Set ``key`` to ``value`` and let go of the value it held at once.  Streamlit keeps a value that a script
+    run replaces until the session's next rerun (it compacts its state then), and a session that is not rerun (a
+    closed tab's) for as long as it is kept: for runs, their arrays, which no budget counts."""
+    st.session_state.pop(key, None)
+    st.session_state[key] = value
