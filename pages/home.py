@@ -93,7 +93,10 @@ st.markdown(
 heat map of the flow over time, histograms and decision boundary. *Init explorer*: no
 training, two initializations side by side, instantly. *Compare*: vary one setting over
 several values and keep the runs. *Phase diagram*: where theory puts the edge of chaos,
-and what the networks measure. *Chain rule*, *Softmax with loss* and *Gradient check*:
-the worked examples of backpropagation, with numbers you can change.
+and what the networks measure. *Sweep*: a grid of two settings, every cell a trained
+network, drawn as a heat map (the paper's trainability experiment is one click). *Runs*: the
+runs kept in the run store, to filter, overlay, reopen in Train and export. *Chain rule*,
+*Softmax with loss* and *Gradient check*: the worked examples of backpropagation, with numbers
+you can change.
 """
 )
