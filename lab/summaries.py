@@ -13,7 +13,12 @@ import pandas as pd
 
 from .optim import OPTIMIZERS
 from .results import RunResult
-from .theory import THEORY_AGREEMENT, against_measurement, chi_means  # noqa: F401 - THEORY_AGREEMENT read from here too
+from .theory import (  # noqa: F401 - THEORY_AGREEMENT read from here too
+    PROFILE_AGREEMENT,
+    THEORY_AGREEMENT,
+    against_measurement,
+    chi_means,
+)
 from .verdicts import (  # noqa: F401 - signal_ratio and per_layer_factor are read from here too
     ADAPTIVE_OPTIMIZERS,
     EXPLODING_ABOVE,
@@ -84,18 +89,28 @@ def flow_detail(v: FlowVerdict, strong: bool = False) -> str:
     if v.cause == "underflow":
         return f"the error signal shrinks to exactly 0 (below the smallest number stored) in {_layers(v.blocked_at)}"
     ratio = f"**{fmt(v.ratio)}×**" if strong else f"{fmt(v.ratio)}×"
-    return f"layer 1 gets {ratio} layer {v.last}'s error signal ({v.factor:.3g}× per layer)"
+    return (f"layer {v.first} gets {ratio} layer {v.last}'s error signal ({v.factor:.3g}× per layer)"
+            + _layer1_apart(v))
+
+
+def _layer1_apart(v: FlowVerdict) -> str:
+    """For a residual network's verdict (judged on layers 2..last): what layer 1, without a shortcut, gets."""
+    if v.first == 1:
+        return ""
+    return f"; layer 1, which has no shortcut, gets {fmt(v.layer1_gap)}× layer 2's"
 
 
 def flow_rule() -> str:
     """How the flow verdicts are decided, in one sentence."""
     return (f"The verdict compares layer 1's error signal (delta_rms) with the last hidden layer's: below "
-            f"{VANISHING_BELOW:g}× is vanishing, above {EXPLODING_ABOVE:g}× exploding, in between healthy.")
+            f"{VANISHING_BELOW:g}× is vanishing, above {EXPLODING_ABOVE:g}× exploding, in between healthy. "
+            "With residual connections it compares layer 2's, the first with a shortcut, and names layer 1 apart.")
 
 
-def flow_line(layers: pd.DataFrame, epoch) -> str:
-    """One line of markdown: the verdict on the error signal at ``epoch``, with its numbers."""
-    v = flow(layers, epoch)
+def flow_line(layers: pd.DataFrame, epoch, residual: bool = False) -> str:
+    """One line of markdown: the verdict on the error signal at ``epoch``, with its numbers
+    (``residual``: the network has shortcuts, see ``verdicts.flow``)."""
+    v = flow(layers, epoch, residual)
     if v is None:
         return ""
     detail = flow_detail(v)
@@ -105,7 +120,7 @@ def flow_line(layers: pd.DataFrame, epoch) -> str:
 def _steps(v: FlowVerdict, optimizer: str | None) -> str:
     """What the verdict means for the optimizer's steps, from the measured update_ratio when there is one."""
     if math.isfinite(v.step_first) and math.isfinite(v.step_last):
-        text = (f" The last step changed layer 1's weights by {fmt(v.step_first)} of their size and layer "
+        text = (f" The last step changed layer {v.first}'s weights by {fmt(v.step_first)} of their size and layer "
                 f"{v.last}'s by {fmt(v.step_last)} (update_ratio)")
         if optimizer in ADAPTIVE_OPTIMIZERS:
             text += (f": {optimizer} scales each step by the size of its own recent gradients, "
@@ -118,7 +133,7 @@ def _steps(v: FlowVerdict, optimizer: str | None) -> str:
                 "by the size of its own recent gradients, which partly makes up for it.")
         eps = getattr(OPTIMIZERS[optimizer](1.0), "eps", 0.0)
         if v.kind is Flow.VANISHING and v.grad_first < eps:
-            text += (f" Not for layer 1, though: its gradients (mean |dL/dW| {fmt(v.grad_first)}) are below "
+            text += (f" Not for layer {v.first}, though: its gradients (mean |dL/dW| {fmt(v.grad_first)}) are below "
                      f"{optimizer}'s ε = {eps:g}, which then sets the step size.")
         return text
     how = f"With {optimizer}" if optimizer else "With plain gradient descent"
@@ -127,11 +142,12 @@ def _steps(v: FlowVerdict, optimizer: str | None) -> str:
                else "the first layers take the largest steps, which can throw training off."))
 
 
-def profile_caption(layers: pd.DataFrame, epoch, optimizer: str | None = None) -> str:
+def profile_caption(layers: pd.DataFrame, epoch, optimizer: str | None = None, residual: bool = False) -> str:
     """How to read the gradient profile at ``epoch``: the verdict, why, and what it does to the steps.
 
-    optimizer: the run's optimizer (None for an untrained network)."""
-    v = flow(layers, epoch)
+    optimizer: the run's optimizer (None for an untrained network); residual: the network has
+    shortcuts (the verdict is then about layers 2..last, see ``verdicts.flow``)."""
+    v = flow(layers, epoch, residual)
     if v is None:
         return ""
     at, word = when(epoch), FLOW_WORDS[v.kind]
@@ -156,15 +172,20 @@ def profile_caption(layers: pd.DataFrame, epoch, optimizer: str | None = None) -
     if v.cause == "underflow":
         return (f"{at}, vanishing: the error signal shrinks so much on its way back that it becomes exactly 0 in "
                 f"{_layers(v.blocked_at)}: they get no gradient at all.")
-    span = v.last - 1
+    span = v.last - v.first
+    shared = " with a shortcut" if v.first > 1 else ""
     if v.kind is Flow.HEALTHY:
-        text = (f"{at}, healthy: going back one layer multiplies the error signal by {v.factor:.3g} on average, and "
-                f"over the {_plural(span, 'layer')} from layer {v.last} to layer 1 that leaves {fmt(v.ratio)}×: "
-                "every layer gets a usable signal.")
+        text = (f"{at}, healthy: going back one layer{shared} multiplies the error signal by {v.factor:.3g} on "
+                f"average, and over the {_plural(span, 'layer')} from layer {v.last} to layer {v.first} that leaves "
+                f"{fmt(v.ratio)}×: every layer{shared} gets a usable signal.")
     else:
         change = "shrinks" if v.kind is Flow.VANISHING else "grows"
-        text = (f"{at}, {word}: going back one layer multiplies the error signal by {v.factor:.3g} on average, so over "
-                f"the {_plural(span, 'layer')} from layer {v.last} to layer 1 it {change} to {fmt(v.ratio)}×.")
+        text = (f"{at}, {word}: going back one layer{shared} multiplies the error signal by {v.factor:.3g} on "
+                f"average, so over the {_plural(span, 'layer')} from layer {v.last} to layer {v.first} it {change} "
+                f"to {fmt(v.ratio)}×.")
+    if v.first > 1:
+        text += (f" Layer 1 has no shortcut (it changes the width) and is judged apart: it gets "
+                 f"{fmt(v.layer1_gap)}× layer 2's error signal.")
     return text + _steps(v, optimizer)
 
 
@@ -249,7 +270,7 @@ def heatmap_caption(result: RunResult, column: str = "delta_rms") -> str:
     r = outcome(result)
     notes = []
     if column == "delta_rms":
-        notes += _delta_notes(result.layers, grid, fell, r)
+        notes += _delta_notes(result.layers, grid, fell, r, result.config.residual)
     else:
         if fell.notna().any() and float(fell.max()) <= 0.1:
             why = (f" as the training loss fell to {fmt(r.last_loss)}: smaller errors, smaller gradients"
@@ -265,9 +286,9 @@ def heatmap_caption(result: RunResult, column: str = "delta_rms") -> str:
     return " ".join([text, *notes])
 
 
-def _delta_notes(layers: pd.DataFrame, grid: pd.DataFrame, fell: pd.Series, r) -> list[str]:
+def _delta_notes(layers: pd.DataFrame, grid: pd.DataFrame, fell: pd.Series, r, residual: bool) -> list[str]:
     start, end = grid.columns[0], grid.columns[-1]
-    v0, v1 = flow(layers, start), flow(layers, end)
+    v0, v1 = flow(layers, start, residual), flow(layers, end, residual)
     L = int(grid.index.max())
     notes = []
     if v1.kind is Flow.SYMMETRIC:
@@ -326,11 +347,12 @@ def saturation_caption(layers: pd.DataFrame, epoch) -> str:
     return f"{when(epoch)}: " + "; ".join(parts) + "."
 
 
-def delta_hist_caption(layers: pd.DataFrame, epoch) -> str:
-    """How to read the histograms of log10 |per-example error| per layer, and what they show at ``epoch``."""
+def delta_hist_caption(layers: pd.DataFrame, epoch, residual: bool = False) -> str:
+    """How to read the histograms of log10 |per-example error| per layer, and what they show at ``epoch``
+    (``residual``: the network has shortcuts, see ``verdicts.flow``)."""
     guide = ("The error each example sends back to each layer, on a log scale: where the histograms slide left "
              "from the output towards layer 1, the signal is vanishing; where they slide right, it explodes.")
-    v = flow(layers, epoch)
+    v = flow(layers, epoch, residual)
     if v is None or v.kind in (Flow.SHALLOW, Flow.UNKNOWN):
         return guide
     if (v.kind in (Flow.SYMMETRIC, Flow.BLOCKED) and v.blocked_at) or v.cause == "underflow":
@@ -339,8 +361,8 @@ def delta_hist_caption(layers: pd.DataFrame, epoch) -> str:
     if v.kind is Flow.SYMMETRIC:
         return guide
     shift = {Flow.VANISHING: "slide left", Flow.EXPLODING: "slide right", Flow.HEALTHY: "stay in place"}[v.kind]
-    return guide + (f" {when(epoch)} they {shift}: layer 1's errors are {fmt(v.ratio)}× layer {v.last}'s in rms "
-                    f"({FLOW_WORDS[v.kind]}).")
+    return guide + (f" {when(epoch)} they {shift}: layer {v.first}'s errors are {fmt(v.ratio)}× layer {v.last}'s "
+                    f"in rms ({FLOW_WORDS[v.kind]}){_layer1_apart(v)}.")
 
 
 def preset_caption(result: RunResult) -> str:
@@ -349,7 +371,7 @@ def preset_caption(result: RunResult) -> str:
     if layers.empty:
         return ""
     first = layers["epoch"].min()
-    v = flow(layers, first)
+    v = flow(layers, first, result.config.residual)
     parts = [f"**{FLOW_WORDS[v.kind]}**: {flow_detail(v, strong=True)}"]
     at0 = layers[layers["epoch"] == first]
     sat = at0[at0["layer"] < at0["layer"].max()]["saturated_frac"].mean()
@@ -372,21 +394,20 @@ def clipping_caption(result: RunResult) -> str:
 
 
 def residual_note(config, layers: pd.DataFrame, epoch) -> str:
-    """With residual connections, layer 1 (no shortcut: it changes the width) lacks the factor alpha that
-    every other layer's error signal carries; the layers with a shortcut compared among themselves.
-    "" for a network without shortcuts, with alpha = 1 or with fewer than three hidden layers."""
+    """With residual connections, why layer 1 stands apart: it has no shortcut (it changes the width), so
+    its error signal lacks the factor alpha that every other layer's carries, and the verdict judges the
+    layers that share the shortcut.  "" for a network without shortcuts, with alpha = 1 or with fewer
+    than three hidden layers."""
     if not config.residual or config.depth < 3 or config.residual_scale == 1:
         return ""
-    at = layers[layers["epoch"] == epoch].set_index("layer")["delta_rms"]
+    at = layers[layers["epoch"] == epoch]
     if at.empty:
         return ""
-    last = int(at.index.max()) - 1
+    last = int(at["layer"].max()) - 1
     alpha = config.residual_scale
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = at.loc[2] / at.loc[last]
     return (f"Layer 1 has no shortcut (it changes the width), so its error signal lacks the factor α = {alpha:.3g} "
-            f"that the others carry. Among the layers with a shortcut, layer 2 gets {fmt(ratio)}× layer "
-            f"{last}'s ({per_layer_factor(ratio, last - 2):.3g}× per layer).")
+            f"that the others carry (1/α = {1 / alpha:.3g}); the verdict judges layers 2-{last}, which share the "
+            "shortcut.")
 
 
 def cure_caption(result: RunResult, trained: bool) -> str:
@@ -407,10 +428,13 @@ def cure_caption(result: RunResult, trained: bool) -> str:
     return " ".join(filter(None, [text, residual_note(result.config, result.layers, result.layers["epoch"].min())]))
 
 
-def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str = "", trained_epoch=None) -> str:
+def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str = "", trained_epoch=None,
+                   gap: tuple[int, float] | None = None) -> str:
     """Measured against predicted per-layer factor of the squared error signal at initialization
-    (geometric means over the layers where both are positive), with its verdict; ``note`` is the
-    theory's caveat for this config, ``trained_epoch`` the epoch a chart shows when it is after training."""
+    (geometric means over the layers where both are positive, those of ``measured_chi``'s index), with
+    its verdict; ``note`` is the theory's caveat for this config, ``trained_epoch`` the epoch a chart
+    shows when it is after training, ``gap`` where the dashed line is farthest from the measurement
+    (``theory.overlay_gap``): the caption says so when that is more than PROFILE_AGREEMENT."""
     if predicted.empty or measured_chi.empty:
         return note
     means = chi_means(predicted, measured_chi)
@@ -419,14 +443,26 @@ def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str =
     p, m = means
     off = m / p - 1
     percent = f"{100 * off:+.1f}%" if abs(off) < 0.1 else f"{100 * off:+.0f}%"
-    text = (f"Theory (dashed) predicts that going back one layer multiplies the squared error signal by "
+    lo = int(measured_chi.index.min())
+    over = f" among those with a shortcut ({lo}-{int(predicted['layer'].max())})" if lo > 1 else ""
+    text = (f"Theory (dashed) predicts that going back one layer{over} multiplies the squared error signal by "
             f"{p:.3g} on average; measured at initialization: {m:.3g} ({percent})")
+    far = gap is not None and max(gap[1], 1 / gap[1]) > PROFILE_AGREEMENT
+    where = ""
+    if far:
+        layer, ratio = gap
+        where = (f"the dashed line is {fmt(max(ratio, 1 / ratio))}× {'below' if ratio > 1 else 'above'} the "
+                 f"measurement at layer {layer}")
     if abs(off) <= THEORY_AGREEMENT:
-        text += ", close here." if note else ": the theory describes this network."
+        if far:
+            text += f", close on average, but {where}."
+        else:
+            text += ", close here." if note else ": the theory describes this network."
     elif note:
-        text += f", more than {100 * THEORY_AGREEMENT:.0f}% off."
+        text += f", more than {100 * THEORY_AGREEMENT:.0f}% off" + (f"; {where}." if far else ".")
     else:
-        text += f": more than {100 * THEORY_AGREEMENT:.0f}% off, so the theory does not describe this network well."
+        text += (f": more than {100 * THEORY_AGREEMENT:.0f}% off, so the theory does not describe this network well"
+                 + (f"; {where}." if far else "."))
     if note:
         text += f" {note}"
     if trained_epoch is not None:
@@ -443,7 +479,7 @@ def theory_comparison(result: RunResult, epoch=None) -> tuple[pd.DataFrame | Non
         return None, ""
     if c.overlay is None:
         return None, c.note
-    return c.overlay, theory_caption(c.predicted, c.measured_chi, c.note, c.trained_epoch)
+    return c.overlay, theory_caption(c.predicted, c.measured_chi, c.note, c.trained_epoch, c.gap)
 
 
 def lowest(table: pd.DataFrame, column: str) -> pd.Series:

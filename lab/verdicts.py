@@ -3,8 +3,10 @@
 One function decides each verdict, so that the same numbers get the same verdict on
 every page; ``summaries.py`` turns a verdict into words.
 
-flow(layers, epoch): how the error signal changes from the last hidden layer back to
-layer 1 at one record (vanishing, exploding, healthy, symmetric, blocked).
+flow(layers, epoch, residual): how the error signal changes from the last hidden layer back to
+layer 1 at one record (vanishing, exploding, healthy, symmetric, blocked).  In a residual network
+the verdict is about the layers that share the shortcut (2..L-1); layer 1, which has none (it
+changes the width), is measured apart, against layer 2.
 outcome(result): what became of the run (untrained, diverged, converged, at chance,
 learning, not improving).
 """
@@ -46,11 +48,13 @@ class FlowVerdict:
     kind: Flow
     epoch: float
     last: int = 0  # the last hidden layer
-    ratio: float = math.nan  # delta_rms of layer 1 over that of layer ``last``
-    factor: float = math.nan  # geometric-mean change per layer, ratio ** (1 / (last - 1))
-    step_first: float = math.nan  # update_ratio of layer 1 (NaN before any step)
+    ratio: float = math.nan  # delta_rms of layer ``first`` over that of layer ``last``
+    factor: float = math.nan  # geometric-mean change per layer, ratio ** (1 / (last - first))
+    first: int = 1  # the first layer of the span judged: 1, or 2 in a residual network (layer 1 has no shortcut)
+    layer1_gap: float = math.nan  # first == 2: delta_rms of layer 1 over that of layer 2
+    step_first: float = math.nan  # update_ratio of layer ``first`` (NaN before any step)
     step_last: float = math.nan  # update_ratio of layer ``last``
-    grad_first: float = math.nan  # grad_mean_abs of layer 1: mean |dL/dW| of its weights
+    grad_first: float = math.nan  # grad_mean_abs of layer ``first``: mean |dL/dW| of its weights
     blocked_at: int = 0  # BLOCKED, SYMMETRIC: the highest hidden layer with exactly zero delta_rms (0: none)
     cause: str = ""  # BLOCKED: "zero_weights", "dead" or "saturated"; VANISHING: "underflow" if it hit 0
     hidden_outputs_zero: bool = False  # SYMMETRIC: every hidden unit outputs exactly 0
@@ -86,24 +90,32 @@ def starts_symmetric(layers: pd.DataFrame) -> bool:
     return bool(len(hidden) and (at["weight_norm"] == 0).all() and (hidden["act_std"] == 0).all())
 
 
-def flow(layers: pd.DataFrame, epoch) -> FlowVerdict | None:
+def _over(a: float, b: float) -> float:
+    """a / b for delta_rms values, with 0 / 0 = 0 and a / 0 = inf."""
+    return a / b if b > 0 else (0.0 if a == 0 else math.inf)
+
+
+def flow(layers: pd.DataFrame, epoch, residual: bool = False) -> FlowVerdict | None:
     """The verdict on the error signal at ``epoch`` (None when that epoch was not recorded).
 
     layers: the tidy per-layer table of a run (epoch, layer, delta_rms, update_ratio, ...).
+    residual: the network has shortcuts (on every hidden layer but the first); the verdict then
+    judges layers 2..last, which share them, and reports layer 1 against layer 2 in ``layer1_gap``.
     """
     at = layers[layers["epoch"] == epoch].set_index("layer").sort_index()
     if at.empty:
         return None
     last = int(at.index.max()) - 1
-    if last < 2:
+    first = 2 if residual and last >= 3 else 1
+    if last < first + 1:
         return FlowVerdict(Flow.SHALLOW, epoch, last=max(last, 0))
     delta = at["delta_rms"].to_numpy(dtype=float)[:last]  # hidden layers 1..last
-    first_d, last_d = delta[0], delta[-1]
-    ratio = first_d / last_d if last_d > 0 else (0.0 if first_d == 0 else math.inf)
+    ratio = _over(delta[first - 1], delta[-1])
     steps = at["update_ratio"].to_numpy(dtype=float)
-    s1, sl = steps[0], steps[last - 1]
-    common = {"last": last, "ratio": ratio, "factor": per_layer_factor(ratio, last - 1), "step_first": s1,
-              "step_last": sl, "grad_first": float(at["grad_mean_abs"].iloc[0])}
+    s1, sl = steps[first - 1], steps[last - 1]
+    common = {"last": last, "ratio": ratio, "factor": per_layer_factor(ratio, last - first), "first": first,
+              "layer1_gap": _over(delta[0], delta[1]) if first == 2 else math.nan, "step_first": s1,
+              "step_last": sl, "grad_first": float(at["grad_mean_abs"].iloc[first - 1])}
     zero = np.flatnonzero(delta == 0)
     blocked_at = int(zero[-1]) + 1 if len(zero) else 0
     if starts_symmetric(layers):

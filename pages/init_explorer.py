@@ -71,7 +71,7 @@ if results:
                                          colours={names[s]: COLOURS[s] for s in results}),
                  key="overlay", filename="init_profiles")
     for side, r in results.items():
-        st.caption(f"{names[side]}: " + summaries.profile_caption(r.layers, 0))
+        st.caption(f"{names[side]}: " + summaries.profile_caption(r.layers, 0, residual=r.config.residual))
         if against[side][1]:
             st.caption(f"{names[side]}: {against[side][1]}")
     cols = st.columns(2)

@@ -74,6 +74,7 @@ def show_profile(result: RunResult, epoch, key: str) -> None:
     predicted, theory_text = summaries.theory_comparison(result, epoch)
     figure = charts.profile_figure(result.layers, epoch, predicted, theory.line_name(result.config))
     chart(figure, key=key, filename="gradient_profile")
-    st.caption(summaries.profile_caption(result.layers, epoch, result.config.optimizer))
+    st.caption(summaries.profile_caption(result.layers, epoch, result.config.optimizer,
+                                          result.config.residual))
     if theory_text:
         st.caption(theory_text)

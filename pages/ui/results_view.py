@@ -26,9 +26,9 @@ def gradient_profile(result: RunResult) -> None:
                              help="0 = at initialization, before any update") if len(epochs) > 1 else epochs[0]
     # the verdict at initialization, where vanishing and exploding are plainest, beside the chosen epoch's
     then, now = st.columns(2)
-    then.markdown(summaries.flow_line(result.layers, epochs[0]))
+    then.markdown(summaries.flow_line(result.layers, epochs[0], result.config.residual))
     if epoch != epochs[0]:
-        now.markdown(summaries.flow_line(result.layers, epoch))
+        now.markdown(summaries.flow_line(result.layers, epoch, result.config.residual))
     elif len(epochs) > 1:
         now.markdown("Move the slider to see a later epoch beside it.")
     st.caption(" ".join(filter(None, [summaries.flow_rule(),
@@ -82,4 +82,4 @@ def histograms(result: RunResult) -> None:
     snap_epoch = result.layers["epoch"].dtype.type(result.hist_epochs[snap])
     st.caption(summaries.saturation_caption(result.layers, snap_epoch))
     panels.chart(charts.delta_histogram_grid(result, snap, shown), key="delta_hists", filename="error_histograms")
-    st.caption(summaries.delta_hist_caption(result.layers, snap_epoch))
+    st.caption(summaries.delta_hist_caption(result.layers, snap_epoch, result.config.residual))
