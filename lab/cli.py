@@ -379,11 +379,20 @@ def cmd_train(args, multi):
 
             status += f". {clipping_caption(result)}"
         print(f"{name}: {records} record{'' if records == 1 else 's'} in {result.wall_s:.2f} s, {status}")
+        _print_verdicts(result, f"[{name}] " if multi else "  ")
     paths = write_run_dir(args.out, runs, with_run=multi)
     print("wrote " + ", ".join(str(p) for p in paths))
     if store is not None:
         _store_runs(store, runs, Path(args.out).resolve().name or "run", multi)
     return 0
+
+
+def _print_verdicts(result, prefix: str) -> None:
+    """The verdicts on the error signal the Train page shows (at initialization and at the last record)."""
+    from .summaries import flow_lines  # words with pandas and scipy behind them: only when needed
+
+    for line in flow_lines(result):
+        print(prefix + line)
 
 
 def _store_for_writing(path):
@@ -628,6 +637,8 @@ def _runs_show(store, args):
         print(f"  {key}: {f'{value:.6g}' if isinstance(value, float) else value}")
     for key, value in row["meta"].get("clipping", {}).items():
         print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
+    print("verdict:")
+    _print_verdicts(store.load(run_id, with_data=False), "  ")
     return 0
 
 

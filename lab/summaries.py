@@ -107,14 +107,26 @@ def flow_rule() -> str:
             "With residual connections it compares layer 2's, the first with a shortcut, and names layer 1 apart.")
 
 
-def flow_line(layers: pd.DataFrame, epoch, residual: bool = False) -> str:
-    """One line of markdown: the verdict on the error signal at ``epoch``, with its numbers
-    (``residual``: the network has shortcuts, see ``verdicts.flow``)."""
+def flow_line(layers: pd.DataFrame, epoch, residual: bool = False, markdown: bool = True) -> str:
+    """One line: the verdict on the error signal at ``epoch``, with its numbers, its head in bold
+    (``markdown``) or as plain text for the command line (``residual``: the network has shortcuts,
+    see ``verdicts.flow``)."""
     v = flow(layers, epoch, residual)
     if v is None:
         return ""
     detail = flow_detail(v)
-    return f"**{when(epoch)}: {FLOW_WORDS[v.kind]}.** {detail[0].upper()}{detail[1:]}."
+    head = f"{when(epoch)}: {FLOW_WORDS[v.kind]}."
+    return f"{f'**{head}**' if markdown else head} {detail[0].upper()}{detail[1:]}."
+
+
+def flow_lines(result: RunResult) -> list[str]:
+    """The verdicts the Train page puts side by side, as plain text: at initialization (the first
+    record) and at the last record, when that is a later one."""
+    layers = result.layers
+    if layers.empty:
+        return []
+    epochs = sorted(layers["epoch"].unique())
+    return [flow_line(layers, e, result.config.residual, markdown=False) for e in dict.fromkeys([epochs[0], epochs[-1]])]
 
 
 def _steps(v: FlowVerdict, optimizer: str | None) -> str:
