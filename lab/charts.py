@@ -36,7 +36,55 @@ def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
         margin=dict(l=70, r=30, t=50, b=100),
         legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0.0),
     )
+    _honest_log_axes(fig)
     return fig
+
+
+MIN_LOG_SPAN = 1.0  # decades: a log axis over less would look like a wild swing in a flat line
+FULL_TICKS_BELOW = 3.0  # decades: over fewer, plotly labels the minor ticks with a bare digit ("4" for 0.4)
+
+
+def _honest_log_axes(fig: go.Figure) -> None:
+    """Every log y axis spans at least MIN_LOG_SPAN decades around its data (an axis from 0.7069 to
+    0.7071 shows one value as a slope), and one spanning fewer than FULL_TICKS_BELOW decades gets
+    ticks at 1, 2 and 5 times a power of ten labelled in full.  Axes given a range or ticks by their
+    figure keep them; axes that share another's scale (``matches``) follow it."""
+    values: dict[str, list] = {}
+    for t in fig.data:
+        if t.y is not None and getattr(t, "orientation", None) != "h":
+            values.setdefault(_axis_key(t.yaxis or "y"), []).append(np.asarray(t.y, dtype=float).ravel())
+    groups: dict[str, list[str]] = {}
+    for key in values:
+        axis = fig.layout[key]
+        if axis.type == "log":
+            groups.setdefault(_axis_key(axis.matches) if axis.matches else key, []).append(key)
+    for lead, keys in groups.items():
+        v = np.concatenate([a for k in keys for a in values[k]])
+        v = v[np.isfinite(v) & (v > 0)]
+        axis = fig.layout[lead]
+        if not v.size or axis.range is not None or axis.tickvals is not None:
+            continue
+        lo, hi = math.log10(v.min()), math.log10(v.max())
+        if hi - lo < MIN_LOG_SPAN:
+            mid = 0.5 * (lo + hi)
+            lo, hi = mid - MIN_LOG_SPAN / 2, mid + MIN_LOG_SPAN / 2
+        else:
+            pad = 0.05 * (hi - lo)
+            lo, hi = lo - pad, hi + pad
+        if hi - lo >= FULL_TICKS_BELOW:
+            continue  # plotly's own ticks: a labelled power of ten every decade or few
+        decades = range(math.floor(lo) - 1, math.ceil(hi) + 1)
+        ticks = [m * 10.0**k for k in decades for m in (1, 2, 5) if lo <= math.log10(m * 10.0**k) <= hi]
+        labels = [_tick_label(t) for t in ticks]
+        if len(ticks) < 3:
+            ticks, labels = _round_ticks(10**lo, 10**hi)
+        for key in keys:
+            fig.layout[key].update(range=[lo, hi], tickvals=ticks, ticktext=labels)
+
+
+def _axis_key(ref: str) -> str:
+    """'y2' -> 'yaxis2': a trace's axis reference as the layout's key."""
+    return "yaxis" + ref[1:]
 
 
 def loss_figure(history: pd.DataFrame, loss_name: str = "cross_entropy", log_y: bool = False,
@@ -106,8 +154,13 @@ def heatmap_figure(layers: pd.DataFrame, column: str = "delta_rms") -> go.Figure
     z[~np.isfinite(z)] = np.nan
     label = {"delta_rms": "log10 delta_rms", "update_ratio": "log10 update_ratio",
              "grad_norm": "log10 grad_norm"}.get(column, f"log10 {column}")
+    finite = z[np.isfinite(z)]
+    # a colour bar over less than a decade would paint one value as a range (-0.15065 to -0.15055)
+    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+    mid = 0.5 * (lo + hi)
+    zrange = dict(zmin=mid - MIN_LOG_SPAN / 2, zmax=mid + MIN_LOG_SPAN / 2) if hi - lo < MIN_LOG_SPAN else {}
     fig = go.Figure(go.Heatmap(
-        z=z, x=grid.columns, y=grid.index, colorscale="Viridis",
+        z=z, x=grid.columns, y=grid.index, colorscale="Viridis", **zrange,
         colorbar=dict(title=dict(text=label, side="right")),
         hovertemplate="epoch %{x}<br>layer %{y}<br>" + label + " %{z:.2f}<extra></extra>",
     ))
@@ -172,11 +225,27 @@ def delta_histogram_grid(result: RunResult, snapshot: int, layers: list[int] | N
     a vanishing signal shows as the histograms sliding left, layer after layer."""
     n_layers = result.delta_hist.shape[1]
     shown = [l for l in (layers or pick_layers(n_layers)) if 1 <= l <= n_layers] or pick_layers(n_layers)
-    titles = [f"<b>layer {l}</b>" + (" (output)" if l == n_layers else "") for l in shown]
-    return _hist_grid(result.delta_hist, np.ones(result.delta_hist.shape[:2]), result.delta_edges, shown, titles,
+    edges = result.delta_edges
+    titles = [f"<b>layer {l}</b>" + (" (output)" if l == n_layers else "")
+              + _end_bins(result.delta_hist[:, l - 1], edges, snapshot) for l in shown]
+    return _hist_grid(result.delta_hist, np.ones(result.delta_hist.shape[:2]), edges, shown, titles,
                       snapshot, result.hist_epochs, "log10 |dL/dz| per example",
                       "Back-propagated error per layer",
-                      [which_layers(shown, n_layers), "values below 1e-16, and exact zeros, in the first bin"], cols, None)
+                      [which_layers(shown, n_layers),
+                       f"the end bins hold everything beyond the scale (exact zeros in the first): "
+                       f"their counts under each layer, below 10<sup>{edges[1]:g}</sup> and from "
+                       f"10<sup>{edges[-2]:g}</sup> up"], cols, None)
+
+
+def _end_bins(counts: np.ndarray, edges: np.ndarray, snapshot: int) -> str:
+    """Title lines for one layer's first and last bins, which also hold every value beyond the scale:
+    their counts at the snapshot shown (and at initialization, when that differs)."""
+    lines = []
+    for bin_, label in ((0, f"<10<sup>{edges[1]:g}</sup> or 0"), (-1, f"≥10<sup>{edges[-2]:g}</sup>")):
+        at = [int(counts[s, bin_]) for s in dict.fromkeys([snapshot, 0])]
+        if any(at):
+            lines.append(f"{label}: {at[0]:,}" + (f" (init {at[1]:,})" if len(at) > 1 else ""))
+    return "".join(f"<br>{line}" for line in lines)
 
 
 HIST_ROW_PX, TITLE_LINE_PX = 190, 14  # one row of small histograms; one line of a subplot title (11 px type)

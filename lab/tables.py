@@ -1,7 +1,8 @@
 """How the pages' tables show their numbers: one format per kind of column.
 
-Fractions as percentages, magnitudes (losses, norms, ratios) in a compact scientific form
-that stays narrow from 1e-12 to 1e15, counts and layers as plain integers, epochs as
+Fractions as percentages, magnitudes (losses, norms, ratios) plainly from 1e-3 to 1e4 and
+in a compact scientific form that stays narrow from 1e-12 to 1e15 (a whole column in it when
+any of its values needs it), counts and layers as plain integers, epochs as
 written.  ``styled`` gives a pandas Styler: the cells keep their numbers (so a column
 still sorts by value) and only their text changes.
 """
@@ -24,10 +25,38 @@ def magnitude(x) -> str:
         return "0"
     if not math.isfinite(x):
         return "∞" if x > 0 else "-∞"
-    if 1e-3 <= abs(x) < 1e4:
-        return f"{x:.3g}"
+    if PLAIN_FROM <= abs(x) < PLAIN_BELOW:
+        text = f"{x:.3g}"
+        return f"{x:.0f}" if "e" in text else text  # 4790, not "4.79e+03"
+    return scientific(x)
+
+
+# a magnitude is written plainly within this range, in scientific form outside it
+PLAIN_FROM, PLAIN_BELOW = 1e-3, 1e4
+
+
+def scientific(x) -> str:
+    """3 significant digits in scientific form: 5.03e8, 4.79e3, 2.50e-1 (no '+', no leading zeros)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    x = float(x)
+    if x == 0:
+        return "0"
+    if not math.isfinite(x):
+        return "∞" if x > 0 else "-∞"
     mantissa, exponent = f"{x:.2e}".split("e")
     return f"{mantissa}e{int(exponent)}"
+
+
+def column_formatter(column: str, values: pd.Series):
+    """``formatter(column)``, except that a column of magnitudes of which any needs the scientific form
+    is written in it throughout: one column, one format (not "5.03e8" above "4790")."""
+    f = formatter(column)
+    if f is not magnitude:
+        return f
+    v = pd.to_numeric(values, errors="coerce").abs()
+    v = v[(v > 0) & v.map(math.isfinite)]
+    return scientific if ((v < PLAIN_FROM) | (v >= PLAIN_BELOW)).any() else magnitude
 
 
 def fraction(x) -> str:
@@ -94,10 +123,11 @@ def styled(table: pd.DataFrame, colours: dict[str, str] | None = None, key: str 
     as_text = [c for c in numeric if table[c].isna().any()
                or (pd.to_numeric(table[c], errors="coerce").abs() >= LARGEST_NUMBER_CELL).any()]
     if as_text:
-        table = table.assign(**{c: pd.to_numeric(table[c], errors="coerce").map(formatter(c)) for c in as_text})
+        table = table.assign(**{c: pd.to_numeric(table[c], errors="coerce").map(column_formatter(c, table[c]))
+                                for c in as_text})
         numeric = [c for c in numeric if c not in as_text]
     # a missing value (a threshold never reached, a run that did not diverge) reads as a dash, not "None"
-    style = table.style.format(na_rep="–").format({c: formatter(c) for c in numeric}, na_rep="–")
+    style = table.style.format(na_rep="–").format({c: column_formatter(c, table[c]) for c in numeric}, na_rep="–")
     if colours and key in table.columns:
         style = style.map(lambda v: f"color: {colours[v]}; font-weight: 600" if v in colours else "", subset=[key])
     return style

@@ -39,7 +39,7 @@ def test_styled_keeps_the_numbers_and_changes_only_the_text():
     table = pd.DataFrame({"run": ["a", "b"], "final_loss": [7.41e11, 0.2], "final_accuracy": [0.5, 0.0],
                           "layer": [1, 2]})
     html = tables.styled(table).to_html()
-    for text in ("7.41e11", "0.2", "50.0%", "0%", ">1<", ">a<"):
+    for text in ("7.41e11", "2.00e-1", "50.0%", "0%", ">1<", ">a<"):  # one format per column (issue 22)
         assert text in html
     assert "741000000000" not in html
     assert tables.styled(table).data["final_loss"].dtype.kind == "f"  # still sorts by value
@@ -59,7 +59,7 @@ def test_a_loss_beyond_2_to_the_53_is_shown_as_its_text():
     """st.dataframe shows an error cell for a whole number above 2^53 in a number column."""
     table = pd.DataFrame({"run": ["a", "b"], "final_loss": [2.4688e22, 0.2], "final_accuracy": [0.5, 0.1]})
     shown = tables.styled(table).data
-    assert list(shown["final_loss"]) == ["2.47e22", "0.2"]
+    assert list(shown["final_loss"]) == ["2.47e22", "2.00e-1"]
     assert shown["final_accuracy"].dtype.kind == "f"  # the other columns stay numbers
 
 
