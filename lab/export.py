@@ -132,8 +132,10 @@ def csv_text(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False)
 
 
-def runs_zip(runs: dict[str, RunResult], figures: dict[str, str] | None = None) -> bytes:
-    """One ZIP: runs.json, config.json, history.csv, layers.csv and figures/<name>.html."""
+def runs_zip(runs: dict[str, RunResult], figures: dict[str, str] | None = None,
+             assets: dict[str, str] | None = None) -> bytes:
+    """One ZIP: runs.json, config.json, history.csv, layers.csv, figures/<name>.html and ``assets``
+    (path in the ZIP -> text: the plotly.js the figures load from beside them)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("runs.json", runs_json(runs))
@@ -142,4 +144,6 @@ def runs_zip(runs: dict[str, RunResult], figures: dict[str, str] | None = None) 
         z.writestr("layers.csv", csv_text(layers_table(runs, with_run=True)))
         for name, html in (figures or {}).items():
             z.writestr(f"figures/{name}.html", html)
+        for path, text in (assets or {}).items():
+            z.writestr(path, text)
     return buf.getvalue()

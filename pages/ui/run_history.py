@@ -65,17 +65,17 @@ def export_buttons(runs: dict, figures: dict, prefix: str) -> None:
     """Downloads of the runs (CSV, JSON, ZIP) and of each figure (HTML).  The files are made only
     when a button is pressed (callables), and pressing one does not rerun the page."""
     runs = dict(runs)
-    html = lambda fig: fig.to_html(include_plotlyjs="cdn", full_html=True)  # noqa: E731
     files = [
         ("loss curves (CSV)", lambda: export.csv_text(export.history_table(runs, True, True)),
          f"{prefix}_history.csv", "text/csv"),
         ("per-layer statistics (CSV)", lambda: export.csv_text(export.layers_table(runs, True)),
          f"{prefix}_layers.csv", "text/csv"),
         ("configs and histories (JSON)", lambda: export.runs_json(runs), f"{prefix}.json", "application/json"),
-        ("everything (ZIP)", lambda: export.runs_zip(runs, {n: html(f) for n, f in figures.items()}),
+        ("everything (ZIP)", lambda: export.runs_zip(runs, *charts.zip_figures(figures)),
          f"{prefix}.zip", "application/zip"),
     ]
-    files += [(f"{name.replace('_', ' ')} (HTML)", (lambda f=fig: html(f)), f"{prefix}_{name}.html", "text/html")
+    files += [(f"{name.replace('_', ' ')} (HTML)", (lambda f=fig: charts.figure_html(f)), f"{prefix}_{name}.html",
+               "text/html")
               for name, fig in figures.items()]
     cols = st.columns(2)  # two a row: four truncate their labels in a 1000-pixel window
     for i, (label, make, file_name, mime) in enumerate(files):
