@@ -600,8 +600,9 @@ REL_ERROR_FLOOR = 1e-17  # a relative error of exactly 0 cannot sit on a log axi
 
 def gradcheck_figure(table: pd.DataFrame, threshold: float) -> go.Figure:
     """Per layer: the two gradient norms (left) and their relative error against the threshold (right), log y."""
+    # two short lines each: on one line the titles ran into each other in a 1000-pixel window
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14, subplot_titles=(
-        "gradient norm ||dL/dW, dL/db|| per layer", "relative error per layer (green: passed, red: failed)"))
+        "gradient norm per layer<br>||dL/dW, dL/db||", "relative error per layer<br>green: passed, red: failed"))
     fig.add_scatter(x=table["layer"], y=table["numerical_norm"], name="numerical (central differences)",
                     mode="lines+markers", line=dict(color=GRAD_COLOR, width=3), marker=dict(size=9), row=1, col=1)
     fig.add_scatter(x=table["layer"], y=table["backprop_norm"], name="back-propagated",
@@ -622,8 +623,10 @@ def gradcheck_figure(table: pd.DataFrame, threshold: float) -> go.Figure:
     low = min(float(table["rel_error"].clip(lower=REL_ERROR_FLOOR).min()), threshold) / 10
     high = max(float(table["rel_error"].max()), threshold) * 10
     fig.update_yaxes(range=[math.log10(low), math.log10(high)], row=1, col=2)
-    fig = _layout(fig, "Numerical and back-propagated gradients, layer by layer", height=420)
-    return fig.update_layout(bargap=0.4, margin=dict(t=90))
+    fig = _layout(fig, "Numerical and back-propagated gradients, layer by layer", height=450)
+    # the title at the top, the subplots' two-line titles under it
+    return fig.update_layout(bargap=0.4, margin=dict(t=120), title=dict(y=1.0, yref="container", yanchor="top",
+                                                                         pad=dict(t=14)))
 
 
 def gradcheck_scatter(entries: pd.DataFrame, table: pd.DataFrame, max_points: int = 400) -> go.Figure:

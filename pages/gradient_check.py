@@ -25,8 +25,9 @@ st.markdown(
     "that weight's gradient. Doing this for every weight and comparing with backprop is the **gradient check**: "
     "if the two disagree, there is a bug in the backward code (or in the check)."
 )
-st.latex(r"\frac{\partial L}{\partial w} \approx \frac{L(w + \varepsilon) - L(w - \varepsilon)}{2\varepsilon},"
-         r"\qquad \text{relative error} = \frac{\lVert g_{\text{num}} - g_{\text{backprop}}\rVert}"
+# two lines: side by side the two formulas ran past the page at 1000 pixels
+st.latex(r"\frac{\partial L}{\partial w} \approx \frac{L(w + \varepsilon) - L(w - \varepsilon)}{2\varepsilon}")
+st.latex(r"\text{relative error} = \frac{\lVert g_{\text{num}} - g_{\text{backprop}}\rVert}"
          r"{\lVert g_{\text{num}}\rVert + \lVert g_{\text{backprop}}\rVert}")
 
 with st.sidebar.form("gradcheck"):
@@ -93,11 +94,13 @@ else:
             "gradients before the signal reaches the bug, and still pass. The highest failing layer points at the bug."
         )
 
-cols = st.columns(4)
+# two to a row: four side by side cut their labels and values off ("0.042 …") at 1000 pixels
+cols = st.columns(2)
 cols[0].metric("numerical (all central differences)", f"{result.numerical_s * 1e3:,.1f} ms")
 cols[1].metric("backprop (one forward + backward)", f"{result.backprop_s * 1e3:,.3f} ms")
-cols[2].metric("backprop is faster by", f"{result.speedup:,.0f}×")
-cols[3].metric("forward passes needed", f"{2 * n_params:,} vs 1",
+cols = st.columns(2)
+cols[0].metric("backprop is faster by", f"{result.speedup:,.0f}×")
+cols[1].metric("forward passes needed", f"{2 * n_params:,} vs 1",
                help="numerical: two per parameter; backprop: one forward and one backward pass")
 st.caption("Backprop time is the median of 21 passes; numerical time is one sweep over every parameter. "
            "The factor grows with the number of parameters, since the numerical way needs two forward passes "

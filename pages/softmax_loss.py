@@ -51,18 +51,16 @@ with st.container(border=True):
 s = softmax_steps(logits, target)
 
 st.subheader("Forward")
-left, right = st.columns([2, 3])
-with left:
-    st.latex(r"y_k = \frac{e^{a_k}}{\sum_{i} e^{a_i}}")
-    st.latex(r"L = -\sum_k t_k \log y_k = -\log y_{\text{target}}")
-    st.latex(r"y = " + vec(s.y))
-    cols = st.columns(2)
-    cols[0].metric("loss, step by step", f"{s.loss:.6f}")
-    cols[1].metric("loss, fused SoftmaxWithLoss", f"{s.fused_loss:.6f}")
-    st.caption("Softmax is computed after subtracting the largest logit: the result is the same, "
-               "and exp cannot overflow.")
-with right:
-    panels.chart(charts.softmax_figure(s.table), key="softmax_bars", filename="softmax_with_loss")
+# the equations over the whole width, the chart under them: in a column beside the chart they were cut
+# off at 1000 pixels (six classes make y six entries wide)
+st.latex(r"y_k = \frac{e^{a_k}}{\sum_{i} e^{a_i}}, \qquad L = -\sum_k t_k \log y_k = -\log y_{\text{target}}")
+st.latex(r"y = " + vec(s.y))
+cols = st.columns(2)
+cols[0].metric("loss, step by step", f"{s.loss:.6f}")
+cols[1].metric("loss, fused SoftmaxWithLoss", f"{s.fused_loss:.6f}")
+st.caption("Softmax is computed after subtracting the largest logit: the result is the same, "
+           "and exp cannot overflow.")
+panels.chart(charts.softmax_figure(s.table), key="softmax_bars", filename="softmax_with_loss")
 
 st.subheader("Backward: the chain of local derivatives")
 st.markdown("Write the loss as four small steps, f₁ = log y, f₂ = t·f₁, f₃ = Σ f₂, L = −f₃, "
@@ -72,10 +70,12 @@ st.latex(r"\frac{\partial L}{\partial f_3} = -1")
 st.latex(r"\frac{\partial L}{\partial f_2} = \frac{\partial L}{\partial f_3}\cdot\frac{\partial f_3}{\partial f_2}"
          r" = -1 \cdot 1 = " + vec(chain["f2 = t * f1"]))
 st.latex(r"\frac{\partial L}{\partial f_1} = \frac{\partial L}{\partial f_2}\cdot t = -t = " + vec(chain["f1 = log y"]))
-st.latex(r"\frac{\partial L}{\partial y} = \frac{\partial L}{\partial f_1}\cdot\frac{1}{y} = -\frac{t}{y} = "
-         + vec(chain["y = softmax(a)"]))
+# the vectors and the Jacobian on a line of their own: beside the formula, six classes ran past 1000 pixels
+st.latex(r"\begin{aligned}\frac{\partial L}{\partial y} &= \frac{\partial L}{\partial f_1}\cdot\frac{1}{y}"
+         r" = -\frac{t}{y} \\ &= " + vec(chain["y = softmax(a)"]) + r"\end{aligned}")
 st.markdown("Softmax mixes all the logits, so its local derivative is a K × K Jacobian:")
-st.latex(r"\frac{\partial y_i}{\partial a_j} = y_i(\delta_{ij} - y_j) = " + mat(s.jacobian))
+st.latex(r"\begin{aligned}\frac{\partial y_i}{\partial a_j} &= y_i(\delta_{ij} - y_j) \\ &= " + mat(s.jacobian)
+         + r"\end{aligned}")
 st.latex(r"\frac{\partial L}{\partial a_j} = \sum_i -\frac{t_i}{y_i}\, y_i(\delta_{ij} - y_j)"
          r" = -t_j + y_j \sum_i t_i = y_j - t_j")
 st.markdown("The 1/y of the log cancels the y of softmax, and the targets sum to 1. That is why the fused "

@@ -1,0 +1,65 @@
+"""Every layout holds at 1000 px: no text cut off (clipped, cut with an ellipsis or behind a scroll bar)
+and no chart title outside its chart or on top of another, found in the DOM of a real browser.
+
+The check is tests/layout_check.js: a text element is cut when its scrollWidth exceeds its clientWidth
+(where it hides what overflows); chart titles are plotly's .gtitle and annotation texts, compared by
+bounding box.  Screenshots land in tests/screenshots/ (look at them).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_browser import _no_exception, _open, _settle, _shot, browser, server, sync_api  # noqa: F401 - fixtures
+
+CHECK = (Path(__file__).parent / "layout_check.js").read_text()
+
+
+@pytest.fixture(scope="module")
+def narrow(browser):  # noqa: F811 - the fixture of test_browser
+    ctx = browser.new_context(viewport={"width": 1000, "height": 1200})
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(narrow):
+    pg = narrow.new_page()
+    yield pg
+    pg.close()
+
+
+def problems(page) -> list[dict]:
+    """What layout_check.js finds, after a scroll through the page: Streamlit draws some elements (the
+    equations, the charts) only once they come into view."""
+    page.mouse.move(600, 600)
+    for _ in range(15):
+        page.mouse.wheel(0, 800)
+        page.wait_for_timeout(200)
+    page.mouse.wheel(0, -30_000)
+    _settle(page)
+    page.wait_for_timeout(500)
+    return page.evaluate(CHECK)
+
+
+def test_softmax_with_loss_holds_at_1000_px(server, page):  # noqa: F811
+    _open(page, f"{server}/softmax_loss", "Softmax with loss")
+    sync_api.expect(page.locator(".js-plotly-plot")).not_to_have_count(0, timeout=30_000)
+    _no_exception(page)
+    assert problems(page) == []
+    # six classes: the widest vectors and the 6 x 6 Jacobian
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    slider.press("End")
+    page.get_by_text("logit a5").wait_for(timeout=30_000)
+    _settle(page)
+    _shot(page, "softmax_loss_1000")
+    assert problems(page) == []
+
+
+def test_gradient_check_holds_at_1000_px(server, page):  # noqa: F811
+    _open(page, f"{server}/gradient_check", "Gradient check")
+    sync_api.expect(page.locator(".js-plotly-plot")).not_to_have_count(0, timeout=30_000)
+    _no_exception(page)
+    _shot(page, "gradient_check_1000")
+    assert problems(page) == []
