@@ -40,6 +40,15 @@ def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
     return fig
 
 
+def _stacked_title(fig: go.Figure, head: str, *lines: str) -> go.Figure:
+    """A title of short lines, ``head`` over ``lines`` in smaller type, pinned to the top with room under
+    it: one long line is cut off in a narrow column (a third of a 1000-pixel page)."""
+    small = "".join(f"<br><span style='font-size:12px'>{line}</span>" for line in lines)
+    top = fig.layout.margin.t or 50
+    return fig.update_layout(title=dict(text=head + small, y=1.0, yref="container", yanchor="top", pad=dict(t=12)),
+                             margin=dict(t=top + 16 * len(lines)), height=(fig.layout.height or 380) + 16 * len(lines))
+
+
 MIN_LOG_SPAN = 1.0  # decades: a log axis over less would look like a wild swing in a flat line
 FULL_TICKS_BELOW = 3.0  # decades: over fewer, plotly labels the minor ticks with a bare digit ("4" for 0.4)
 
@@ -232,19 +241,21 @@ def delta_histogram_grid(result: RunResult, snapshot: int, layers: list[int] | N
                       snapshot, result.hist_epochs, "log10 |dL/dz| per example",
                       "Back-propagated error per layer",
                       [which_layers(shown, n_layers),
-                       f"the end bins hold everything beyond the scale (exact zeros in the first): "
-                       f"their counts under each layer, below 10<sup>{edges[1]:g}</sup> and from "
-                       f"10<sup>{edges[-2]:g}</sup> up"], cols, None)
+                       f"end bins, counted under each layer: ↓ below 10<sup>{edges[1]:g}</sup> or 0, "
+                       f"↑ from 10<sup>{edges[-2]:g}</sup> up"], cols, None)
 
 
 def _end_bins(counts: np.ndarray, edges: np.ndarray, snapshot: int) -> str:
-    """Title lines for one layer's first and last bins, which also hold every value beyond the scale:
-    their counts at the snapshot shown (and at initialization, when that differs)."""
+    """Title lines for one layer's first (↓) and last (↑) bins, which also hold every value beyond the
+    scale: their counts at the snapshot shown, and at initialization when that differs.  Short lines:
+    five histograms to a row leave about 100 pixels for each title at 1000 pixels wide."""
     lines = []
-    for bin_, label in ((0, f"<10<sup>{edges[1]:g}</sup> or 0"), (-1, f"≥10<sup>{edges[-2]:g}</sup>")):
-        at = [int(counts[s, bin_]) for s in dict.fromkeys([snapshot, 0])]
-        if any(at):
-            lines.append(f"{label}: {at[0]:,}" + (f" (init {at[1]:,})" if len(at) > 1 else ""))
+    for bin_, arrow in ((0, "↓"), (-1, "↑")):
+        now, init = int(counts[snapshot, bin_]), int(counts[0, bin_])
+        if now:
+            lines.append(f"{arrow} {now:,}")
+        if snapshot != 0 and init:
+            lines.append(f"{arrow} {init:,} at init")
     return "".join(f"<br>{line}" for line in lines)
 
 
@@ -323,7 +334,8 @@ def boundary_figure(result: RunResult, resolution: int | None = None) -> go.Figu
     fig.update_xaxes(title_text=f"{data.feature_names[0]} (standardized)", range=[lo[0], hi[0]], constrain="domain")
     fig.update_yaxes(title_text=f"{data.feature_names[1]} (standardized)", range=[lo[1], hi[1]],
                      scaleanchor="x", scaleratio=1)
-    return _layout(fig, "Decision boundary (shaded: predicted class; points: training data)", height=420)
+    fig = _layout(fig, "Decision boundary", height=420)
+    return _stacked_title(fig, "Decision boundary", "shaded: predicted class", "points: training data")
 
 
 def _log_axis(fig: go.Figure, title: str, **where) -> None:
@@ -333,8 +345,10 @@ def _log_axis(fig: go.Figure, title: str, **where) -> None:
 
 
 def _dtick(n_layers) -> int:
+    """A layer label every so many layers: at most about a dozen, which a half-width chart at 1000
+    pixels can hold side by side."""
     n = int(n_layers) if n_layers == n_layers else 1
-    return 1 if n <= 12 else 2 if n <= 25 else 5 if n <= 60 else 10
+    return 1 if n <= 12 else 2 if n <= 25 else 5 if n <= 50 else 10 if n <= 120 else 20
 
 
 def profiles_overlay(profiles: dict[str, pd.DataFrame], title: str = "Error signal per layer at initialization",

@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from .charts import PALETTE, _layout, pick_layers, which_layers
+from .charts import PALETTE, _layout, _stacked_title, pick_layers, which_layers
 from .config import RunConfig
 from .data import Dataset
 from .model import build_mlp
@@ -53,7 +53,8 @@ def data_figure(data: Dataset) -> go.Figure | None:
     fig.update_xaxes(title_text=names[0], constrain="domain")
     fig.update_yaxes(title_text=names[1], scaleanchor="x", scaleratio=1)
     shown = f"{n:,} training points" if len(kept) == n else f"{len(kept):,} of {n:,} training points"
-    return _layout(fig, f"Training data: {shown}", height=420)  # short: a narrow column cuts titles off
+    # two lines: "Training data: 320 training po" was all a third of a 1000-pixel page showed of one
+    return _stacked_title(_layout(fig, "Training data", height=420), "Training data", shown)
 
 
 class DataSummary(NamedTuple):
@@ -197,15 +198,32 @@ def network_figure(layer_sizes, weights=None, delta_rms=None, max_units: int = M
         _add_units(fig, sizes, shown, log_delta, cmin, cmax, input_names)
     else:
         _add_blocks(fig, sizes, shown, log_delta, cmin, cmax)
-    fig.update_xaxes(tickvals=list(range(len(shown))), ticktext=[_tick(layer, last) for layer in shown],
+    labelled = _labelled(len(shown))
+    fig.update_xaxes(tickvals=labelled, ticktext=[_tick(shown[x], last) for x in labelled],
                      title_text="layer", showgrid=False, zeroline=False, range=[-0.5, len(shown) - 0.5])
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
     if title is None:
         title = network_title(sizes, shown)
     height = 160 + 26 * max(min(max(sizes), max_units), 4) if units else 280
-    fig = _layout(fig, title, height=height)
+    lines = title.count("<br>")
+    fig = _layout(fig, title, height=height + 20 * lines)
     # no y axis to label: the units take the room a chart's axis title would (a half-width column is narrow)
-    return fig.update_layout(margin=dict(l=10, r=10, t=50, b=90))
+    return fig.update_layout(margin=dict(l=10, r=10, t=50 + 20 * lines, b=90))
+
+
+MAX_LAYER_LABELS = 9  # a diagram in a third of a 1000-pixel page has room for this many layer labels
+
+
+def _labelled(columns: int) -> list[int]:
+    """The columns that get a layer label: all of them, or every k-th with the first and the last
+    (26 labels side by side ran into each other)."""
+    if columns <= MAX_LAYER_LABELS:
+        return list(range(columns))
+    step = -(-(columns - 1) // (MAX_LAYER_LABELS - 1))
+    picked = list(range(0, columns - 1, step))
+    if columns - 1 - picked[-1] < step / 2 and len(picked) > 1:
+        picked.pop()  # too close to the last column's label
+    return [*picked, columns - 1]
 
 
 def network_title(sizes, shown) -> str:
@@ -220,8 +238,8 @@ def network_title(sizes, shown) -> str:
     text = f"Network {sizes[0]}{middle} → {sizes[-1]}"
     n_hidden = len(hidden)
     drawn = shown[1:-1]
-    if drawn != list(range(1, n_hidden + 1)):
-        text += f"; drawn: hidden {which_layers(drawn, n_hidden)}"
+    if drawn != list(range(1, n_hidden + 1)):  # a line of its own: after the network it ran out of the chart
+        text += f"<br><span style='font-size:12px'>drawn: hidden {which_layers(drawn, n_hidden)}</span>"
     return text
 
 
@@ -277,6 +295,8 @@ def _add_blocks(fig, sizes, shown, log_delta, cmin, cmax) -> None:
                f"{10 ** v:.3g}" if np.isfinite(v) else "n/a"] for layer, v in zip(shown, value)]
     hover = "%{customdata[0]}: %{customdata[1]} units<br>delta_rms %{customdata[2]}<extra></extra>"
     font = max(min(13, int(side / 3)), 8)
+    # many narrow blocks: their widths would run together (the title says the width)
+    written = len(shown) <= MAX_LAYER_LABELS + 3
     for group, is_coloured in ((plain, False), (coloured, True)):
         if not group:
             continue
@@ -286,7 +306,7 @@ def _add_blocks(fig, sizes, shown, log_delta, cmin, cmax) -> None:
             marker.update(_colour_marker(log_delta, [shown[i] for i in group], cmin, cmax))
             text_colour = [_text_colour(value[i], cmin, cmax) for i in group]
         fig.add_scatter(x=group, y=[0.0] * len(group), mode="markers+text", marker=marker,
-                        text=[str(sizes[shown[i]]) for i in group], textposition="middle center",
+                        text=[str(sizes[shown[i]]) if written else "" for i in group], textposition="middle center",
                         textfont=dict(size=font, color=text_colour), customdata=[custom[i] for i in group],
                         hovertemplate=hover, showlegend=False,
                         name="layers by log10 delta_rms" if is_coloured else "layers")

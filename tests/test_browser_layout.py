@@ -63,3 +63,22 @@ def test_gradient_check_holds_at_1000_px(server, page):  # noqa: F811
     _no_exception(page)
     _shot(page, "gradient_check_1000")
     assert problems(page) == []
+
+
+def test_train_holds_at_1000_px(server, page):  # noqa: F811
+    """The preview, the results of a 50-layer run (its network diagram draws every third layer) and
+    the live view while it plays."""
+    _open(page, f"{server}/train?depth=50&epochs=20", "Train a network and watch its gradients")
+    _no_exception(page)
+    assert problems(page) == []  # what will be trained: the data and the network
+    sidebar = page.locator("[data-testid=stSidebar]")
+    sidebar.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_role("heading", name="1. Learning curves").wait_for(timeout=240_000)
+    _settle(page)
+    _no_exception(page)
+    _shot(page, "train_depth50_1000")
+    assert problems(page) == []
+    sidebar.get_by_role("button", name="Play").click()
+    page.get_by_role("button", name="Pause").wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)
+    assert page.evaluate(CHECK) == []  # the live view, as it plays

@@ -41,7 +41,8 @@ def test_the_error_histograms_label_the_overflow_bin_with_its_count(chaotic):
     over = int(chaotic.delta_hist[0, 0, -1])
     assert over > 0  # ...so its errors pile into the last bin
     text = titles(charts.delta_histogram_grid(chaotic, 0, [1, 30]))[1]
-    assert f"≥10<sup>{top:g}</sup>: {over:,}" in text
+    assert f"<br>↑ {over:,}" in text and f"↑ from 10<sup>{top:g}</sup> up" in charts.delta_histogram_grid(
+        chaotic, 0, [1]).layout.title.text
     # a layer with nothing in either end bin says nothing about them
     healthy = train(RunConfig(samples=200, epochs=0, depth=3, dtype="float32", activation="tanh", init="xavier_normal"))
     assert healthy.delta_hist[0, 0, [0, -1]].sum() == 0
@@ -52,7 +53,8 @@ def test_the_error_histograms_label_the_underflow_bin_with_its_count(zeros):
     under = int(zeros.delta_hist[0, 0, 0])  # zero weights: layer 1 gets exactly zero error
     assert under == zeros.delta_hist[0, 0].sum() > 0
     text = titles(charts.delta_histogram_grid(zeros, 0, [1]))[1]
-    assert f"<10<sup>{zeros.delta_edges[1]:g}</sup> or 0: {under:,}" in text
+    assert f"<br>↓ {under:,}" in text
+    assert f"↓ below 10<sup>{zeros.delta_edges[1]:g}</sup> or 0" in charts.delta_histogram_grid(zeros, 0, [1]).layout.title.text
 
 
 def log_span(fig, axis: str = "yaxis") -> float:
