@@ -71,17 +71,26 @@ def _honest_log_axes(fig: go.Figure) -> None:
         v = np.concatenate([a for k in keys for a in values[k]])
         v = v[np.isfinite(v) & (v > 0)]
         axis = fig.layout[lead]
-        if not v.size or axis.range is not None or axis.tickvals is not None:
+        if not v.size or axis.tickvals is not None:
             continue
-        lo, hi = math.log10(v.min()), math.log10(v.max())
-        if hi - lo < MIN_LOG_SPAN:
-            mid = 0.5 * (lo + hi)
-            lo, hi = mid - MIN_LOG_SPAN / 2, mid + MIN_LOG_SPAN / 2
+        if axis.range is not None:
+            lo, hi = axis.range
         else:
-            pad = 0.05 * (hi - lo)
-            lo, hi = lo - pad, hi + pad
+            lo, hi = math.log10(v.min()), math.log10(v.max())
+            if hi - lo < MIN_LOG_SPAN:
+                mid = 0.5 * (lo + hi)
+                lo, hi = mid - MIN_LOG_SPAN / 2, mid + MIN_LOG_SPAN / 2
+            else:
+                pad = 0.05 * (hi - lo)
+                lo, hi = lo - pad, hi + pad
         if hi - lo >= FULL_TICKS_BELOW:
-            continue  # plotly's own ticks: a labelled power of ten every decade or few
+            # a labelled power of ten every decade or few, and nothing between: on a tall plot plotly
+            # would label the 2s and 5s with a bare digit that reads like a value
+            for key in keys:
+                fig.layout[key].update(dtick=max(1, math.ceil((hi - lo) / 8)))
+            continue
+        if axis.range is not None:
+            continue
         decades = range(math.floor(lo) - 1, math.ceil(hi) + 1)
         ticks = [m * 10.0**k for k in decades for m in (1, 2, 5) if lo <= math.log10(m * 10.0**k) <= hi]
         labels = [_tick_label(t) for t in ticks]
@@ -465,9 +474,14 @@ def compare_loss_figure(histories: dict[str, pd.DataFrame], settings: dict[str, 
     if log_y:
         _readable_log_ticks(fig)
     crosses = any(t.marker.symbol == "x" for t in fig.data)
+    # the legend under the plot, one row per line, with its own room: pushed into the plot's, a legend of
+    # eight lines squashed the plot until the axis title ran past it, and its first row sat on "epoch"
+    rows = sum(1 for t in fig.data if t.showlegend is not False) + len(fig.data) // 8
+    legend_px = 22 * rows
     fig = _layout(fig, "Loss curves (solid: training, dashed: validation" + ("; ✕: diverged)" if crosses else ")"),
-                  height=620 if high else 440)
-    return fig.update_layout(margin=dict(t=90)) if high else fig
+                  height=(620 if high else 440) + legend_px)
+    return fig.update_layout(margin=dict(t=90 if high else 50, b=80 + legend_px),
+                             legend=dict(yref="container", y=0.0, yanchor="bottom"))
 
 
 def _readable_log_ticks(fig: go.Figure) -> None:
@@ -560,7 +574,9 @@ def profiles_grid(layers: dict[str, pd.DataFrame], settings: dict[str, str], epo
         want = recorded.max() if epoch == "end" else epoch
         at = recorded[recorded <= want].max()
         chosen_epochs[name] = at
-        titles.append(_wrap(name) + ("" if at == want else f"<br>(last record: epoch {at:g})"))
+        # wrapped to the panel's width: five to a row leave ~110 px each at 1000 px, one has the whole row
+        titles.append(_wrap(name, {1: 60, 2: 30}.get(cols, 14))
+                      + ("" if at == want else f"<br>(last record: epoch {at:g})"))
     title_px = 15 * (1 + max(t.count("<br>") for t in titles))
     gap_px = 50 + title_px  # x-axis title of the row above, then the panel titles of the next
     plot_px = 220 * rows + gap_px * (rows - 1)
@@ -585,7 +601,9 @@ def profiles_grid(layers: dict[str, pd.DataFrame], settings: dict[str, str], epo
     title = "Gradient profiles, one log axis: grey at initialization, colour at " + (
         "the last record" if epoch == "end" else f"epoch {epoch:g}")
     fig = _layout(fig, title, height=plot_px + 60 + title_px + 110)
-    return fig.update_layout(margin=dict(t=60 + title_px))
+    # the title pinned to the top, the panel titles under it (a long run name wrapped into it)
+    return fig.update_layout(margin=dict(t=60 + title_px),
+                             title=dict(y=1.0, yref="container", yanchor="top", pad=dict(t=12)))
 
 
 def _wrap(name: str, width: int = 14) -> str:

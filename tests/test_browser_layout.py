@@ -82,3 +82,22 @@ def test_train_holds_at_1000_px(server, page):  # noqa: F811
     page.get_by_role("button", name="Pause").wait_for(timeout=60_000)
     page.wait_for_timeout(2000)
     assert page.evaluate(CHECK) == []  # the live view, as it plays
+
+
+def test_a_one_run_overlay_on_runs_holds_at_1000_px(server, page):  # noqa: F811
+    """One stored run with a long name, overlaid: its name once wrapped into the figure's title."""
+    from lab import RunConfig, train
+    from lab.store import open_store
+    from test_browser import SERVER
+
+    with open_store(SERVER["store"]) as store:
+        store.save(train(RunConfig(depth=30, width=16, epochs=5, samples=200)), "relu/he_normal 30×16 (layout)", "cli")
+    _open(page, f"{server}/runs", "Runs")
+    page.get_by_role("combobox", name="select runs").click()
+    page.get_by_role("option", name="relu/he_normal 30×16 (layout)", exact=False).first.click()
+    page.keyboard.press("Escape")
+    sync_api.expect(page.locator(".js-plotly-plot")).to_have_count(2, timeout=30_000)
+    _settle(page)
+    _no_exception(page)
+    _shot(page, "runs_one_1000")
+    assert problems(page) == []

@@ -104,3 +104,15 @@ def test_one_number_format_per_column():
     assert [float(c) for c in wide] == pytest.approx([5.03e8, 4790.0, 0.25], rel=5e-3)
     narrow = column_text(pd.DataFrame({"loss": [4790.0, 0.25]}), "loss")
     assert narrow == ["4790", "0.25"]  # plain, with no "4.79e+03"
+
+
+def test_a_long_log_axis_labels_powers_of_ten_only():
+    """Over many decades plotly labels the 2s and 5s between powers of ten with a bare digit on a tall
+    plot ("5" under "1" for 0.5): a tick every whole number of decades leaves only powers of ten."""
+    history = pd.DataFrame({"epoch": range(6), "step": range(6), "loss": [1, 0.1, 1e-2, 1e-3, 1e-4, 1e-5],
+                            "val_loss": [1, 0.2, 2e-2, 2e-3, 2e-4, 2e-5], "accuracy": 0.5, "val_accuracy": 0.5,
+                            "diverged": False})
+    fig = charts.compare_loss_figure({"a": history}, {"a": "a"})
+    ax = fig.layout.yaxis
+    assert ax.type == "log" and ax.tickvals is None
+    assert ax.dtick is not None and float(ax.dtick) == int(float(ax.dtick)) >= 1
