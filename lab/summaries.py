@@ -417,9 +417,8 @@ def residual_note(config, layers: pd.DataFrame, epoch) -> str:
         return ""
     last = int(at["layer"].max()) - 1
     alpha = config.residual_scale
-    return (f"Layer 1 has no shortcut (it changes the width), so its error signal lacks the factor α = {alpha:.3g} "
-            f"that the others carry (1/α = {1 / alpha:.3g}); the verdict judges layers 2-{last}, which share the "
-            "shortcut.")
+    return (f"Layer 1 changes the width, so it has no shortcut and its error signal lacks the factor α = "
+            f"{alpha:.3g} (1/α = {1 / alpha:.3g}) that layers 2-{last} carry.")
 
 
 def cure_caption(result: RunResult, trained: bool) -> str:
