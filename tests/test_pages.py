@@ -357,3 +357,13 @@ def test_deep_network_histograms_say_which_layers_and_take_a_choice():
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.dataframe) == 2  # the statistics in two tabs, every layer in each
     assert all(len(d.value) == 26 for d in at.dataframe)
+
+
+def test_train_page_on_a_bundled_dataset_uses_all_its_rows():
+    at = app("pages/train.py", SMALL)
+    at.selectbox(key="w_dataset").set_value("digits")
+    at.number_input(key="w_epochs").set_value(0)
+    at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception
+    data = at.session_state["result"].data
+    assert len(data.X_train) + len(data.X_val) == 1797
