@@ -184,11 +184,17 @@ def figure(rows):
 
 
 total = len(run["cells"])
-if run["running"]:
-    if st.button("Stop", key="s_stop", type="secondary"):
-        run["running"] = False  # this click reran the page: the loop below was left and its cells cancelled
+
+
+def stop_sweep() -> None:
+    """Stop's callback: it runs before the rerun its click asks for, so that rerun draws no Stop button.  The
+    script run that drew the button is told to stop (Streamlit's fast reruns), and ends at its next yield
+    point, where its cells are cancelled; until then it adds no row (``running`` is read before each)."""
+    st.session_state[state.SWEEP_RUN]["running"] = False
+
 
 if run["running"]:
+    st.button("Stop", key="s_stop", type="secondary", on_click=stop_sweep)
     done_keys = {tuple(r["_key"]) for r in run["rows"]}
     todo = [c for c in run["cells"] if tuple(c["key"]) not in done_keys]
     bar = st.progress(len(run["rows"]) / total, text="starting the workers…")
@@ -203,6 +209,8 @@ if run["running"]:
         try:
             with contextlib.closing(finished):
                 for row in finished:  # in any order: a row's key comes from the row itself
+                    if not run["running"]:  # stopped: a row that comes after the Stop is not counted
+                        break
                     row["_key"] = cell_key(row[xn], row[yn], row["seed_index"])
                     run["rows"].append(row)
                     run["seconds"] = time.perf_counter() - start
@@ -224,7 +232,7 @@ if run["running"]:
     run["running"] = False
     st.rerun()
 
-rows = run["rows"]
+rows = list(run["rows"])  # one count for the warning, the map and the caption
 if len(rows) < total:
     st.warning(f"Stopped after {len(rows)} of {total} runs; the grey cells did not run.")
     if st.button("Run the missing cells", key="s_resume"):
