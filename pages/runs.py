@@ -75,6 +75,9 @@ st.dataframe(tables.styled(table, key="name"), hide_index=True, width="stretch",
 keep = st.session_state.pop(state.RUNS_PICK_AGAIN, None)
 if keep is not None:  # a rename changes the option's label, which would clear the selection
     st.session_state["runs_pick"] = keep
+stored = set(every["id"].tolist())
+if any(i not in stored for i in st.session_state.get("runs_pick", [])):  # deleted elsewhere: another tab, Compare
+    st.session_state["runs_pick"] = [i for i in st.session_state["runs_pick"] if i in stored]
 labels = dict(zip(rows["id"].head(MAX_ROWS).tolist(), rows["name"].head(MAX_ROWS).tolist()))
 picked = st.multiselect("select runs", list(labels), format_func=lambda i: f"{labels[i]} · #{i}", key="runs_pick",
                         max_selections=MAX_OVERLAY, help=f"overlay up to {MAX_OVERLAY} runs; open or edit one")
@@ -83,11 +86,18 @@ if not picked:
                "page, or edit or delete them.")
     st.stop()
 
-if st.button(f"Delete {len(picked)} selected", icon=":material/delete:", key="runs_delete"):
-    if store_view.edit("delete", picked):
-        st.session_state[state.RUNS_DELETED] = list(picked)
-        st.session_state.pop("runs_pick", None)
-        st.rerun()
+
+
+def delete_picked(run_ids: list[int]) -> None:
+    """Delete's callback: it runs before the rerun, so the selection is emptied before its widget is drawn
+    (the chips of deleted runs go with them)."""
+    if store_view.edit("delete", run_ids):
+        st.session_state[state.RUNS_DELETED] = list(run_ids)
+        st.session_state["runs_pick"] = []
+
+
+st.button(f"Delete {len(picked)} selected", icon=":material/delete:", key="runs_delete", on_click=delete_picked,
+          args=(list(picked),))
 
 if len(picked) == 1:
     run_id = picked[0]

@@ -152,3 +152,18 @@ def test_compares_session_panel_shows_the_runs_as_the_store_has_them(store_path)
     ok(at.form_submit_button(key="FormSubmitter:delete-Delete").click().run())
     with open_store(store_path) as store:
         assert store.runs().empty and len(store.runs(include_deleted=True)) == 1  # undone on the Runs page
+
+
+def test_a_deleted_run_leaves_the_selection(store_path):
+    ids = fill(store_path, {"first": SMALL, "second": SMALL.replace(epochs=2), "third": SMALL.replace(epochs=1)})
+    at = app("pages/runs.py")
+    pick(at, ids[0], ids[1])
+    with open_store(store_path) as store:  # deleted elsewhere: another tab, or Compare's session panel
+        store.delete([ids[0]])
+    ok(at.run())
+    assert at.multiselect(key="runs_pick").value == [ids[1]]
+    assert all(f"#{ids[0]}" not in o for o in at.multiselect(key="runs_pick").options)
+    ok(at.button(key="runs_delete").click().run())  # deleted here: the chip goes with it
+    assert at.multiselect(key="runs_pick").value == []
+    ok(at.button(key="runs_undo").click().run())
+    assert at.multiselect(key="runs_pick").value == []
