@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from lab import charts, tables
-from lab.store import CONFIG_COLUMNS
+from lab.store import LISTED_COLUMNS
 from pages.ui import panels, playback, router, run_history, state, store_view, widgets
 
 router.use_router()
@@ -14,7 +14,7 @@ ANY = "(any)"
 # what each run came to first, then its settings: a table wider than the page scrolls, and the outcome
 # must not be the part out of sight
 SHOWN = {"name": "name", "created": "when (UTC)", "final_loss": "final loss", "final_accuracy": "final accuracy",
-         "diverged_at": "diverged at", "n_epochs": "epochs", "source": "source", **{c: c for c in CONFIG_COLUMNS},
+         "diverged_at": "diverged at", "n_epochs": "epochs", "source": "source", **{c: c for c in LISTED_COLUMNS},
          "group": "group", "tags": "tags"}
 
 st.title("Runs")
@@ -49,7 +49,7 @@ with st.expander("filter", expanded=True):
     search = st.text_input("name contains", key="runs_search")
     cols = st.columns(4)  # six to a row cut the choices off in a 1000 px window
     chosen = {}
-    for i, column in enumerate(("source", *CONFIG_COLUMNS, "tags")):
+    for i, column in enumerate(("source", *LISTED_COLUMNS, "tags")):
         values = every[column].dropna()
         if column == "tags":
             values = pd.Series([t for text in values for t in text.split(",") if t])
