@@ -421,6 +421,8 @@ class Store:
         norm_state = self._part(run_id, "normalization state", lambda: [
             {k.split(".", 1)[1]: a for k, a in arrays.items() if k.startswith(f"norm{i}.")}
             for i in range(layout["n_norm"])])
+        if not weights and layout.get("n_weights") == 0 and not meta.get("slim"):
+            meta = {**meta, "weights_not_stored": True}  # over WEIGHTS_CAP_BYTES when saved
         data = None
         if with_data and config.dataset != "csv":
             from .data import make_dataset
