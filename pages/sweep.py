@@ -13,7 +13,7 @@ import streamlit as st
 from lab import charts, gate, summaries
 from lab.activations import ACTIVATIONS
 from lab.config import RunConfig
-from lab.data import DATASETS, SKLEARN_SETS
+from lab.data import DATASETS
 from lab.init import INITIALIZERS
 from lab.optim import OPTIMIZERS
 from lab.settings import SEEDS, SETTINGS, ConfigError
@@ -77,10 +77,6 @@ def still_wanted() -> None:
     _ = state.SWEEP_RUN in st.session_state
 
 
-def samples(dataset: str) -> int:
-    return SKLEARN_SETS[dataset][1] if dataset in SKLEARN_SETS else 1000
-
-
 st.title("Sweep: which networks can learn at all")
 st.markdown(
     "Each cell is a short training run of one network; the map shows how it ended, for every pair of values "
@@ -140,7 +136,7 @@ def admitted_cells(spec: SweepSpec) -> list[dict] | None:
 
 if go:
     try:
-        base = RunConfig(dataset=dataset, samples=samples(dataset), activation=activation, init=init,
+        base = RunConfig(dataset=dataset, activation=activation, init=init,
                          bias_std=float(bias_std), width=int(width), optimizer=optimizer, lr=float(lr),
                          epochs=int(epochs)).validate()
         spec = SweepSpec(base, (x_name, parse_axis(x_name, split(x_text))),

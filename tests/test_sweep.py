@@ -211,3 +211,10 @@ def test_local_workers_never_run_the_parents_main_script(tmp_path, monkeypatch):
     assert sorted(r["cell"] for r in found) == [1, 2, 3, 4]
     assert not marker.exists(), "a worker ran the parent's __main__ script"
     assert not any(r["streamlit"] for r in found) and all(r["mp_main"] is None for r in found)
+
+
+def test_a_sweep_on_a_bundled_dataset_uses_all_its_rows_and_its_rows_say_so(tmp_path):
+    assert main(["sweep", "--dataset", "iris", "--x", "depth", "1", "--y", "width", "2", "--epochs", "1",
+                 "--out", str(tmp_path / "s.csv"), "--quiet"]) == 0
+    table = pd.read_csv(next(p for p in tmp_path.rglob("*.csv") if p.is_file()))
+    assert list(table["samples"]) == [150]

@@ -215,7 +215,7 @@ def data_widgets(c: RunConfig, csv_columns: list[str] | None, prefix: str = stat
     count = c.samples if c.samples is not None else (ui_defaults().samples if c.dataset in FIXED_SIZE else c.n_samples)
     samples = _slider("samples (generated data)", "samples", count, prefix)
     all_rows = st.checkbox(f"all rows of a bundled dataset ({_bundled_sizes()}); else the samples above",
-                           key=_init(prefix, "all_rows", c.samples is None or c.dataset not in FIXED_SIZE,
+                           key=_init(prefix, "all_rows", c.n_samples == FIXED_SIZE.get(c.dataset, c.n_samples),
                                      [True, False]))
     out["samples"] = None if all_rows and out["dataset"] in FIXED_SIZE else samples
     out["classes"] = _slider("classes (spirals, blobs, random)", "classes", c.classes, prefix)
