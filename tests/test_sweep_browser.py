@@ -36,7 +36,7 @@ def test_a_stopped_sweep_shows_one_count_no_stop_button_and_logs_no_warning(serv
     logged_before = log.stat().st_size
     page = context.new_page()
     tb._open(page, server + "/sweep", HEADING)
-    for label, value in (("x values", "1 1.5 2 2.5 3 3.5"), ("y values", "10 12 14 16 18 20"), ("epochs", "3")):
+    for label, value in (("x values", "1 1.5 2 2.5 3 3.5"), ("y values", "10 12 14 16 18 20"), ("epochs", "20")):
         page.get_by_label(label, exact=True).fill(value)
         page.keyboard.press("Tab")
     page.get_by_role("button", name="Run the sweep").click()
