@@ -26,7 +26,7 @@ def main() -> None:
     st.navigation(pages).run()
 
 
-# Streamlit runs this file as "__main__"; a sweep's worker process imports it as "__mp_main__" (multiprocessing
-# loads the parent's main module), where there is nothing to draw
+# Streamlit runs this file as "__main__"; imported under another name (multiprocessing's "__mp_main__", which a
+# sweep's workers no longer run: lab.workers.forget_the_parents_main) there is nothing to draw
 if __name__ == "__main__":
     main()

@@ -49,7 +49,8 @@ EXAMPLES = """examples:
 # choices are not written here: _add_run_options reads them from lab.settings.SETTINGS.
 RUN_OPTIONS = [
     ("--dataset", "dataset", str, "built-in data (--data for your own CSV)"),
-    ("--samples", "samples", int, "number of examples generated (train + validation)"),
+    ("--samples", "samples", int, "number of examples (train + validation): generated, or drawn from a bundled "
+                                        "dataset (default: 1000 generated, all of a bundled dataset's rows)"),
     ("--input-dim", "input_dim", int, "input dimension of the blobs and random datasets"),
     ("--classes", "classes", int, "classes of spirals (arms), blobs and random"),
     ("--noise", "noise", float, "noise std of the generated data (default: the dataset's own)"),
@@ -434,7 +435,6 @@ def _store_runs(store, runs, label, multi):
 
 
 def cmd_sweep(args, multi):
-    from .data import FIXED_SIZE
     from .sweep import SCHEDULER_ENV, SweepSpec, parse_axis, run_sweep
 
     if args.dataset is None and not args.data and not args.config:
@@ -442,8 +442,6 @@ def cmd_sweep(args, multi):
     if args.epochs is None and not args.config:
         args.epochs = SWEEP_DEFAULT_EPOCHS
     (base,) = configs_from_args(args, False).values()
-    if args.samples is None and not args.config and base.dataset in FIXED_SIZE:
-        base = base.replace(samples=FIXED_SIZE[base.dataset])  # all of a real dataset's rows
     if args.workers < 1:
         raise ConfigError("--workers must be at least 1")
     scheduler = args.scheduler or os.environ.get(SCHEDULER_ENV) or None
@@ -527,7 +525,7 @@ def cmd_theory(args, multi):
     from .theory import caveat, predict, regime, sigma_w
 
     (config,) = configs_from_args(args, False).values()
-    data = make_dataset(config.replace(samples=min(config.samples, 2000)))
+    data = make_dataset(config.replace(samples=min(config.n_samples, 2000)))
     mean_squares = np.mean(data.X_train**2, axis=1)  # one q_1 per example, as the pages do
     table = predict(config, data.input_dim, data.classes, mean_squares)
     note = caveat(config)

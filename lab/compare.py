@@ -130,6 +130,24 @@ def unique_name(name: str, taken) -> str:
     return f"{name} ({k})"
 
 
+def _short(value: float) -> str:
+    """A number in a few characters: 0.2, 1, 1e-4, 2.5e-4."""
+    if 0 < abs(value) < 1e-3:
+        mantissa, exponent = f"{value:.2e}".split("e")
+        return f"{float(mantissa):g}e{int(exponent)}"
+    return f"{value:.3g}"
+
+
+def cure_tags(config: RunConfig) -> list[str]:
+    """The cures a config switches on, each in a few characters: +BN, +LN, res α 0.2, drop 0.2, clip 1, wd 1e-4."""
+    c = config
+    return [tag for tag, on in (({"batch": "+BN", "layer": "+LN"}.get(c.norm, f"+{c.norm}"), c.norm != "none"),
+                                (f"res α {_short(c.residual_scale)}", c.residual),
+                                (f"drop {_short(c.dropout)}", c.dropout > 0),
+                                (f"clip {_short(c.clip_norm)}", c.clip_norm > 0),
+                                (f"wd {_short(c.weight_decay)}", c.weight_decay > 0)) if on]
+
+
 def describe(config: RunConfig) -> str:
-    """A short name for a run: activation/init, depth x width."""
-    return f"{config.activation}/{config.init} {config.depth}×{config.width}"
+    """A short name for a run: activation/init, depth x width, and its cures (``cure_tags``)."""
+    return " ".join([f"{config.activation}/{config.init} {config.depth}×{config.width}", *cure_tags(config)])

@@ -16,6 +16,7 @@ from .settings import MAX_WEIGHTS, SETTINGS, ConfigError, value_text
 
 MAX_DEPTH = SETTINGS["depth"].high
 MAX_WIDTH = SETTINGS["width"].high
+DEFAULT_SAMPLES = 1000  # generated examples when ``samples`` is not given
 TEXT_FIELDS = ("data_path", "label")  # the fields SETTINGS does not hold: a CSV's path and label column
 
 
@@ -25,7 +26,7 @@ class RunConfig:
     dataset: str = "spirals"  # a DATASETS name, or "csv"
     data_path: str | None = None  # the CSV file when dataset == "csv"
     label: str | None = None  # its label column
-    samples: int = 1000
+    samples: int | None = None  # None: all of a bundled dataset's rows, DEFAULT_SAMPLES generated examples
     input_dim: int = 2  # for blobs and random
     classes: int = 2  # spiral arms, blobs, random labels
     noise: float | None = None  # None: the dataset's own default
@@ -103,7 +104,7 @@ class RunConfig:
         checked = {}
         for name, constraint in SETTINGS.items():
             value = getattr(self, name)
-            if name == "init" or (name == "noise" and value is None):
+            if name == "init" or (name in ("noise", "samples") and value is None):
                 continue
             checked[name] = constraint.check(name, value)
         if self.dataset == "csv" and not (self.data_path and self.label):
@@ -132,5 +133,8 @@ class RunConfig:
 
     @property
     def n_samples(self) -> int:
-        """The examples the dataset will have: ``samples``, or all of a real dataset's rows when it has fewer."""
+        """The examples the dataset will have: ``samples``, or all of a bundled dataset's rows when it has
+        fewer or ``samples`` is not given (``DEFAULT_SAMPLES`` generated examples then)."""
+        if self.samples is None:
+            return FIXED_SIZE.get(self.dataset, DEFAULT_SAMPLES)
         return min(self.samples, FIXED_SIZE.get(self.dataset, self.samples))

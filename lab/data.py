@@ -185,7 +185,7 @@ def make_dataset(config: RunConfig, rng: np.random.Generator | None = None, csv_
         classes = len(class_names)
     else:
         X, y = DATASETS[config.dataset](
-            config.samples, rng, classes=config.n_classes, input_dim=config.n_inputs, noise=config.noise
+            config.n_samples, rng, classes=config.n_classes, input_dim=config.n_inputs, noise=config.noise
         )
         classes, names, class_names = config.n_classes, None, None
     return split(X, y, config.val_fraction, rng, classes, names, class_names, config.standardize)

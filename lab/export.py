@@ -48,14 +48,19 @@ def summary(result: RunResult) -> dict:
     }
 
 
+def _config_cell(config, field: str):
+    if field == "samples":
+        return config.n_samples  # samples not given: all of a bundled dataset's rows, or the default count
+    return str(config.gain) if field == "gain" else getattr(config, field)
+
+
 def history_table(runs: dict[str, RunResult], with_run: bool, with_config: bool = False) -> pd.DataFrame:
     """Training curves; with ``run`` as the first column when several runs are exported,
     and with the main config fields after it when ``with_config`` (tidy, one row per record)."""
     table = _stack(runs, "history", HISTORY_COLUMNS, with_run)
     if with_config and len(table):
         for pos, (field, column) in enumerate(CONFIG_COLUMNS.items(), start=1):
-            table.insert(pos, column, [str(getattr(runs[name].config, field)) if field == "gain"
-                                       else getattr(runs[name].config, field) for name in table["run"]])
+            table.insert(pos, column, [_config_cell(runs[name].config, field) for name in table["run"]])
     return table
 
 

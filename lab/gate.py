@@ -128,7 +128,7 @@ def check_bounds(config: RunConfig, csv: bool = False) -> None:
     """Refused unless every setting of ``config`` is within the browser's range (a CSV dataset only with
     ``csv``: an uploaded file)."""
     for name, constraint in SETTINGS.items():
-        value = getattr(config, name)
+        value = config.n_samples if name == "samples" else getattr(config, name)  # samples None: the default
         if name in NOT_BOUNDED or (name == "noise" and value is None):
             continue
         if name == "dataset" and value == "csv":

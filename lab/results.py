@@ -3,6 +3,7 @@ callback sees at each record point while the run is going."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -62,6 +63,18 @@ class Progress:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(LAYER_COLUMNS))
 
 
+class BoundaryGap(enum.Enum):
+    """Why a run on 2-D data draws no decision boundary (``RunResult.boundary_gap``; the words are
+    ``summaries.boundary_note``'s)."""
+
+    SESSION = "session"  # the session kept the final weights of its newest runs only (RunResult.slim)
+    STORE = "store"  # the run store did not keep them: they were over its size cap
+    TABLES = "tables"  # the run came from exported tables, which hold no weights
+    WEIGHTS = "weights"  # the weights are missing for another reason (a file that did not carry them)
+    DATA = "data"  # the weights are there, but the run's data was not made again (beyond the page's ranges)
+    NO_STEP = "no_step"  # batch norm before any step: its running averages describe no network yet
+
+
 @dataclass
 class RunResult:
     config: RunConfig
@@ -93,6 +106,23 @@ class RunResult:
         """The trained network rebuilt from its final weights and norm state, for evaluation (batch norm
         on its running statistics, dropout off); None when the weights were not kept (slim, imported)."""
         return mlp_from_config(self.config, self.weights, self.norm_state) if self.weights else None
+
+    def boundary_gap(self) -> BoundaryGap | None:
+        """Why this run draws no decision boundary though its inputs are 2-D; None when it draws one, and
+        when its inputs are not 2-D (there is no boundary to miss)."""
+        dim = self.data.input_dim if self.data is not None else (
+            None if self.config.dataset == "csv" else self.config.n_inputs)
+        if dim != 2:
+            return None
+        if not self.weights:
+            return (BoundaryGap.SESSION if self.meta.get("slim") else
+                    BoundaryGap.STORE if self.meta.get("weights_not_stored") else
+                    BoundaryGap.TABLES if self.meta.get("imported") else BoundaryGap.WEIGHTS)
+        if self.data is None:
+            return BoundaryGap.DATA
+        if self.config.norm == "batch" and not (len(self.history) and self.history["step"].max() > 0):
+            return BoundaryGap.NO_STEP
+        return None
 
     def nbytes(self) -> int:
         """The memory its arrays and tables hold (weights, data, histograms, history, statistics)."""

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from .compare import AXES, CompareSpec
 from .config import ConfigError, RunConfig
+from .data import FIXED_SIZE
 from .settings import SEEDS, SETTINGS, Choice, Interval
 
 # not in links: the file a CSV run read (a link cannot carry it)
@@ -107,9 +108,22 @@ def _text(value) -> str:
     return str(value)
 
 
+def _samples(config: RunConfig, base: RunConfig) -> int | None:
+    """``samples`` as a link must write it, or None when it need not: a bundled dataset uses all its rows
+    unless the link gives ``samples`` (so any count is written), generated data ``base``'s count unless
+    it gives another (a config without one means the default count, written out as a number)."""
+    if config.dataset in FIXED_SIZE:
+        return config.samples
+    count = config.n_samples
+    return None if count == base.replace(dataset=config.dataset).n_samples else count
+
+
 def config_to_params(config: RunConfig, base: RunConfig) -> dict[str, str]:
     """The fields of ``config`` that differ from ``base``, as strings."""
-    return {name: _text(getattr(config, name)) for name in SHAREABLE if getattr(config, name) != getattr(base, name)}
+    params = {name: _text(getattr(config, name)) for name in SHAREABLE
+              if name != "samples" and getattr(config, name) != getattr(base, name)}
+    samples = _samples(config, base)
+    return params if samples is None else params | {"samples": _text(samples)}
 
 
 def _last(raw) -> str:
@@ -137,6 +151,8 @@ def params_to_config(params: dict, base: RunConfig, skip=()) -> tuple[RunConfig,
             notices.append(notice)
         if value is not None:
             changes[key] = value
+    if "samples" not in changes and changes.get("dataset", base.dataset) in FIXED_SIZE:
+        changes["samples"] = None  # a bundled dataset: all its rows unless the link gives samples
     try:
         return base.replace(**changes).validate(), _capped(notices)
     except ConfigError as exc:  # each value fits, but not all together

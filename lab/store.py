@@ -50,6 +50,10 @@ ARRAY_FIELDS = ("hist_epochs", "act_hist", "act_zero_frac", "act_edges", "delta_
 # config fields with a column of their own in ``runs`` (indexed for the Runs page's filters); the rest are
 # filtered through json_extract on config_json
 CONFIG_COLUMNS = ("dataset", "depth", "width", "activation", "init", "optimizer", "lr", "norm", "residual", "seed")
+# config fields the listing reads from config_json (no column of their own; a run stored before they existed
+# gets their default, 0: off)
+JSON_COLUMNS = ("dropout", "clip_norm", "weight_decay")
+LISTED_COLUMNS = (*CONFIG_COLUMNS, *JSON_COLUMNS)  # the config fields ``runs()`` lists, and the Runs page shows
 FINAL_COLUMNS = ("final_loss", "final_accuracy", "final_val_loss", "final_val_accuracy")
 MAX_ROW_ID = 2**63 - 1  # SQLite's largest integer: a larger id names no run
 
@@ -315,7 +319,7 @@ class Store:
         """One row per run, newest first: id, name, created, source, group, tags (comma-joined), the config
         columns, the final metrics, diverged_at, wall_s, complete, notes.  ``filters``: config field -> value
         (exact match; any RunConfig field); ``tag``: runs with this tag; ``search``: in the name, any case."""
-        columns = ["id", "name", "created", "source", "group_id", "group", "tags", *CONFIG_COLUMNS, "n_epochs",
+        columns = ["id", "name", "created", "source", "group_id", "group", "tags", *LISTED_COLUMNS, "n_epochs",
                    *FINAL_COLUMNS, "diverged_at", "wall_s", "has_weights", "complete", "notes", "deleted_at"]
         if self._conn is None:
             return pd.DataFrame(columns=columns)
@@ -334,7 +338,9 @@ class Store:
         if search:
             where.append("instr(lower(r.name), lower(?)) > 0")
             params.append(search)
-        select = ", ".join(f"r.{c}" for c in columns if c not in ("group", "tags"))
+        select = ", ".join(f"r.{c}" for c in columns if c not in ("group", "tags", *JSON_COLUMNS))
+        select += "".join(f", json_extract(CASE WHEN json_valid(r.config_json) THEN r.config_json END, '$.{c}') "
+                          f"AS {c}" for c in JSON_COLUMNS)
         sql = (f"SELECT {select}, g.name AS \"group\", (SELECT group_concat(tag, ',') FROM "
                "(SELECT tag FROM tags t WHERE t.run_id = r.id ORDER BY tag)) AS tags "
                "FROM runs r LEFT JOIN groups g ON g.id = r.group_id"
@@ -345,6 +351,8 @@ class Store:
         frame["tags"] = frame["tags"].fillna("")
         for c in ("residual", "has_weights", "complete"):
             frame[c] = frame[c].astype(bool)
+        for c in JSON_COLUMNS:
+            frame[c] = pd.to_numeric(frame[c], errors="coerce").fillna(0.0).astype(float)
         return frame.loc[:, columns]
 
     def find(self, key: str | int, include_deleted: bool = False) -> list[int]:
@@ -413,6 +421,8 @@ class Store:
         norm_state = self._part(run_id, "normalization state", lambda: [
             {k.split(".", 1)[1]: a for k, a in arrays.items() if k.startswith(f"norm{i}.")}
             for i in range(layout["n_norm"])])
+        if not weights and layout.get("n_weights") == 0 and not meta.get("slim"):
+            meta = {**meta, "weights_not_stored": True}  # over WEIGHTS_CAP_BYTES when saved
         data = None
         if with_data and config.dataset != "csv":
             from .data import make_dataset

@@ -524,6 +524,30 @@ def cures_label(config) -> str:
     return ", ".join(p for p in parts if p)
 
 
+def boundary_note(gap) -> str:
+    """Why the decision boundary is missing, in a plain sentence (``RunResult.boundary_gap``'s kind)."""
+    from .limits import SESSION_FULL_RUNS
+    from .results import BoundaryGap
+    from .store import WEIGHTS_CAP_BYTES
+
+    return {
+        BoundaryGap.SESSION: (f"No decision boundary: this run's final weights were not kept. A session keeps the "
+                              f"weights of its newest {SESSION_FULL_RUNS} runs only, to bound the server's memory, "
+                              "and this run is older; train it again to see its boundary."),
+        BoundaryGap.STORE: (f"No decision boundary: the run store keeps final weights only for networks whose weights "
+                            f"total less than {WEIGHTS_CAP_BYTES / 2**20:g} MB, and this one's did not; train it again "
+                            "to see its boundary."),
+        BoundaryGap.TABLES: ("No decision boundary: this run was loaded from its exported tables, which hold no "
+                             "weights; train it again to see its boundary."),
+        BoundaryGap.WEIGHTS: ("No decision boundary: this run's final weights did not come with it; train it again "
+                              "to see its boundary."),
+        BoundaryGap.DATA: ("No decision boundary: this run's data was not made again, because its settings go beyond "
+                           "what this page offers."),
+        BoundaryGap.NO_STEP: ("No decision boundary yet: batch norm's running averages are set by training steps, "
+                              "and this run has taken none."),
+    }[gap]
+
+
 def network_label(config) -> str:
     """The network at initialization in a few words: activation, init (with its scale where it has one), depth×width."""
     c = config

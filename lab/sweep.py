@@ -181,7 +181,7 @@ def run_cell(cell: dict) -> dict:
     result = train(config)
     threshold = cell["loss_threshold"]
     summary = summary_table({"cell": result}, threshold).iloc[0]
-    row = dict(cell["config"])
+    row = dict(cell["config"], samples=config.n_samples)  # the rows it used (samples not given: all, or 1000)
     row[SIGMA_W] = cell["sigma_w"] if cell["sigma_w"] is not None else _theory_sigma_w(config, sigma_w)
     row["seed_index"] = cell["seed_index"]
     for name in METRIC_COLUMNS:

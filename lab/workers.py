@@ -13,9 +13,14 @@ A sweep's cells run on a ``ProcessPoolExecutor`` whose workers are forked from a
   started it), and a daemon thread asks every ``POLL_S`` whether that process is still alive
   and ends the worker if not.  The process is known by its pid and its start time, so that a
   new process that got the same pid does not keep a worker alive.  The thread starts as the
-  forkserver forks the worker (``watch_from_the_forkserver``), before multiprocessing has the
-  worker run the file of its parent's ``__main__``: in a Streamlit server that is the app, a
-  second or more (longer on a busy machine) before the pool's initializer runs.
+  forkserver forks the worker (``watch_from_the_forkserver``), before the pool's initializer runs.
+
+A worker never runs its parent's ``__main__`` either (``forget_the_parents_main``).  Multiprocessing
+would run that file (or module) again in each worker, as ``__mp_main__``: in a Streamlit server it is
+the app's script, which Streamlit installs as ``__main__`` while a page runs, so each worker imported
+Streamlit and the pages (a second or more of start-up) and drew the app outside any session, one
+"missing ScriptRunContext" warning in the server's log per Streamlit call.  The cells need nothing
+from ``__main__``: their function is ``lab.sweep.run_cell``, or another of an importable module.
 """
 from __future__ import annotations
 
@@ -90,6 +95,25 @@ def watch_from_the_forkserver() -> None:
     os.register_at_fork(after_in_child=lambda: watch(pid, start))
 
 
+MAIN_KEYS = ("init_main_from_path", "init_main_from_name")  # what spawn.prepare reads to run the parent's __main__
+
+
+def forget_the_parents_main() -> None:
+    """In a forkserver (lab._forkserver_watch calls this): every process it forks from now on prepares
+    without its parent's ``__main__`` (multiprocessing's ``spawn.prepare`` would run it as ``__mp_main__``)."""
+    from multiprocessing import spawn
+
+    prepare = spawn.prepare
+    if getattr(prepare, "forgets_main", False):
+        return
+
+    def prepare_without_main(data: dict) -> None:
+        prepare({key: value for key, value in data.items() if key not in MAIN_KEYS})
+
+    prepare_without_main.forgets_main = True
+    spawn.prepare = prepare_without_main  # spawn._main looks it up at each worker's start
+
+
 def _close_forkserver_alive_fd() -> None:
     # every process the forkserver forks gets the write end of its "alive" pipe (multiprocessing.forkserver)
     from multiprocessing import forkserver
@@ -139,5 +163,5 @@ def stop_pool(executor) -> None:
             pass
 
 
-__all__ = ["POLL_S", "is_alive", "local_pool", "process_start", "stop_pool", "this_process", "watch",
+__all__ = ["POLL_S", "forget_the_parents_main", "is_alive", "local_pool", "process_start", "stop_pool", "this_process", "watch",
            "watch_from_the_forkserver", "watch_parent"]

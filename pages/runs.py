@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from lab import charts, tables
-from lab.store import CONFIG_COLUMNS
+from lab.store import LISTED_COLUMNS
 from pages.ui import panels, playback, router, run_history, state, store_view, widgets
 
 router.use_router()
@@ -14,7 +14,7 @@ ANY = "(any)"
 # what each run came to first, then its settings: a table wider than the page scrolls, and the outcome
 # must not be the part out of sight
 SHOWN = {"name": "name", "created": "when (UTC)", "final_loss": "final loss", "final_accuracy": "final accuracy",
-         "diverged_at": "diverged at", "n_epochs": "epochs", "source": "source", **{c: c for c in CONFIG_COLUMNS},
+         "diverged_at": "diverged at", "n_epochs": "epochs", "source": "source", **{c: c for c in LISTED_COLUMNS},
          "group": "group", "tags": "tags"}
 
 st.title("Runs")
@@ -49,7 +49,7 @@ with st.expander("filter", expanded=True):
     search = st.text_input("name contains", key="runs_search")
     cols = st.columns(4)  # six to a row cut the choices off in a 1000 px window
     chosen = {}
-    for i, column in enumerate(("source", *CONFIG_COLUMNS, "tags")):
+    for i, column in enumerate(("source", *LISTED_COLUMNS, "tags")):
         values = every[column].dropna()
         if column == "tags":
             values = pd.Series([t for text in values for t in text.split(",") if t])
@@ -75,6 +75,9 @@ st.dataframe(tables.styled(table, key="name"), hide_index=True, width="stretch",
 keep = st.session_state.pop(state.RUNS_PICK_AGAIN, None)
 if keep is not None:  # a rename changes the option's label, which would clear the selection
     st.session_state["runs_pick"] = keep
+stored = set(every["id"].tolist())
+if any(i not in stored for i in st.session_state.get("runs_pick", [])):  # deleted elsewhere: another tab, Compare
+    st.session_state["runs_pick"] = [i for i in st.session_state["runs_pick"] if i in stored]
 labels = dict(zip(rows["id"].head(MAX_ROWS).tolist(), rows["name"].head(MAX_ROWS).tolist()))
 picked = st.multiselect("select runs", list(labels), format_func=lambda i: f"{labels[i]} · #{i}", key="runs_pick",
                         max_selections=MAX_OVERLAY, help=f"overlay up to {MAX_OVERLAY} runs; open or edit one")
@@ -83,11 +86,18 @@ if not picked:
                "page, or edit or delete them.")
     st.stop()
 
-if st.button(f"Delete {len(picked)} selected", icon=":material/delete:", key="runs_delete"):
-    if store_view.edit("delete", picked):
-        st.session_state[state.RUNS_DELETED] = list(picked)
-        st.session_state.pop("runs_pick", None)
-        st.rerun()
+
+
+def delete_picked(run_ids: list[int]) -> None:
+    """Delete's callback: it runs before the rerun, so the selection is emptied before its widget is drawn
+    (the chips of deleted runs go with them)."""
+    if store_view.edit("delete", run_ids):
+        st.session_state[state.RUNS_DELETED] = list(run_ids)
+        st.session_state["runs_pick"] = []
+
+
+st.button(f"Delete {len(picked)} selected", icon=":material/delete:", key="runs_delete", on_click=delete_picked,
+          args=(list(picked),))
 
 if len(picked) == 1:
     run_id = picked[0]

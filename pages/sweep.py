@@ -13,7 +13,7 @@ import streamlit as st
 from lab import charts, gate, summaries
 from lab.activations import ACTIVATIONS
 from lab.config import RunConfig
-from lab.data import DATASETS, SKLEARN_SETS
+from lab.data import DATASETS
 from lab.init import INITIALIZERS
 from lab.optim import OPTIMIZERS
 from lab.settings import SEEDS, SETTINGS, ConfigError
@@ -77,10 +77,6 @@ def still_wanted() -> None:
     _ = state.SWEEP_RUN in st.session_state
 
 
-def samples(dataset: str) -> int:
-    return SKLEARN_SETS[dataset][1] if dataset in SKLEARN_SETS else 1000
-
-
 st.title("Sweep: which networks can learn at all")
 st.markdown(
     "Each cell is a short training run of one network; the map shows how it ended, for every pair of values "
@@ -140,7 +136,7 @@ def admitted_cells(spec: SweepSpec) -> list[dict] | None:
 
 if go:
     try:
-        base = RunConfig(dataset=dataset, samples=samples(dataset), activation=activation, init=init,
+        base = RunConfig(dataset=dataset, activation=activation, init=init,
                          bias_std=float(bias_std), width=int(width), optimizer=optimizer, lr=float(lr),
                          epochs=int(epochs)).validate()
         spec = SweepSpec(base, (x_name, parse_axis(x_name, split(x_text))),
@@ -184,11 +180,17 @@ def figure(rows):
 
 
 total = len(run["cells"])
-if run["running"]:
-    if st.button("Stop", key="s_stop", type="secondary"):
-        run["running"] = False  # this click reran the page: the loop below was left and its cells cancelled
+
+
+def stop_sweep() -> None:
+    """Stop's callback: it runs before the rerun its click asks for, so that rerun draws no Stop button.  The
+    script run that drew the button is told to stop (Streamlit's fast reruns), and ends at its next yield
+    point, where its cells are cancelled; until then it adds no row (``running`` is read before each)."""
+    st.session_state[state.SWEEP_RUN]["running"] = False
+
 
 if run["running"]:
+    st.button("Stop", key="s_stop", type="secondary", on_click=stop_sweep)
     done_keys = {tuple(r["_key"]) for r in run["rows"]}
     todo = [c for c in run["cells"] if tuple(c["key"]) not in done_keys]
     bar = st.progress(len(run["rows"]) / total, text="starting the workers…")
@@ -203,6 +205,8 @@ if run["running"]:
         try:
             with contextlib.closing(finished):
                 for row in finished:  # in any order: a row's key comes from the row itself
+                    if not run["running"]:  # stopped: a row that comes after the Stop is not counted
+                        break
                     row["_key"] = cell_key(row[xn], row[yn], row["seed_index"])
                     run["rows"].append(row)
                     run["seconds"] = time.perf_counter() - start
@@ -224,7 +228,7 @@ if run["running"]:
     run["running"] = False
     st.rerun()
 
-rows = run["rows"]
+rows = list(run["rows"])  # one count for the warning, the map and the caption
 if len(rows) < total:
     st.warning(f"Stopped after {len(rows)} of {total} runs; the grey cells did not run.")
     if st.button("Run the missing cells", key="s_resume"):

@@ -1,7 +1,7 @@
 """Train: choose init, activation and depth, train, and watch the error signal at every layer."""
 import streamlit as st
 
-from lab import charts, gate
+from lab import charts, gate, summaries
 from lab.compare import describe
 from lab.data import MAX_CSV_BYTES, DataError
 from lab.data import csv_columns as read_csv_columns
@@ -195,10 +195,13 @@ with body.container():
     results_view.gradient_profile(result)
     results_view.flow_over_time(result)
     results_view.histograms(result)
-    boundary = charts.boundary_figure(result)
-    if boundary is not None:
+    boundary, gap = charts.boundary_figure(result), result.boundary_gap()
+    if boundary is not None or gap is not None:
         st.subheader("5. Decision boundary")
+    if boundary is not None:
         panels.chart(boundary, key="boundary", filename="decision_boundary")
+    elif gap is not None:  # where the boundary would be, why it is not
+        st.info(summaries.boundary_note(gap), icon=":material/info:")
 
     st.subheader("Take it with you")
     name = next((n for n, r in st.session_state.get(state.RUNS, {}).items() if r is result), "run")

@@ -171,3 +171,36 @@ def test_batch_norm_before_any_step_draws_no_boundary():
     untrained = train(CURED.replace(norm="batch", epochs=0))
     assert untrained.eval_model() is not None and boundary_figure(untrained) is None
     assert boundary_figure(train(CURED.replace(norm="layer", epochs=0))) is not None
+
+
+# ---------------------------------------------------------------- why a run draws no boundary
+
+SMALL_2D = RunConfig(samples=120, epochs=2, depth=2, width=4)
+
+
+def test_a_run_with_its_weights_has_no_gap_and_one_without_says_why(tmp_path, monkeypatch):
+    from lab import store as store_module
+    from lab.results import BoundaryGap
+    from lab.summaries import boundary_note
+
+    full = train(SMALL_2D)
+    assert boundary_figure(full) is not None and full.boundary_gap() is None
+    slim = full.slim()
+    assert boundary_figure(slim) is None and slim.boundary_gap() is BoundaryGap.SESSION
+    note = boundary_note(slim.boundary_gap())
+    assert "newest 3 runs" in note and "weights" in note
+
+    assert "less than 2 MB" in boundary_note(BoundaryGap.STORE)
+    monkeypatch.setattr(store_module, "WEIGHTS_CAP_BYTES", 0)  # a network too large to keep
+    with store_module.open_store(tmp_path / "runs.sqlite") as store:
+        loaded = store.load(store.save(full, "big", "cli"))
+    assert loaded.boundary_gap() is BoundaryGap.STORE
+
+    tables = type(full).from_tables(full.config, full.history, full.layers, {})
+    assert tables.boundary_gap() is BoundaryGap.TABLES
+    assert len({boundary_note(kind) for kind in BoundaryGap}) == len(BoundaryGap)
+
+
+def test_a_run_whose_data_is_not_two_dimensional_has_no_gap_to_explain():
+    digits = train(RunConfig(dataset="iris", epochs=1, depth=2, width=4))
+    assert boundary_figure(digits) is None and digits.slim().boundary_gap() is None

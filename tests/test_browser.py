@@ -6,6 +6,7 @@ Playwright or Chromium is missing.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -291,6 +292,35 @@ def _stored(**filters):
 
     with open_store(SERVER["store"]) as store:
         return store.runs(filters=filters)
+
+
+def test_a_deleted_runs_chip_leaves_the_selection(server, page):
+    from lab import RunConfig, train
+    from lab.store import open_store
+
+    small = RunConfig(samples=100, epochs=1, depth=2, width=4, seed=777)
+    with open_store(SERVER["store"]) as store:
+        ids = [store.save(train(small.replace(epochs=e)), f"chip run {e}", "cli") for e in (1, 2)]
+    _open(page, server + "/runs", "Runs")
+    for run_id in ids:
+        page.locator("[data-testid=stMultiSelect]").first.click()
+        page.get_by_role("option").filter(has_text=f"· #{run_id}").first.click()
+        page.keyboard.press("Escape")
+        _settle(page)
+    chips = page.get_by_role("button", name=re.compile(r"^Remove chip run"))  # each chip's remove button
+    assert chips.count() == 2
+    with open_store(SERVER["store"]) as store:  # deleted elsewhere: in another tab, or Compare's session panel
+        store.delete([ids[0]])
+    page.get_by_label("name contains").fill("chip run")  # any rerun of the page
+    page.keyboard.press("Enter")
+    _settle(page)
+    _no_exception(page)
+    assert chips.count() == 1
+    page.get_by_role("button", name="Delete 1 selected").click()
+    page.get_by_text("Deleted 1 run.").wait_for(timeout=30_000)
+    _settle(page)
+    _no_exception(page)
+    assert chips.count() == 0, chips.all_inner_texts()
 
 
 def test_train_page_trains_and_the_runs_page_lists_renames_deletes_and_undoes(server, page):

@@ -232,3 +232,12 @@ def test_the_default_store_comes_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("BACKPROP_LAB_STORE", str(tmp_path))
     proc = lab("train", *STORE_FAST, "--out", str(tmp_path / "b"))
     assert proc.returncode == 0 and "warning" in proc.stderr and (tmp_path / "b" / "config.json").exists()
+
+
+@pytest.mark.parametrize("extra, rows", [([], 1797), (["--samples", "500"], 500)])
+def test_train_on_digits_uses_all_its_rows_unless_samples_is_given(tmp_path, extra, rows):
+    proc = lab("train", "--dataset", "digits", "--depth", "1", "--width", "4", "--epochs", "0", "--quiet",
+               "--no-store", "--out", str(tmp_path / "run"), *extra)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert doc["result"]["n_train"] + doc["result"]["n_val"] == rows

@@ -311,3 +311,17 @@ def test_fifo_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(DataError, match="not a regular file"):
         read_csv_table(str(fifo), "label")
+
+
+@pytest.mark.parametrize("name, rows", [("digits", 1797), ("iris", 150), ("wine", 178), ("breast_cancer", 569)])
+def test_a_bundled_dataset_uses_all_its_rows_unless_samples_is_given(name, rows):
+    config = RunConfig(dataset=name).validate()  # samples not given
+    data = make_dataset(config)
+    assert len(data.X_train) + len(data.X_val) == rows == config.n_samples
+    fewer = RunConfig(dataset=name, samples=100).validate()
+    assert len(make_dataset(fewer).y_train) + len(make_dataset(fewer).y_val) == 100 == fewer.n_samples
+
+
+def test_generated_data_keeps_its_default_size():
+    data = make_dataset(RunConfig(dataset="spirals").validate())
+    assert len(data.X_train) + len(data.X_val) == 1000

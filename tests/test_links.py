@@ -360,3 +360,17 @@ def test_the_same_run_is_kept_once_and_the_address_survives_a_visit_elsewhere():
     assert len(at.session_state["runs"]) == 3
     assert len(at.get("plotly_chart")) >= 2
     assert at.query_params["vary"] == "depth" and at.query_params["values"] == "2,3"
+
+
+def test_a_link_to_a_bundled_dataset_uses_all_its_rows_unless_it_gives_samples():
+    config, notices = params_to_config({"dataset": "digits"}, TRAIN_DEFAULTS)
+    assert notices == [] and config.n_samples == 1797
+    config, _ = params_to_config({"dataset": "digits", "samples": "500"}, TRAIN_DEFAULTS)
+    assert config.n_samples == 500
+    for samples in (None, 400, 500):  # a run on digits, opened on a page through its link, keeps its rows
+        run = TRAIN_DEFAULTS.replace(dataset="digits", samples=samples).validate()
+        back, notices = params_to_config(config_to_params(run, TRAIN_DEFAULTS), TRAIN_DEFAULTS)
+        assert notices == [] and back.n_samples == run.n_samples
+    generated = RunConfig(dataset="spirals").validate()  # the command line's default: 1000 examples
+    back, _ = params_to_config(config_to_params(generated, TRAIN_DEFAULTS), TRAIN_DEFAULTS)
+    assert back.n_samples == 1000

@@ -357,3 +357,24 @@ def test_deep_network_histograms_say_which_layers_and_take_a_choice():
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.dataframe) == 2  # the statistics in two tabs, every layer in each
     assert all(len(d.value) == 26 for d in at.dataframe)
+
+
+def test_train_page_on_a_bundled_dataset_uses_all_its_rows():
+    at = app("pages/train.py", SMALL)
+    at.selectbox(key="w_dataset").set_value("digits")
+    at.number_input(key="w_epochs").set_value(0)
+    at.sidebar.form_submit_button[0].click().run()
+    assert not at.exception
+    data = at.session_state["result"].data
+    assert len(data.X_train) + len(data.X_val) == 1797
+
+
+def test_a_run_whose_weights_were_not_kept_says_so_where_the_boundary_would_be():
+    at = app("pages/train.py", SMALL)
+    at.sidebar.form_submit_button[0].click().run()
+    assert any(s.value == "5. Decision boundary" for s in at.subheader)
+    at.session_state["result"] = at.session_state["result"].slim()  # as a session keeps its older runs
+    at.run()
+    assert not at.exception
+    assert any(s.value == "5. Decision boundary" for s in at.subheader)
+    assert any("weights" in i.value and "newest 3 runs" in i.value for i in at.info), [i.value for i in at.info]

@@ -152,3 +152,38 @@ def test_compares_session_panel_shows_the_runs_as_the_store_has_them(store_path)
     ok(at.form_submit_button(key="FormSubmitter:delete-Delete").click().run())
     with open_store(store_path) as store:
         assert store.runs().empty and len(store.runs(include_deleted=True)) == 1  # undone on the Runs page
+
+
+def test_a_deleted_run_leaves_the_selection(store_path):
+    ids = fill(store_path, {"first": SMALL, "second": SMALL.replace(epochs=2), "third": SMALL.replace(epochs=1)})
+    at = app("pages/runs.py")
+    pick(at, ids[0], ids[1])
+    with open_store(store_path) as store:  # deleted elsewhere: another tab, or Compare's session panel
+        store.delete([ids[0]])
+    ok(at.run())
+    assert at.multiselect(key="runs_pick").value == [ids[1]]
+    assert all(f"#{ids[0]}" not in o for o in at.multiselect(key="runs_pick").options)
+    ok(at.button(key="runs_delete").click().run())  # deleted here: the chip goes with it
+    assert at.multiselect(key="runs_pick").value == []
+    ok(at.button(key="runs_undo").click().run())
+    assert at.multiselect(key="runs_pick").value == []
+
+
+def test_dropout_clipping_and_weight_decay_are_columns_and_filters(store_path):
+    fill(store_path, {"plain": SMALL, "dropped": SMALL.replace(dropout=0.2),
+                      "clipped": SMALL.replace(clip_norm=1.0, weight_decay=1e-4)})
+    with open_store(store_path) as store:
+        listed = store.runs().set_index("name")
+    assert listed.loc["dropped", "dropout"] == 0.2 and listed.loc["plain", "dropout"] == 0.0
+    assert listed.loc["clipped", "clip_norm"] == 1.0 and listed.loc["clipped", "weight_decay"] == 1e-4
+    at = app("pages/runs.py")
+    table = at.dataframe[0].value
+    assert {"dropout", "clip_norm", "weight_decay"} <= set(table.columns)
+    ok(at.selectbox(key="runs_f_dropout").set_value(0.2).run())
+    assert list(at.dataframe[0].value["name"]) == ["dropped"]
+    ok(at.selectbox(key="runs_f_dropout").set_value("(any)").run())
+    ok(at.selectbox(key="runs_f_weight_decay").set_value(1e-4).run())
+    assert list(at.dataframe[0].value["name"]) == ["clipped"]
+    ok(at.selectbox(key="runs_f_weight_decay").set_value("(any)").run())
+    ok(at.selectbox(key="runs_f_clip_norm").set_value(1.0).run())
+    assert list(at.dataframe[0].value["name"]) == ["clipped"]

@@ -91,7 +91,7 @@ def test_session_only_meta_is_left_out_and_big_weights_are_not_kept(tmp_path, ti
     monkeypatch.setattr(store_mod, "WEIGHTS_CAP_BYTES", 8)
     with open_store(tmp_path / "s.sqlite") as s:
         back = s.load(s.save(result, "big", "cli"))
-        assert back.meta == {"colour": "#123456"}
+        assert back.meta == {"colour": "#123456", "weights_not_stored": True}  # said where the boundary would be
         assert back.weights == [] and back.norm_state == [] and back.eval_model() is None
         assert not s.runs()["has_weights"].iloc[0]
 

@@ -185,3 +185,36 @@ def test_at_the_edge_of_chaos_networks_train_deeper_than_at_sigma_w_4():
     accuracy = {(round(r["sigma_w"], 2), r["depth"]): r["final_val_accuracy"] for r in rows}
     assert accuracy[(round(edge, 2), 10)] > 0.5 and accuracy[(round(edge, 2), 30)] > 0.5, accuracy
     assert accuracy[(4.0, 10)] < 0.5 and accuracy[(4.0, 30)] < 0.5, accuracy
+
+
+def _modules_of_a_worker(cell):
+    import sys
+
+    return {"cell": cell, "mp_main": getattr(sys.modules.get("__mp_main__"), "__file__", None),
+            "streamlit": "streamlit" in sys.modules}
+
+
+def test_local_workers_never_run_the_parents_main_script(tmp_path, monkeypatch):
+    # In a Streamlit server, __main__ is the app's script while a page runs (Streamlit swaps it in); a worker
+    # that ran it again would draw the app outside any session: one "missing ScriptRunContext" warning
+    # in the server's log per st call, and a second of start-up per worker.
+    import sys
+    import types
+
+    marker = tmp_path / "ran"
+    script = tmp_path / "app_like.py"
+    script.write_text(f"open({str(marker)!r}, 'a').write('ran\\n')\nimport streamlit\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    found = list(sweep.map_cells([1, 2, 3, 4], workers=2, fn=_modules_of_a_worker))
+    assert sorted(r["cell"] for r in found) == [1, 2, 3, 4]
+    assert not marker.exists(), "a worker ran the parent's __main__ script"
+    assert not any(r["streamlit"] for r in found) and all(r["mp_main"] is None for r in found)
+
+
+def test_a_sweep_on_a_bundled_dataset_uses_all_its_rows_and_its_rows_say_so(tmp_path):
+    assert main(["sweep", "--dataset", "iris", "--x", "depth", "1", "--y", "width", "2", "--epochs", "1",
+                 "--out", str(tmp_path / "s.csv"), "--quiet"]) == 0
+    table = pd.read_csv(next(p for p in tmp_path.rglob("*.csv") if p.is_file()))
+    assert list(table["samples"]) == [150]

@@ -27,6 +27,47 @@ def _start_long_sweep(page, url):
     return workers
 
 
+def test_a_stopped_sweep_shows_one_count_no_stop_button_and_logs_no_warning(server, context):
+    """Issue 22: after Stop the Stop button stayed beside "Stopped after 39 of 120 runs" while the caption said
+    "40 of 120 runs finished"; and each sweep start wrote 34 "missing ScriptRunContext" warnings to the log."""
+    import re
+
+    log = tb.ROOT / "tests" / ".streamlit-browser.log"
+    logged_before = log.stat().st_size
+    page = context.new_page()
+    tb._open(page, server + "/sweep", HEADING)
+    for label, value in (("x values", "1 1.5 2 2.5 3 3.5"), ("y values", "10 12 14 16 18 20"), ("epochs", "20")):
+        page.get_by_label(label, exact=True).fill(value)
+        page.keyboard.press("Tab")
+    page.get_by_role("button", name="Run the sweep").click()
+    progress, deadline = "", time.time() + 180
+    while time.time() < deadline:  # Stop once a few cells have finished, well before the last
+        bar = page.locator("[data-testid=stProgress]")
+        progress = bar.first.inner_text() if bar.count() else ""
+        done = re.match(r"(\d+) of 36 runs", progress)
+        if done and int(done.group(1)) >= 2:
+            break
+        time.sleep(0.2)
+    else:
+        tb._shot(page, "sweep_stop_timeout")
+        raise AssertionError(f"no cell finished in 180 s: {progress!r}")
+    assert int(done.group(1)) < 30, progress
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Run the missing cells").wait_for(timeout=30_000)
+    tb._settle(page)
+    tb._no_exception(page)
+    assert page.get_by_role("button", name="Stop").count() == 0
+    stopped = re.search(r"Stopped after (\d+) of 36 runs", page.locator("[data-testid=stAlert]").inner_text())
+    caption = re.search(r"(\d+) of 36 runs finished", page.locator("[data-testid=stCaptionContainer]").all_inner_texts()
+                        .__str__())
+    assert stopped and caption and stopped.group(1) == caption.group(1), (stopped, caption)
+    with open(log, errors="replace") as fh:
+        fh.seek(logged_before)
+        logged = fh.read()
+    assert "missing ScriptRunContext" not in logged, logged[:2000]
+    page.close()
+
+
 def test_stop_and_a_closed_tab_end_the_sweeps_workers_and_so_does_the_servers_death(server, context):
     page = context.new_page()
     workers = _start_long_sweep(page, server)

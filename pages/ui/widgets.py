@@ -6,6 +6,7 @@ import math
 import streamlit as st
 
 from lab import ConfigError, RunConfig, RunResult, gate
+from lab.data import FIXED_SIZE
 from lab.imports import ImportFormatError, fits_network
 from lab.settings import SETTINGS
 from lab.share import config_to_params, params_to_config
@@ -211,11 +212,20 @@ def data_widgets(c: RunConfig, csv_columns: list[str] | None, prefix: str = stat
         out["label"] = st.selectbox("label column of the CSV", csv_columns,
                                     key=_init(prefix, "label", c.label if c.label in csv_columns
                                               else csv_columns[-1], csv_columns))
-    out["samples"] = _slider("samples (generated data)", "samples", c.samples, prefix)
+    count = c.samples if c.samples is not None else (ui_defaults().samples if c.dataset in FIXED_SIZE else c.n_samples)
+    samples = _slider("samples (generated data)", "samples", count, prefix)
+    all_rows = st.checkbox(f"all rows of a bundled dataset ({_bundled_sizes()}); else the samples above",
+                           key=_init(prefix, "all_rows", c.n_samples == FIXED_SIZE.get(c.dataset, c.n_samples),
+                                     [True, False]))
+    out["samples"] = None if all_rows and out["dataset"] in FIXED_SIZE else samples
     out["classes"] = _slider("classes (spirals, blobs, random)", "classes", c.classes, prefix)
     out["input_dim"] = _slider("input dimension (blobs, random)", "input_dim", c.input_dim, prefix)
     out["val_fraction"] = _slider("validation fraction", "val_fraction", c.val_fraction, prefix)
     return out
+
+
+def _bundled_sizes() -> str:
+    return ", ".join(f"{name} {rows:,}" for name, rows in FIXED_SIZE.items())
 
 
 def build_config(base: RunConfig, values: dict) -> tuple[RunConfig | None, str]:
