@@ -98,7 +98,7 @@ def act(action: str | None, config) -> None:
             if result is not None:
                 result = playback.shown(trainer, result)
         if result is not None:
-            state.replace(state.RESULT, result)
+            state.show_run(result)
             run_history.remember_run(describe(config), result, source="Train")
     elif action == "play":
         if playback.trainer_for(config, csv_bytes) is not None:
@@ -122,7 +122,7 @@ def act(action: str | None, config) -> None:
         playback.refresh()  # a run that Stop paused, shown as far as it got
         partial = running.recover_partial()
         if partial is not None and playback.session_trainer() is None:
-            state.replace(state.RESULT, partial)
+            state.show_run(partial)
 
 
 def control_bar() -> tuple[str | None, object]:

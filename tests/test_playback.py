@@ -95,3 +95,45 @@ def test_step_on_a_diverged_run_says_it_diverged_and_reset_starts_again():
     assert any(f"diverged at epoch {result.diverged_at:g}" in i.value for i in at.info)
     press(at, "Reset")
     assert at.session_state["trainer"].step == 0 and at.session_state["result"].diverged_at is None
+
+
+def _slider(at, label):
+    return next(s for s in at.select_slider if s.label == label)
+
+
+def _opens_at_the_last_record(at):
+    """The profile's epoch slider and the histograms' snapshot slider at the run's last record, and the
+    verdict beside the one at initialization said for that epoch."""
+    result = at.session_state["result"]
+    last = result.layers["epoch"].max()
+    assert _slider(at, "epoch").value == last
+    assert _slider(at, "snapshot").value == len(result.hist_epochs) - 1
+    assert any(f"At epoch {last:g}" in m.value for m in at.markdown)
+
+
+def test_step_then_train_opens_the_charts_at_the_new_runs_last_record():
+    at = press(train_page(), "Step", sidebar=True)
+    assert _slider(at, "epoch").value == 1  # the stepped run's last record
+    press(at, "Train", sidebar=True)
+    assert not at.session_state["result"].stopped and at.session_state["result"].config.epochs == 200
+    _opens_at_the_last_record(at)
+
+
+def test_a_paused_run_then_a_new_run_opens_at_the_new_runs_last_record():
+    at = press(train_page(RUN.replace(epochs=50)), "Step", sidebar=True)
+    press(at, "Step")
+    press(at, "Step")
+    assert _slider(at, "epoch").value == 3 and any("Paused at epoch 3" in i.value for i in at.info)
+    at.number_input(key="w_epochs").set_value(20)  # another run: 20 epochs
+    press(at, "Train", sidebar=True)
+    assert at.session_state["result"].config.epochs == 20 and not at.session_state["result"].stopped
+    _opens_at_the_last_record(at)
+
+
+def test_a_run_moved_to_an_earlier_epoch_opens_again_at_the_last_record_when_replaced():
+    at = press(train_page(RUN.replace(epochs=10)), "Train", sidebar=True)
+    _slider(at, "epoch").set_value(2).run()
+    assert _slider(at, "epoch").value == 2
+    press(at, "Reset")  # a new run on screen (at initialization), then trained again to its end
+    press(at, "Train", sidebar=True)
+    _opens_at_the_last_record(at)

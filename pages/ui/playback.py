@@ -129,7 +129,7 @@ def shown(trainer: Trainer, result: RunResult | None = None) -> RunResult:
             result.meta["made_from"] = (trainer.config, st.session_state.get(state.TRAINER_DATA, ""))
             run_cache().put(result.meta["made_from"], result)
         forget()
-    state.replace(state.RESULT, result)
+    state.show_run(result)
     return result
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab import RunResult, charts, diagram, summaries, tables
-from pages.ui import panels, preview
+from pages.ui import panels, preview, state
 
 
 @st.fragment
@@ -22,7 +22,7 @@ def gradient_profile(result: RunResult) -> None:
     """The profile at the chosen epoch beside the verdicts, the network coloured by it, and the per-layer table."""
     epochs = panels.record_epochs(result)
     st.subheader("2. The gradient profile: how much error signal reaches each layer")
-    epoch = st.select_slider("epoch", epochs, value=epochs[-1], key="profile_epoch",
+    epoch = st.select_slider("epoch", epochs, value=epochs[-1], key=state.shown_key("profile_epoch"),
                              help="0 = at initialization, before any update") if len(epochs) > 1 else epochs[0]
     # the verdict at initialization, where vanishing and exploding are plainest, beside the chosen epoch's
     then, now = st.columns(2)
@@ -74,7 +74,7 @@ def histograms(result: RunResult) -> None:
     if not (result.act_hist.shape[0] and result.act_hist.shape[1]):
         return
     snaps = list(range(result.act_hist.shape[0]))
-    snap = st.select_slider("snapshot", snaps, value=snaps[-1], key="hist_snap",
+    snap = st.select_slider("snapshot", snaps, value=snaps[-1], key=state.shown_key("hist_snap"),
                             format_func=lambda i: f"epoch {result.hist_epochs[i]:g}")
     n_layers = result.delta_hist.shape[1]
     shown = panels.layer_picker(n_layers, key="hist_layers")
