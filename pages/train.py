@@ -186,12 +186,13 @@ with body.container():
     # the address carries the settings of the run shown, also after a visit to another page
     links.set_address(config_to_params(result.config, widgets.ui_defaults()), state.TRAIN_LINK_SEEN)
 
-    panels.status_line(result, paused=playback.is_paused(result))
+    paused = playback.is_paused(result)
+    panels.status_line(result, paused=paused)
     if result.layers.empty:
         st.stop()  # it overflowed at initialization: the message above is all there is
 
     # each section with a control of its own is a fragment: moving its slider redraws that section only
-    results_view.learning_curves(result)
+    results_view.learning_curves(result, paused)
     results_view.gradient_profile(result)
     results_view.flow_over_time(result)
     results_view.histograms(result)

@@ -137,3 +137,28 @@ def test_a_run_moved_to_an_earlier_epoch_opens_again_at_the_last_record_when_rep
     press(at, "Reset")  # a new run on screen (at initialization), then trained again to its end
     press(at, "Train", sidebar=True)
     _opens_at_the_last_record(at)
+
+
+def _positions(at) -> list[tuple[str, float, str]]:
+    """Every "paused/stopped at epoch N of M" on the page: (word, N, M)."""
+    import re
+
+    texts = [e.value for kind in ("info", "warning", "caption", "markdown") for e in getattr(at, kind)]
+    found = [m.groups() for t in texts for m in re.finditer(r"(paused|stopped) at epoch ([\d,.]+)( of [\d,]+)?",
+                                                             t, re.IGNORECASE)]
+    return [(word.lower(), float(n.replace(",", "")), of) for word, n, of in found]
+
+
+def test_a_run_paused_mid_epoch_is_at_one_epoch_in_every_text():
+    # 1,600 training examples in batches of 64: 25 steps an epoch, so that a pause falls within an epoch
+    at = press(train_page(RUN.replace(samples=2000)), "Play", sidebar=True)
+    press(at, "Pause")
+    trainer = at.session_state["trainer"]
+    assert trainer.step % trainer.steps_per_epoch, "paused on an epoch boundary: this test needs a pause within one"
+    done = trainer.step / trainer.steps_per_epoch  # epochs of training done, as the trainer counts them
+    positions = _positions(at)
+    assert len(positions) >= 3, positions  # the control bar, the status, the learning curve's caption
+    assert {word for word, _, _ in positions} == {"paused"}, positions
+    assert {of for _, _, of in positions} == {" of 200"}, positions
+    [n] = {n for _, n, _ in positions}
+    assert done - 0.1 < n <= done, (n, done)  # where the run is, to a tenth of an epoch, never ahead of it

@@ -154,8 +154,8 @@ def is_paused(result: RunResult) -> bool:
 def position(trainer: Trainer | None, result: RunResult | None) -> str:
     """Where the run on screen stands, in one line."""
     if trainer is not None:
-        epochs = trainer.config.epochs
-        where = f"epoch {trainer.epoch:,.4g} of {epochs:,} (step {trainer.step:,} of {trainer.total_steps:,})"
+        where = (f"{summaries.epoch_of(trainer.epoch, trainer.config.epochs)} "
+                 f"(step {trainer.step:,} of {trainer.total_steps:,})")
         if trainer.diverged_at is not None:
             return f"Diverged at epoch {trainer.diverged_at:g}: Reset starts again from initialization."
         return ("Playing: " if playing() else "Paused at ") + where

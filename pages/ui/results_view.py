@@ -9,12 +9,13 @@ from pages.ui import panels, preview, state
 
 
 @st.fragment
-def learning_curves(result: RunResult) -> None:
+def learning_curves(result: RunResult, paused: bool = False) -> None:
+    """The loss curves and their verdict; ``paused``: the run can go on from where it stopped."""
     st.subheader("1. Learning curves")
     log_y = st.toggle("log-scale loss", value=False)
     panels.chart(charts.loss_figure(result.history, result.config.loss, log_y, result.diverged_at), key="loss",
                  filename="learning_curves")
-    st.caption(" ".join(filter(None, [summaries.loss_caption(result), summaries.clipping_caption(result)])))
+    st.caption(" ".join(filter(None, [summaries.loss_caption(result, paused), summaries.clipping_caption(result)])))
 
 
 @st.fragment
