@@ -76,7 +76,12 @@ if action:
     else:
         st.session_state[state.TRAIN_SETTINGS] = config
 
-bar_slot = st.container()  # the controls of the run on screen, drawn once the settings' action is done
+bar_slot = st.empty()  # the controls of the run on screen, drawn once the settings' action is done
+# the live view while playing, else the picture of what will be trained or the results: each in a place of its
+# own, the other emptied, so that nothing of one stays below the other (a live loop never ends its script run,
+# so Streamlit would not clear them; and an empty() followed at once by a container in the same place is sent
+# as the container alone, which keeps the elements it held)
+live_slot, body = st.empty(), st.empty()
 
 
 def act(action: str | None, config) -> None:
@@ -143,13 +148,19 @@ def control_bar() -> tuple[str | None, object]:
         pressed = "step"
     if bar.button("Reset", icon=":material/restart_alt:", help="back to initialization, same seed"):
         pressed = "reset"
+    where = bar.empty()  # written every time: the paused position would stay beside a live view
     if not playback.playing():  # while playing, the live view says where the run is
-        bar.caption(playback.position(trainer, shown_run))
+        where.caption(playback.position(trainer, shown_run))
     return pressed, run_config
 
 
+if action is not None and playback.starts_new_run(action, config):
+    # the screen never shows two runs as one: the run on screen goes before the new one trains (Streamlit
+    # would leave it, faded, until the script run ends, and a live view's never does)
+    body.empty()
+    bar_slot.caption("Training the settings in the sidebar: their results come here, live or when training ends.")
 act(action, config)
-with bar_slot:
+with bar_slot.container():
     pressed, run_config = control_bar()
     playback.show_notice()
 if pressed:
@@ -162,14 +173,13 @@ if pressed:
         act(pressed, run_config)
     st.rerun()  # the controls and the charts as the click left them
 
-# one place for the live view, the picture of what will be trained, or the results: whichever is drawn
-# replaces the others at once (a live loop never ends its script run, so Streamlit would not clear them)
-body = st.empty()
-with body.container():
-    if playback.playing():
+if playback.playing():
+    body.empty()
+    with live_slot.container():
         playback.live_view(describe(playback.session_trainer().config))
-        st.stop()  # while playing, the live charts are the page; the rest comes back on Pause or at the end
-
+    st.stop()  # while playing, the live charts are the page; the rest comes back on Pause or at the end
+live_slot.empty()
+with body.container():
     result = st.session_state.get(state.RESULT)
     if result is None:
         st.info("The link's settings are in the sidebar: press **Train** to run them." if link else

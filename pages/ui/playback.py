@@ -33,8 +33,9 @@ def notice(text: str) -> None:
 
 def show_notice() -> None:
     text = st.session_state.pop(state.TRAIN_NOTICE, None)
+    slot = st.empty()  # written every time, so that an earlier notice never stays beside a live view
     if text:
-        st.info(text)
+        slot.info(text)
 
 
 def _let_go(held: dict) -> None:
@@ -142,6 +143,14 @@ def refresh() -> None:
         return
     if shown_run is None or shown_run.config != trainer.config or shown_run.meta.get("trainer_step") != trainer.step:
         shown(trainer)
+
+
+def starts_new_run(action: str, config: RunConfig) -> bool:
+    """Whether ``action`` ("train", "play", "step", "reset") of the settings ``config`` puts another run on screen
+    (Train, Play and Reset always start or go on training, and Step does for other settings) rather than one
+    more epoch of the run shown."""
+    shown_run = st.session_state.get(state.RESULT)
+    return action != "step" or shown_run is None or shown_run.config != config
 
 
 def is_paused(result: RunResult) -> bool:
