@@ -46,6 +46,7 @@ with st.sidebar:
             st.error(f"Your CSV cannot be used: {exc}.")
     if csv_columns is None and st.session_state.get(DATASET_WIDGET) == "csv":
         st.session_state[DATASET_WIDGET] = "spirals"  # the file was removed: back to a built-in set
+    playback.speed_control()
     with st.form("settings"):
         submitted = st.form_submit_button("Train", type="primary", width="stretch",
                                           help="apply the settings and train to the last epoch")

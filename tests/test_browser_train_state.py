@@ -114,3 +114,23 @@ def test_no_element_of_an_earlier_run_is_on_screen_during_a_new_one(server, page
     page.get_by_text("Paused at epoch").first.wait_for(timeout=30_000)
     _settle(page)
     _no_exception(page)
+
+
+def test_play_at_the_default_speed_takes_long_enough_to_watch(server, page):
+    """The default run (200 epochs) at the speed control's default, 20 epochs a second: still playing after
+    4 s, where as fast as it trains it was over in about 2 s; and its position moves on meanwhile."""
+    _open(page, server + "/train?seed=34", TRAIN)
+    speed = _sidebar(page).get_by_role("slider", name="Play speed (epochs per second)")
+    assert speed.get_attribute("aria-valuetext") == "20", speed.get_attribute("aria-valuetext")
+    _sidebar(page).get_by_role("button", name="Play").click()
+    page.get_by_text("Playing: epoch").first.wait_for(timeout=60_000)
+    started = time.perf_counter()
+    first = page.get_by_text("Playing: epoch").first.inner_text()
+    time.sleep(max(0.0, 4.0 - (time.perf_counter() - started)))
+    assert page.get_by_role("button", name="Pause").count() == 1, "the default run finished within 4 s of Play"
+    later = page.get_by_text("Playing: epoch").first.inner_text()
+    assert later != first, "the run did not move on while playing"
+    page.get_by_role("button", name="Pause").click()
+    page.get_by_text("Paused at epoch").first.wait_for(timeout=30_000)
+    _settle(page)
+    _no_exception(page)

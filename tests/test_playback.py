@@ -1,4 +1,6 @@
 """Play, Pause, Step and Reset on the Train page (pages/ui/playback.py), through Streamlit's AppTest."""
+import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ def train_page(settings=RUN):
     at.session_state["train_settings"] = settings
     at.session_state["live_slice_s"] = 0.005  # a live slice of a few steps, so that Play does not finish the run
     at.session_state["live_frames"] = 1  # and one frame: the test clicks as if between two frames
+    at.session_state["play_speed"] = math.inf  # a slice as long as it says, whatever the speed control's default
     at.run()
     at.switch_page("pages/train.py").run()
     return at
@@ -162,3 +165,25 @@ def test_a_run_paused_mid_epoch_is_at_one_epoch_in_every_text():
     assert {of for _, _, of in positions} == {" of 200"}, positions
     [n] = {n for _, n, _ in positions}
     assert done - 0.1 < n <= done, (n, done)  # where the run is, to a tenth of an epoch, never ahead of it
+
+
+def _seconds_to_play(speed) -> float:
+    """Play a run of 10 short epochs to its end at ``speed`` (epochs per second), in seconds."""
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.session_state["train_settings"] = RUN.replace(epochs=10)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    next(s for s in at.sidebar.select_slider if s.label.startswith("Play speed")).set_value(speed).run()
+    start = time.perf_counter()
+    press(at, "Play", sidebar=True)
+    seconds = time.perf_counter() - start
+    result = at.session_state["result"]
+    assert not result.stopped and result.config.epochs == 10 and not at.session_state["playing"]
+    return seconds
+
+
+def test_the_speed_control_sets_how_long_play_takes():
+    slow = _seconds_to_play(2)  # 10 epochs at 2 a second: 5 s
+    fast = _seconds_to_play(math.inf)  # as fast as it trains: a few hundredths of a second for these epochs
+    assert slow >= 5.0, slow
+    assert fast < slow - 2.5, (fast, slow)  # both pay the same drawing
