@@ -153,9 +153,9 @@ def refresh() -> None:
 
 
 def starts_new_run(action: str, config: RunConfig) -> bool:
-    """Whether ``action`` ("train", "play", "step", "reset") of the settings ``config`` puts another run on screen
-    (Train, Play and Reset always start or go on training, and Step does for other settings) rather than one
-    more epoch of the run shown."""
+    """Whether ``action`` ("train", "play", "step", "reset") of the settings ``config`` replaces what is on screen
+    with a run in training: Train, Play and Reset always do (a new run, or the paused one going on), Step does
+    for other settings (for the same ones it adds one epoch to the run shown)."""
     shown_run = st.session_state.get(state.RESULT)
     return action != "step" or shown_run is None or shown_run.config != config
 
