@@ -6,7 +6,7 @@ from lab.compare import describe
 from lab.data import MAX_CSV_BYTES, DataError
 from lab.data import csv_columns as read_csv_columns
 from lab.share import config_to_params, params_to_config
-from pages.ui import links, panels, playback, preview, results_view, router, run_history, running, state, widgets
+from pages.ui import links, pace, panels, playback, preview, results_view, router, run_history, running, state, widgets
 
 DATASET_WIDGET = state.widget_key(state.TRAIN_WIDGETS, "dataset")
 
@@ -46,7 +46,7 @@ with st.sidebar:
             st.error(f"Your CSV cannot be used: {exc}.")
     if csv_columns is None and st.session_state.get(DATASET_WIDGET) == "csv":
         st.session_state[DATASET_WIDGET] = "spirals"  # the file was removed: back to a built-in set
-    playback.speed_control()
+    pace.speed_control()
     with st.form("settings"):
         submitted = st.form_submit_button("Train", type="primary", width="stretch",
                                           help="apply the settings and train to the last epoch")

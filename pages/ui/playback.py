@@ -11,7 +11,6 @@ it is only ever interrupted between steps.
 """
 from __future__ import annotations
 
-import math
 import threading
 import time
 
@@ -19,18 +18,13 @@ import streamlit as st
 
 from lab import RunConfig, RunResult, Trainer, charts, diagram, summaries
 from pages.ui import preview, run_history, state
+from pages.ui.pace import Pace, play_speed, slice_of_training
 from pages.ui.panels import chart
 from pages.ui.running import digest, load_csv, refuse_if_too_costly, run_cache
 
 SLICE_S = 0.5  # the least training time between two live redraws: the browser needs about that to draw a frame
 FIRST_SLICE_S = 0.02  # the training before the first live frame
 LIVE_BOUNDARY_RESOLUTION = 60  # grid points per side of the live decision boundary (the finished run's: up to 120)
-STOP_CHECK_S = 0.05  # how often a slice asks Streamlit whether a click is waiting
-# Play's speeds in epochs per second (inf: as fast as the machine trains, the speed before there was a choice).
-# At the default, the default run of 200 epochs plays in 10 s, about 20 frames 10 epochs apart: slow enough to
-# watch the decision boundary change (as fast as it trains, that run was over in about 2 s).
-PLAY_SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, math.inf)
-DEFAULT_PLAY_SPEED = 20
 
 
 def notice(text: str) -> None:
@@ -182,60 +176,6 @@ def position(trainer: Trainer | None, result: RunResult | None) -> str:
     if result.stopped:
         return "Stopped: Play or Step start this run again from initialization; so does Reset."
     return f"Finished all {result.config.epochs} epochs: Play or Reset start again from initialization."
-
-
-def speed_control() -> None:
-    """Play's speed, in epochs per second: outside the settings' form, so that a change applies at once,
-    also to a run that is playing."""
-    if state.PLAY_SPEED not in st.session_state:  # set here rather than as the widget's value, so a test may set it
-        st.session_state[state.PLAY_SPEED] = DEFAULT_PLAY_SPEED
-    st.select_slider("Play speed (epochs per second)", PLAY_SPEEDS, key=state.PLAY_SPEED,
-                     format_func=lambda v: "fastest" if math.isinf(v) else f"{v:g}")  # no help: its button
-    # would be one more "Play" button in the sidebar for those who find the buttons by name (and the tests)
-
-
-def play_speed() -> float:
-    return st.session_state.get(state.PLAY_SPEED, DEFAULT_PLAY_SPEED)
-
-
-class Pace:
-    """Play at ``speed`` epochs per second from now: epoch ``e0 + speed * t`` is due at ``t`` seconds."""
-
-    def __init__(self, trainer: Trainer, speed: float):
-        self.start, self.first_epoch, self.speed = time.perf_counter(), trainer.epoch, speed
-
-    def epoch_due(self, at: float) -> float:
-        return self.first_epoch + self.speed * (at - self.start)
-
-    def time_due(self, epoch: float) -> float:
-        return self.start + (epoch - self.first_epoch) / self.speed
-
-
-def _answer_clicks(check: dict) -> None:
-    now = time.perf_counter()
-    if now >= check.get("at", 0.0):
-        check["at"] = now + STOP_CHECK_S
-        _ = state.TRAINER in st.session_state  # a yield point: a waiting click reruns the page here
-
-
-def slice_of_training(trainer: Trainer, seconds: float, pace: Pace | None = None) -> None:
-    """Train for about ``seconds`` (at least one step), answering clicks at once; with ``pace``, no further
-    than the epoch due at the slice's end, and then wait for the time that epoch is due (within the slice)."""
-    deadline = time.perf_counter() + seconds
-    target = math.inf if pace is None else pace.epoch_due(deadline)
-    check: dict = {}
-
-    def enough(*_) -> bool:
-        _answer_clicks(check)
-        return time.perf_counter() >= deadline or trainer.epoch >= target
-
-    trainer.advance(callback=enough, should_stop=enough)
-    if pace is None or math.isinf(pace.speed):
-        return
-    until = min(deadline, pace.time_due(trainer.epoch))
-    while (now := time.perf_counter()) < until:
-        time.sleep(min(STOP_CHECK_S, until - now))
-        _answer_clicks(check)
 
 
 def reset(config: RunConfig, csv_bytes: bytes | None) -> RunResult | None:
