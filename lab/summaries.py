@@ -201,13 +201,34 @@ def profile_caption(layers: pd.DataFrame, epoch, optimizer: str | None = None, r
     return text + _steps(v, optimizer)
 
 
-def extent(result: RunResult) -> str:
+def stop_point(result: RunResult) -> float:
+    """Epochs of training a run has done: its steps (``meta["step"]``, which a trainer's result carries) over
+    its steps per epoch, which may fall between two records; its last record's epoch when it does not say."""
+    step = result.meta.get("step")
+    if isinstance(step, int) and result.steps_per_epoch:
+        return step / result.steps_per_epoch
+    return float(outcome(result).last_epoch)
+
+
+def epoch_of(done: float, planned: int) -> str:
+    """Where a run stands, the one wording for every text: "epoch 115.6 of 200" (to a tenth, never ahead)."""
+    tenths = math.floor(done * 10 + 1e-9)
+    shown = f"{tenths // 10:,}" if tenths % 10 == 0 else f"{tenths / 10:,.1f}"
+    return f"epoch {shown} of {planned:,}"
+
+
+def stopped_at(result: RunResult, paused: bool = False) -> str:
+    """"paused at epoch N of M" (``paused``: it can go on from there), else "stopped at epoch N of M"."""
+    return f"{'paused' if paused else 'stopped'} at {epoch_of(stop_point(result), result.config.epochs)}"
+
+
+def extent(result: RunResult, paused: bool = False) -> str:
     """How far the run got, for the status line: "200 epochs", "initialization only (0 epochs)", ..."""
     r = outcome(result)
     if r.diverged_at is not None:
         return f"diverged at epoch {r.diverged_at:g} of {r.planned_epochs}"
     if r.stopped:
-        return f"stopped at epoch {r.last_epoch:g} of {r.planned_epochs}"
+        return stopped_at(result, paused)
     if r.outcome is Outcome.UNTRAINED:
         return "initialization only (0 epochs)"
     return _plural(r.last_epoch, "epoch")
@@ -219,8 +240,9 @@ def _accuracy(r) -> str:
     return f"training accuracy {100 * r.accuracy:.0f}%" if math.isfinite(r.accuracy) else ""
 
 
-def loss_caption(result: RunResult) -> str:
-    """The learning curve's verdict: untrained, diverged, converged, at chance, learning or not improving.
+def loss_caption(result: RunResult, paused: bool = False) -> str:
+    """The learning curve's verdict: untrained, diverged, converged, at chance, learning or not improving
+    (``paused``: a stopped run that can go on, as ``stopped_at`` says).
 
     Made from the numbers alone: a run's ``diverge_reason`` is text (from a file or the store, for a
     loaded run), which the page shows as plain text beside it, never inside this Markdown."""
@@ -247,7 +269,7 @@ def loss_caption(result: RunResult) -> str:
         return text + (f". Then the run diverged at epoch {r.diverged_at:g}; "
                        "the curve ends at the last finite record.")
     if r.stopped:
-        text += f" (stopped at epoch {r.last_epoch:g} of {r.planned_epochs})"
+        text += f" ({stopped_at(result, paused)})"
     if r.outcome is Outcome.CONVERGED:
         text += f". Converged: a training loss of {fmt(r.last_loss)} means the network fits its training data"
     elif r.outcome is Outcome.AT_CHANCE:

@@ -372,6 +372,7 @@ class Trainer:
             diverge_reason=self.diverge_reason, stopped=not self.done if stopped is None else stopped,
             integer_epochs=self.config.record_every == 0,
         )
+        result.meta["step"] = self._step  # where a stopped run stands, which may be between two records
         if self.config.clip_norm > 0:
             result.meta["clipping"] = self._clips.summary()
         return result

@@ -6,7 +6,7 @@ from lab.compare import describe
 from lab.data import MAX_CSV_BYTES, DataError
 from lab.data import csv_columns as read_csv_columns
 from lab.share import config_to_params, params_to_config
-from pages.ui import links, panels, playback, preview, results_view, router, run_history, running, state, widgets
+from pages.ui import links, pace, panels, playback, preview, results_view, router, run_history, running, state, widgets
 
 DATASET_WIDGET = state.widget_key(state.TRAIN_WIDGETS, "dataset")
 
@@ -46,6 +46,7 @@ with st.sidebar:
             st.error(f"Your CSV cannot be used: {exc}.")
     if csv_columns is None and st.session_state.get(DATASET_WIDGET) == "csv":
         st.session_state[DATASET_WIDGET] = "spirals"  # the file was removed: back to a built-in set
+    pace.speed_control()
     with st.form("settings"):
         submitted = st.form_submit_button("Train", type="primary", width="stretch",
                                           help="apply the settings and train to the last epoch")
@@ -76,7 +77,12 @@ if action:
     else:
         st.session_state[state.TRAIN_SETTINGS] = config
 
-bar_slot = st.container()  # the controls of the run on screen, drawn once the settings' action is done
+bar_slot = st.empty()  # the controls of the run on screen, drawn once the settings' action is done
+# the live view while playing, else the picture of what will be trained or the results: each in a place of its
+# own, the other emptied, so that nothing of one stays below the other (a live loop never ends its script run,
+# so Streamlit would not clear them; and an empty() followed at once by a container in the same place is sent
+# as the container alone, which keeps the elements it held)
+live_slot, body = st.empty(), st.empty()
 
 
 def act(action: str | None, config) -> None:
@@ -98,7 +104,7 @@ def act(action: str | None, config) -> None:
             if result is not None:
                 result = playback.shown(trainer, result)
         if result is not None:
-            state.replace(state.RESULT, result)
+            state.show_run(result)
             run_history.remember_run(describe(config), result, source="Train")
     elif action == "play":
         if playback.trainer_for(config, csv_bytes) is not None:
@@ -122,7 +128,7 @@ def act(action: str | None, config) -> None:
         playback.refresh()  # a run that Stop paused, shown as far as it got
         partial = running.recover_partial()
         if partial is not None and playback.session_trainer() is None:
-            state.replace(state.RESULT, partial)
+            state.show_run(partial)
 
 
 def control_bar() -> tuple[str | None, object]:
@@ -143,13 +149,19 @@ def control_bar() -> tuple[str | None, object]:
         pressed = "step"
     if bar.button("Reset", icon=":material/restart_alt:", help="back to initialization, same seed"):
         pressed = "reset"
+    where = bar.empty()  # written every time: the paused position would stay beside a live view
     if not playback.playing():  # while playing, the live view says where the run is
-        bar.caption(playback.position(trainer, shown_run))
+        where.caption(playback.position(trainer, shown_run))
     return pressed, run_config
 
 
+if action is not None and playback.starts_new_run(action, config):
+    # the screen never shows two runs as one: the run on screen goes before the new one trains (Streamlit
+    # would leave it, faded, until the script run ends, and a live view's never does)
+    body.empty()
+    bar_slot.caption("Training the settings in the sidebar: their results come here, live or when training ends.")
 act(action, config)
-with bar_slot:
+with bar_slot.container():
     pressed, run_config = control_bar()
     playback.show_notice()
 if pressed:
@@ -162,14 +174,13 @@ if pressed:
         act(pressed, run_config)
     st.rerun()  # the controls and the charts as the click left them
 
-# one place for the live view, the picture of what will be trained, or the results: whichever is drawn
-# replaces the others at once (a live loop never ends its script run, so Streamlit would not clear them)
-body = st.empty()
-with body.container():
-    if playback.playing():
+if playback.playing():
+    body.empty()
+    with live_slot.container():
         playback.live_view(describe(playback.session_trainer().config))
-        st.stop()  # while playing, the live charts are the page; the rest comes back on Pause or at the end
-
+    st.stop()  # while playing, the live charts are the page; the rest comes back on Pause or at the end
+live_slot.empty()
+with body.container():
     result = st.session_state.get(state.RESULT)
     if result is None:
         st.info("The link's settings are in the sidebar: press **Train** to run them." if link else
@@ -186,12 +197,13 @@ with body.container():
     # the address carries the settings of the run shown, also after a visit to another page
     links.set_address(config_to_params(result.config, widgets.ui_defaults()), state.TRAIN_LINK_SEEN)
 
-    panels.status_line(result, paused=playback.is_paused(result))
+    paused = playback.is_paused(result)
+    panels.status_line(result, paused=paused)
     if result.layers.empty:
         st.stop()  # it overflowed at initialization: the message above is all there is
 
     # each section with a control of its own is a fragment: moving its slider redraws that section only
-    results_view.learning_curves(result)
+    results_view.learning_curves(result, paused)
     results_view.gradient_profile(result)
     results_view.flow_over_time(result)
     results_view.histograms(result)

@@ -214,6 +214,22 @@ def test_a_stopped_run_says_where_it_stopped():
     assert "(stopped at epoch 2 of 10)" in summaries.loss_caption(result)
 
 
+def test_a_run_stopped_between_two_records_says_where_it_stands_not_its_last_record():
+    from lab import Trainer
+
+    trainer = Trainer(RUNS["healthy"].replace(epochs=10, samples=200, batch_size=40))  # 160 examples: 4 steps an epoch
+    assert trainer.steps_per_epoch == 4
+    trainer.advance(steps=4 * 2 + 2)  # two epochs and a half
+    result = trainer.result()
+    assert result.stopped and result.history["epoch"].iloc[-1] == 2  # its last record
+    assert summaries.extent(result) == "stopped at epoch 2.5 of 10"
+    assert summaries.extent(result, paused=True) == "paused at epoch 2.5 of 10"
+    assert "(paused at epoch 2.5 of 10)" in summaries.loss_caption(result, paused=True)
+    trainer.advance(steps=1)  # 2.75 epochs: never said ahead of where it is
+    assert summaries.extent(trainer.result()) == "stopped at epoch 2.7 of 10"
+    trainer.close()
+
+
 def test_a_converged_run_darkens_the_whole_map_without_being_called_vanishing(runs):
     result = runs["converged"]
     h = result.history

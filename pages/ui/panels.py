@@ -36,7 +36,7 @@ def status_line(result: RunResult, paused: bool = False) -> None:
     cures = summaries.cures_label(c)
     text = (f"**{c.activation}**, **{c.init}** init (gain {c.gain}), {c.depth} hidden layers of {c.width}"
             + (f" with **{cures}**" if cures else "")
-            + f", {c.optimizer} lr {c.lr:g}, {c.dataset}: {summaries.extent(result)} in {result.wall_s:.2f} s")
+            + f", {c.optimizer} lr {c.lr:g}, {c.dataset}: {summaries.extent(result, paused)} in {result.wall_s:.2f} s")
     if result.diverged_at is not None:
         kept = ("Nothing could be recorded." if not records
                 else "Its record at initialization is shown below." if result.diverged_at == 0
@@ -47,10 +47,10 @@ def status_line(result: RunResult, paused: bool = False) -> None:
         else:
             st.error(f"Diverged at epoch {result.diverged_at:g}. {kept}")
     elif result.stopped and paused:
-        st.info(f"Paused at epoch {result.history['epoch'].iloc[-1]:g} of {c.epochs}: **Play** or **Step** go on "
-                "from here, **Reset** starts again from initialization.")
+        st.info(f"{summaries.stopped_at(result, paused=True).capitalize()}: **Play** or **Step** go on from here, "
+                "**Reset** starts again from initialization.")
     elif result.stopped:
-        st.warning(f"Stopped at epoch {result.history['epoch'].iloc[-1]:g}; what was recorded is shown below.")
+        st.warning(f"{summaries.stopped_at(result).capitalize()}; what was recorded is shown below.")
     st.markdown(text)
 
 

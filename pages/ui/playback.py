@@ -4,7 +4,8 @@ A run is described by its config.  Play, Step and Train go on with the session's
 was made from the same config and the same data, and start a new one at initialization otherwise:
 changing a setting resets the run, as in TensorFlow Playground.  While playing, a fragment trains
 for a slice of time, redraws the live charts in place, and goes on; each slice is at least four
-times as long as the drawing took, so that drawing costs at most a fifth of the time.  A click
+times as long as the drawing took, so that drawing costs at most a fifth of the time, and trains
+no further than the speed control's epochs per second allow (then waits for that time).  A click
 (Pause, Reset, any setting) reruns the page at the next step; the trainer stays consistent, since
 it is only ever interrupted between steps.
 """
@@ -17,13 +18,13 @@ import streamlit as st
 
 from lab import RunConfig, RunResult, Trainer, charts, diagram, summaries
 from pages.ui import preview, run_history, state
+from pages.ui.pace import Pace, play_speed, slice_of_training
 from pages.ui.panels import chart
 from pages.ui.running import digest, load_csv, refuse_if_too_costly, run_cache
 
 SLICE_S = 0.5  # the least training time between two live redraws: the browser needs about that to draw a frame
 FIRST_SLICE_S = 0.02  # the training before the first live frame
 LIVE_BOUNDARY_RESOLUTION = 60  # grid points per side of the live decision boundary (the finished run's: up to 120)
-STOP_CHECK_S = 0.05  # how often a slice asks Streamlit whether a click is waiting
 
 
 def notice(text: str) -> None:
@@ -33,8 +34,9 @@ def notice(text: str) -> None:
 
 def show_notice() -> None:
     text = st.session_state.pop(state.TRAIN_NOTICE, None)
+    slot = st.empty()  # written every time, so that an earlier notice never stays beside a live view
     if text:
-        st.info(text)
+        slot.info(text)
 
 
 def _let_go(held: dict) -> None:
@@ -129,7 +131,7 @@ def shown(trainer: Trainer, result: RunResult | None = None) -> RunResult:
             result.meta["made_from"] = (trainer.config, st.session_state.get(state.TRAINER_DATA, ""))
             run_cache().put(result.meta["made_from"], result)
         forget()
-    state.replace(state.RESULT, result)
+    state.show_run(result)
     return result
 
 
@@ -144,6 +146,14 @@ def refresh() -> None:
         shown(trainer)
 
 
+def starts_new_run(action: str, config: RunConfig) -> bool:
+    """Whether ``action`` ("train", "play", "step", "reset") of the settings ``config`` replaces what is on screen
+    with a run in training: Train, Play and Reset always do (a new run, or the paused one going on), Step does
+    for other settings (for the same ones it adds one epoch to the run shown)."""
+    shown_run = st.session_state.get(state.RESULT)
+    return action != "step" or shown_run is None or shown_run.config != config
+
+
 def is_paused(result: RunResult) -> bool:
     """Whether ``result`` is the session's trainer, stopped where it can go on."""
     trainer = session_trainer()
@@ -154,8 +164,8 @@ def is_paused(result: RunResult) -> bool:
 def position(trainer: Trainer | None, result: RunResult | None) -> str:
     """Where the run on screen stands, in one line."""
     if trainer is not None:
-        epochs = trainer.config.epochs
-        where = f"epoch {trainer.epoch:,.4g} of {epochs:,} (step {trainer.step:,} of {trainer.total_steps:,})"
+        where = (f"{summaries.epoch_of(trainer.epoch, trainer.config.epochs)} "
+                 f"(step {trainer.step:,} of {trainer.total_steps:,})")
         if trainer.diverged_at is not None:
             return f"Diverged at epoch {trainer.diverged_at:g}: Reset starts again from initialization."
         return ("Playing: " if playing() else "Paused at ") + where
@@ -166,21 +176,6 @@ def position(trainer: Trainer | None, result: RunResult | None) -> str:
     if result.stopped:
         return "Stopped: Play or Step start this run again from initialization; so does Reset."
     return f"Finished all {result.config.epochs} epochs: Play or Reset start again from initialization."
-
-
-def slice_of_training(trainer: Trainer, seconds: float) -> None:
-    """Train for about ``seconds`` (at least one step), answering clicks at once."""
-    deadline = time.perf_counter() + seconds
-    check = {"at": 0.0}
-
-    def enough(*_) -> bool:
-        now = time.perf_counter()
-        if now >= check["at"]:
-            check["at"] = now + STOP_CHECK_S
-            _ = state.TRAINER in st.session_state  # a yield point: a waiting click reruns the page here
-        return now >= deadline
-
-    trainer.advance(callback=enough, should_stop=enough)
 
 
 def reset(config: RunConfig, csv_bytes: bytes | None) -> RunResult | None:
@@ -217,9 +212,9 @@ def _live_loop(name: str) -> None:
         return
     slots = LiveSlots()
     most = st.session_state.get(state.LIVE_FRAMES)  # None: until the run ends (a test asks for a few)
-    frame = 0
+    frame, pace = 0, Pace(trainer, play_speed())
     while most is None or frame < most:
-        slice_of_training(trainer, st.session_state.get(state.LIVE_SLICE_S, SLICE_S))
+        slice_of_training(trainer, st.session_state.get(state.LIVE_SLICE_S, SLICE_S), pace)
         start = time.perf_counter()
         result = trainer.result()
         if trainer.done:

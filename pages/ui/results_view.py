@@ -5,16 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from lab import RunResult, charts, diagram, summaries, tables
-from pages.ui import panels, preview
+from pages.ui import panels, preview, state
 
 
 @st.fragment
-def learning_curves(result: RunResult) -> None:
+def learning_curves(result: RunResult, paused: bool = False) -> None:
+    """The loss curves and their verdict; ``paused``: the run can go on from where it stopped."""
     st.subheader("1. Learning curves")
     log_y = st.toggle("log-scale loss", value=False)
     panels.chart(charts.loss_figure(result.history, result.config.loss, log_y, result.diverged_at), key="loss",
                  filename="learning_curves")
-    st.caption(" ".join(filter(None, [summaries.loss_caption(result), summaries.clipping_caption(result)])))
+    st.caption(" ".join(filter(None, [summaries.loss_caption(result, paused), summaries.clipping_caption(result)])))
 
 
 @st.fragment
@@ -22,7 +23,7 @@ def gradient_profile(result: RunResult) -> None:
     """The profile at the chosen epoch beside the verdicts, the network coloured by it, and the per-layer table."""
     epochs = panels.record_epochs(result)
     st.subheader("2. The gradient profile: how much error signal reaches each layer")
-    epoch = st.select_slider("epoch", epochs, value=epochs[-1], key="profile_epoch",
+    epoch = st.select_slider("epoch", epochs, value=epochs[-1], key=state.shown_key("profile_epoch"),
                              help="0 = at initialization, before any update") if len(epochs) > 1 else epochs[0]
     # the verdict at initialization, where vanishing and exploding are plainest, beside the chosen epoch's
     then, now = st.columns(2)
@@ -74,7 +75,7 @@ def histograms(result: RunResult) -> None:
     if not (result.act_hist.shape[0] and result.act_hist.shape[1]):
         return
     snaps = list(range(result.act_hist.shape[0]))
-    snap = st.select_slider("snapshot", snaps, value=snaps[-1], key="hist_snap",
+    snap = st.select_slider("snapshot", snaps, value=snaps[-1], key=state.shown_key("hist_snap"),
                             format_func=lambda i: f"epoch {result.hist_epochs[i]:g}")
     n_layers = result.delta_hist.shape[1]
     shown = panels.layer_picker(n_layers, key="hist_layers")

@@ -28,6 +28,7 @@ TRAIN_SETTINGS: Final = "train_settings"  # RunConfig: the settings the Train pa
 SETTINGS_NOTICES: Final = "settings_notices"  # list[str]: what set_settings held to the browser's bounds, not yet shown
 TRAIN_AUTORUN: Final = "train_autorun"  # bool: train as soon as the Train page opens (a Home preset)
 RESULT: Final = "result"  # RunResult: the run the Train page shows
+RESULT_SHOWN: Final = "result_shown"  # int: how many runs the Train page has been given (keys its epoch sliders)
 PARTIAL: Final = "partial"  # (RunConfig, Progress): the last record of a run still training, or stopped by a click
 LAST_UPLOAD: Final = "last_upload"  # str: file_id of the CSV last uploaded on Train
 TRAIN_LINK_SEEN: Final = "train_link_seen"  # dict[str, str]: the Train link already applied
@@ -37,6 +38,7 @@ PLAYING: Final = "playing"  # bool: the trainer advances in the live fragment
 TRAIN_NOTICE: Final = "train_notice"  # str: a message from the last click on the run's controls
 LIVE_FRAMES: Final = "live_frames"  # int: stop the live loop after this many frames (tests; unset: to the end)
 LIVE_SLICE_S: Final = "live_slice_s"  # float: seconds of training per live redraw (four times the last redraw)
+PLAY_SPEED: Final = "play_speed"  # float: the speed control's epochs per second while playing (inf: as fast as it trains)
 
 # Compare
 COMPARE_SPEC: Final = "compare_spec"  # CompareSpec: the settings the Compare page's widgets start from
@@ -78,3 +80,16 @@ def replace(key: str, value) -> None:
     closed tab's) for as long as it is kept: for runs, their arrays, which no budget counts."""
     st.session_state.pop(key, None)
     st.session_state[key] = value
+
+
+def show_run(result) -> None:
+    """Make ``result`` the run the Train page shows.  Its epoch sliders are keyed by the count this bumps, so a new
+    run (or a new point of the same run) gets fresh sliders that open at its last record: one keyed once would
+    keep the epoch chosen on an earlier run, an "At epoch 1" under a run of 200."""
+    replace(RESULT, result)
+    st.session_state[RESULT_SHOWN] = st.session_state.get(RESULT_SHOWN, 0) + 1
+
+
+def shown_key(name: str) -> str:
+    """The key of the Train page's widget ``name`` that belongs to the run on screen (see ``show_run``)."""
+    return f"{name}_{st.session_state.get(RESULT_SHOWN, 0)}"

@@ -65,7 +65,7 @@ def open_run(result: RunResult) -> None:
     set_settings(result.config)
     if result.data is None and _data_admitted(result.config) and _tables_fit(result):
         result.data = running.planned_data(result.config, None)
-    st.session_state[state.RESULT] = result
+    state.show_run(result)
 
 
 def _data_admitted(config: RunConfig) -> bool:
