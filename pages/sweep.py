@@ -39,8 +39,9 @@ METRICS = ("final_val_accuracy", "final_loss", "epochs_to_threshold", "delta_rat
 PRESET = dict(s_x=SIGMA_W, s_xv="1:4:12", s_y="depth", s_yv="2:60:10", s_seeds=1, s_epochs=2, s_data="digits",
               s_act="tanh", s_init="lecun_normal", s_bias=round(math.sqrt(0.05), 4), s_width=64, s_opt="adam",
               s_lr=0.001, s_metric="final_val_accuracy")
-# measured: the same sweep from the command line took 15 s on 2 workers here (120 cells)
-PRESET_ESTIMATE = "about 15-30 s on 2 workers"
+# measured (python -m lab sweep with these settings, 120 cells): 43 s on 2 workers of a quiet 2-core machine,
+# 136 s beside other work
+PRESET_ESTIMATE = "about 45 s on 2 workers of an idle 2-core machine"
 
 
 def workers() -> int:
