@@ -636,7 +636,14 @@ def _runs_show(store, args):
     for key, value in row["meta"].get("clipping", {}).items():
         print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
     print("verdict:")
-    _print_verdicts(store.load(run_id, with_data=False), "  ")
+    from .store import StoreError
+
+    try:
+        result = store.load(run_id, with_data=False)
+    except StoreError:  # its tables are damaged: what was read above stays printed, the error names the run
+        print("  none: the run's tables cannot be read")
+        raise
+    _print_verdicts(result, "  ")
     return 0
 
 

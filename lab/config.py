@@ -17,6 +17,8 @@ from .settings import MAX_WEIGHTS, SETTINGS, ConfigError, value_text
 MAX_DEPTH = SETTINGS["depth"].high
 MAX_WIDTH = SETTINGS["width"].high
 DEFAULT_SAMPLES = 1000  # generated examples when ``samples`` is not given
+# settings that may be left unset (None): the dataset's own noise, all rows of a bundled dataset
+MAY_BE_UNSET = ("noise", "samples")
 TEXT_FIELDS = ("data_path", "label")  # the fields SETTINGS does not hold: a CSV's path and label column
 
 
@@ -104,7 +106,7 @@ class RunConfig:
         checked = {}
         for name, constraint in SETTINGS.items():
             value = getattr(self, name)
-            if name == "init" or (name in ("noise", "samples") and value is None):
+            if name == "init" or (name in MAY_BE_UNSET and value is None):
                 continue
             checked[name] = constraint.check(name, value)
         if self.dataset == "csv" and not (self.data_path and self.label):

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .compare import unique_name
-from .config import ConfigError, RunConfig
+from .config import MAY_BE_UNSET, ConfigError, RunConfig
 from .results import HISTORY_COLUMNS, LAYER_COLUMNS, RunResult
 from .settings import SETTINGS, Choice
 from .units import size
@@ -290,7 +290,7 @@ def _kind(field: str) -> str:
 
 def _fits_kind(field: str, value) -> bool:
     if value is None:
-        return field in TEXT_FIELDS or field == "noise"
+        return field in TEXT_FIELDS or field in MAY_BE_UNSET
     kind = _kind(field)
     if kind == "text":
         return isinstance(value, str)

@@ -13,12 +13,6 @@ import pandas as pd
 
 from .optim import OPTIMIZERS
 from .results import RunResult
-from .theory import (  # noqa: F401 - THEORY_AGREEMENT read from here too
-    PROFILE_AGREEMENT,
-    THEORY_AGREEMENT,
-    against_measurement,
-    chi_means,
-)
 from .verdicts import (  # noqa: F401 - signal_ratio and per_layer_factor are read from here too
     ADAPTIVE_OPTIMIZERS,
     EXPLODING_ABOVE,
@@ -446,6 +440,7 @@ def residual_note(config, layers: pd.DataFrame, epoch) -> str:
 def cure_caption(result: RunResult, trained: bool) -> str:
     """One variant of a Home cure card, from what was measured: the flow at initialization with the
     theory's per-layer factor beside it, or, for a trained variant (``trained``), how the run ended."""
+    from . import theory  # scipy behind it: only for the captions that compare with theory
     if trained:
         r = outcome(result)
         if r.outcome is Outcome.DIVERGED:
@@ -455,7 +450,7 @@ def cure_caption(result: RunResult, trained: bool) -> str:
                 f"{fmt(r.last_loss)}" + (f", {acc}" if acc else "") + ".")
         return " ".join(filter(None, [text, clipping_caption(result)]))
     text = preset_caption(result)
-    c = against_measurement(result)
+    c = theory.against_measurement(result)
     if c is not None and c.overlay is not None and c.means is not None:
         text += f" Theory predicts {math.sqrt(c.means[0]):.3g}× per layer."
     return " ".join(filter(None, [text, residual_note(result.config, result.layers, result.layers["epoch"].min())]))
@@ -468,9 +463,10 @@ def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str =
     its verdict; ``note`` is the theory's caveat for this config, ``trained_epoch`` the epoch a chart
     shows when it is after training, ``gap`` where the dashed line is farthest from the measurement
     (``theory.overlay_gap``): the caption says so when that is more than PROFILE_AGREEMENT."""
+    from . import theory  # scipy behind it: only for the captions that compare with theory
     if predicted.empty or measured_chi.empty:
         return note
-    means = chi_means(predicted, measured_chi)
+    means = theory.chi_means(predicted, measured_chi)
     if means is None:
         return note or "Theory and measurement: no error signal to compare."
     p, m = means
@@ -480,21 +476,21 @@ def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str =
     over = f" among those with a shortcut ({lo}-{int(predicted['layer'].max())})" if lo > 1 else ""
     text = (f"Theory (dashed) predicts that going back one layer{over} multiplies the squared error signal by "
             f"{p:.3g} on average; measured at initialization: {m:.3g} ({percent})")
-    far = gap is not None and max(gap[1], 1 / gap[1]) > PROFILE_AGREEMENT
+    far = gap is not None and max(gap[1], 1 / gap[1]) > theory.PROFILE_AGREEMENT
     where = ""
     if far:
         layer, ratio = gap
         where = (f"the dashed line is {fmt(max(ratio, 1 / ratio))}× {'below' if ratio > 1 else 'above'} the "
                  f"measurement at layer {layer}")
-    if abs(off) <= THEORY_AGREEMENT:
+    if abs(off) <= theory.THEORY_AGREEMENT:
         if far:
             text += f", close on average, but {where}."
         else:
             text += ", close here." if note else ": the theory describes this network."
     elif note:
-        text += f", more than {100 * THEORY_AGREEMENT:.0f}% off" + (f"; {where}." if far else ".")
+        text += f", more than {100 * theory.THEORY_AGREEMENT:.0f}% off" + (f"; {where}." if far else ".")
     else:
-        text += (f": more than {100 * THEORY_AGREEMENT:.0f}% off, so the theory does not describe this network well"
+        text += (f": more than {100 * theory.THEORY_AGREEMENT:.0f}% off, so the theory does not describe this network well"
                  + (f"; {where}." if far else "."))
     if note:
         text += f" {note}"
@@ -507,7 +503,8 @@ def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str =
 def theory_comparison(result: RunResult, epoch=None) -> tuple[pd.DataFrame | None, str]:
     """``theory.against_measurement`` for a chart: the predicted profile to draw over the measurement
     (None where the theory does not apply) and the caption comparing the per-layer factors."""
-    c = against_measurement(result, epoch)
+    from . import theory  # scipy behind it: only for the captions that compare with theory
+    c = theory.against_measurement(result, epoch)
     if c is None:
         return None, ""
     if c.overlay is None:

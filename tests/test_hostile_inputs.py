@@ -10,7 +10,7 @@ import pytest
 from test_cli_hostile import FAST, _one_line_error
 
 from lab.cli import main
-from lab.config import TEXT_FIELDS, RunConfig
+from lab.config import MAY_BE_UNSET, TEXT_FIELDS, RunConfig
 from lab.data import MAX_COLUMNS, MAX_FEATURES, DataError, csv_columns, read_csv_table
 from lab.settings import SETTINGS, Choice, ConfigError, Interval
 
@@ -177,7 +177,7 @@ def _fits(field, value) -> bool:
     if isinstance(value, bool):
         return isinstance(constraint, Choice) and constraint.options == (True, False)
     if value is None:
-        return field in ("noise", *TEXT_FIELDS)
+        return field in (*MAY_BE_UNSET, *TEXT_FIELDS)
     return isinstance(value, str) and field in TEXT_FIELDS
 
 

@@ -30,7 +30,9 @@ def test_exports_and_unknown_names():
         lab.no_such_name  # noqa: B018
 
 
-RUN_HEAVY = ("scipy", "lab.theory", "lab.summaries", "plotly", "streamlit", "dask")
+# lab.summaries is not here: train prints its verdict sentence (issue 22); the theory and scipy behind the
+# theory captions stay out
+RUN_HEAVY = ("scipy", "lab.theory", "plotly", "streamlit", "dask")
 
 
 def test_the_parser_loads_no_pandas():

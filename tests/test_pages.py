@@ -34,7 +34,9 @@ def test_home_pairs_each_failure_with_its_cure_from_measured_numbers():
     for cure in CURES.values():
         assert set(cure.variants) <= set(lines), (set(cure.variants), set(lines))
     assert "vanishing" in lines["no normalization"]
-    assert "exploding" in lines["α = 1"] and "Layer 1 has no shortcut" in lines["α = 1/√50"]
+    assert "exploding" in lines["α = 1"]
+    # the scaled card's verdict is about the layers that share the shortcut; layer 1 is named apart (issue 22)
+    assert "**healthy**" in lines["α = 1/√50"] and "layer 1, which has no shortcut" in lines["α = 1/√50"]
     assert "Diverged at epoch 1" in lines["no clipping"]
     assert "Trained 100 epochs" in lines["clipped at norm 1"] and "Clipping at norm 1 fired on" in lines["clipped at norm 1"]
     # Yang et al.'s sqrt(pi / (pi - 1)) per layer in delta_rms, beside the measured explosion

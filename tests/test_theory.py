@@ -15,8 +15,9 @@ from lab.activations import ACTIVATIONS, get_activation
 from lab.gaussian import gaussian_expectation
 from lab.phase import critical_sigma_w, sweep
 from lab.presets import PRESETS
-from lab.summaries import THEORY_AGREEMENT, theory_caption, theory_comparison
+from lab.summaries import theory_caption, theory_comparison
 from lab.theory import (
+    THEORY_AGREEMENT,
     against_measurement,
     caveat,
     chi,
