@@ -75,8 +75,9 @@ def histograms(result: RunResult) -> None:
     if not (result.act_hist.shape[0] and result.act_hist.shape[1]):
         return
     snaps = list(range(result.act_hist.shape[0]))
+    labels = [f"epoch {e:g}" for e in result.hist_epochs]  # not a closure over the run: the widget outlives it
     snap = st.select_slider("snapshot", snaps, value=snaps[-1], key=state.shown_key("hist_snap"),
-                            format_func=lambda i: f"epoch {result.hist_epochs[i]:g}")
+                            format_func=labels.__getitem__)
     n_layers = result.delta_hist.shape[1]
     shown = panels.layer_picker(n_layers, key="hist_layers")
     panels.chart(charts.histogram_grid(result, snap, shown), key="hists", filename="activation_histograms")

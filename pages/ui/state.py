@@ -28,7 +28,6 @@ TRAIN_SETTINGS: Final = "train_settings"  # RunConfig: the settings the Train pa
 SETTINGS_NOTICES: Final = "settings_notices"  # list[str]: what set_settings held to the browser's bounds, not yet shown
 TRAIN_AUTORUN: Final = "train_autorun"  # bool: train as soon as the Train page opens (a Home preset)
 RESULT: Final = "result"  # RunResult: the run the Train page shows
-RESULT_SHOWN: Final = "result_shown"  # int: how many runs the Train page has been given (keys its epoch sliders)
 PARTIAL: Final = "partial"  # (RunConfig, Progress): the last record of a run still training, or stopped by a click
 LAST_UPLOAD: Final = "last_upload"  # str: file_id of the CSV last uploaded on Train
 TRAIN_LINK_SEEN: Final = "train_link_seen"  # dict[str, str]: the Train link already applied
@@ -82,14 +81,22 @@ def replace(key: str, value) -> None:
     st.session_state[key] = value
 
 
+RUN_SLIDERS: Final = ("profile_epoch", "hist_snap")  # the Train page's epoch sliders, which belong to the run shown
+RESULT_SHOWN: Final = "result_shown"  # int: how many runs the Train page has been given (picks its sliders' keys)
+
+
 def show_run(result) -> None:
-    """Make ``result`` the run the Train page shows.  Its epoch sliders are keyed by the count this bumps, so a new
-    run (or a new point of the same run) gets fresh sliders that open at its last record: one keyed once would
-    keep the epoch chosen on an earlier run, an "At epoch 1" under a run of 200."""
+    """Make ``result`` the run the Train page shows, with fresh epoch sliders that open at its last record: a
+    slider that kept its key would keep the epoch chosen on an earlier run (an "At epoch 1" under a run of 200),
+    since the browser keeps a widget's value for as long as its key is on screen, so each run shown gets keys of
+    its own (``shown_key``).  Streamlit may keep a gone widget's metadata, its options and labels, a few KB: the
+    sliders hold no closure over the run, which would keep the run itself alive."""
+    for name in RUN_SLIDERS:
+        st.session_state.pop(shown_key(name), None)
     replace(RESULT, result)
     st.session_state[RESULT_SHOWN] = st.session_state.get(RESULT_SHOWN, 0) + 1
 
 
 def shown_key(name: str) -> str:
-    """The key of the Train page's widget ``name`` that belongs to the run on screen (see ``show_run``)."""
+    """The key of the Train page's slider ``name`` for the run on screen (see ``show_run``)."""
     return f"{name}_{st.session_state.get(RESULT_SHOWN, 0)}"
