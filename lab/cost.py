@@ -216,4 +216,5 @@ def estimate(config: RunConfig, n_train: int | None = None, input_dim: int | Non
 
 def describe(cost: Cost) -> str:
     """'about 3 s, 40 MB' as a person writes it."""
-    return f"about {duration(cost.seconds)}, {size(cost.peak_bytes)} of memory"
+    took = duration(cost.seconds)
+    return f"{'' if took.startswith('under') else 'about '}{took}, {size(cost.peak_bytes)} of memory"

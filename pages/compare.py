@@ -38,20 +38,21 @@ spec0: CompareSpec = st.session_state.get(state.COMPARE_SPEC, DEFAULT)
 # outside the form, so that choosing another setting shows the right kind of values box at once
 axis = st.selectbox("setting to vary", AXES, index=AXES.index(spec0.axis), key="c_axis")
 with st.form("compare"):
-    left, right = st.columns([1, 2])
-    with left:
-        st.subheader(f"Values of {axis}")
-        if axis in CHOICES:
-            default = [v for v in spec0.values if v in CHOICES[axis]] if axis == spec0.axis else CHOICES[axis][:3]
-            values = st.multiselect("values (one run each)", CHOICES[axis], default=default, key=f"c_values_{axis}")
-        else:
-            text = ", ".join(map(str, spec0.values)) if axis == spec0.axis else ""
-            values = st.text_input("values, comma-separated (e.g. 5, 10, 20)", value=text, key=f"c_text_{axis}").split(",")
-        seeds = st.slider("seeds per value (mean with a band)", *SEEDS.range(ui=True), SEEDS.clamp(spec0.seeds),
-                          key="c_seeds")
-        threshold = st.number_input("loss threshold for 'epochs to reach'", 0.0001, 10.0, 0.1, format="%.4f",
-                                    key="c_threshold")
-    with right:
+    # the values over the whole width, then the fixed settings in two columns: three columns side by side cut
+    # the values' names and the checkboxes' labels at 1000 px
+    st.subheader(f"Values of {axis}")
+    if axis in CHOICES:
+        default = [v for v in spec0.values if v in CHOICES[axis]] if axis == spec0.axis else CHOICES[axis][:3]
+        values = st.multiselect("values (one run each)", CHOICES[axis], default=default, key=f"c_values_{axis}")
+    else:
+        text = ", ".join(map(str, spec0.values)) if axis == spec0.axis else ""
+        values = st.text_input("values, comma-separated (e.g. 5, 10, 20)", value=text, key=f"c_text_{axis}").split(",")
+    left, right = st.columns(2)
+    seeds = left.slider("seeds per value (mean with a band)", *SEEDS.range(ui=True), SEEDS.clamp(spec0.seeds),
+                        key="c_seeds")
+    threshold = right.number_input("loss threshold for 'epochs to reach'", 0.0001, 10.0, 0.1, format="%.4f",
+                                   key="c_threshold")
+    with st.container():
         st.subheader("Everything else (fixed)")
         a, b = st.columns(2)
         with a:

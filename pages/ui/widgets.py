@@ -191,8 +191,9 @@ def cure_widgets(c: RunConfig, prefix: str = state.TRAIN_WIDGETS) -> dict:
                                key=_init(prefix, "norm", c.norm, norms),
                                help="batch: over the mini-batch (running averages for validation); layer: over "
                                     "each example's units. Both with learnable gamma and beta.")
-    out["residual"] = st.checkbox("residual connections (h = h_prev + alpha * phi(z), layers 2..depth)",
-                                  key=_init(prefix, "residual", c.residual, [True, False]))
+    out["residual"] = st.checkbox("residual connections", key=_init(prefix, "residual", c.residual, [True, False]),
+                                  help="h = h_prev + alpha * phi(z) in hidden layers 2..depth (layer 1 changes the "
+                                       "width, so it has none)")
     out["residual_scale"] = _slider("residual scale alpha", "residual_scale", c.residual_scale, prefix, number=True,
                                     format="%.3f", help="1/sqrt(depth) keeps a deep ReLU network's signal steady")
     out["dropout"] = _slider("dropout rate (training only)", "dropout", c.dropout, prefix)
