@@ -16,8 +16,8 @@ ROW_PX = 35  # st.dataframe's row height, the header's too
 ALL_ROWS_UP_TO = 31  # a 30-layer network's 31 layers fit without an inner scroll bar
 
 
-def magnitude(x) -> str:
-    """3 significant digits: 0.326, 12.0, 2.50e4, 7.41e11, 1.22e-5 (no '+', no leading zeros)."""
+def _special(x) -> str | None:
+    """The text of a value with no digits to show (missing, zero, infinite), else None."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     x = float(x)
@@ -25,6 +25,15 @@ def magnitude(x) -> str:
         return "0"
     if not math.isfinite(x):
         return "∞" if x > 0 else "-∞"
+    return None
+
+
+def magnitude(x) -> str:
+    """3 significant digits: 0.326, 12.0, 2.50e4, 7.41e11, 1.22e-5 (no '+', no leading zeros)."""
+    special = _special(x)
+    if special is not None:
+        return special
+    x = float(x)
     if PLAIN_FROM <= abs(x) < PLAIN_BELOW:
         text = f"{x:.3g}"
         return f"{x:.0f}" if "e" in text else text  # 4790, not "4.79e+03"
@@ -37,14 +46,10 @@ PLAIN_FROM, PLAIN_BELOW = 1e-3, 1e4
 
 def scientific(x) -> str:
     """3 significant digits in scientific form: 5.03e8, 4.79e3, 2.50e-1 (no '+', no leading zeros)."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    x = float(x)
-    if x == 0:
-        return "0"
-    if not math.isfinite(x):
-        return "∞" if x > 0 else "-∞"
-    mantissa, exponent = f"{x:.2e}".split("e")
+    special = _special(x)
+    if special is not None:
+        return special
+    mantissa, exponent = f"{float(x):.2e}".split("e")
     return f"{mantissa}e{int(exponent)}"
 
 
