@@ -22,10 +22,14 @@ def test_lab_train_is_the_function_whatever_was_imported_first():
 
 
 def test_exports_and_unknown_names():
+    import importlib
+
     import lab
 
-    for name in lab.__all__:
-        assert getattr(lab, name) is not None
+    for name in lab.__all__:  # each name is the class or function of the module that defines it, not a stand-in
+        obj = getattr(lab, name)
+        assert obj.__module__.startswith("lab.") and obj.__name__ == name, (name, obj)
+        assert getattr(importlib.import_module(obj.__module__), name) is obj
     with pytest.raises(AttributeError):
         lab.no_such_name  # noqa: B018
 
