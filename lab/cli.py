@@ -522,13 +522,14 @@ def cmd_gradients(args, multi):
 
 def cmd_theory(args, multi):
     from .activations import get_activation
-    from .theory import caveat, predict, regime, sigma_w
+    from .summaries import caveat_text
+    from .theory import applicability, predict, regime, sigma_w
 
     (config,) = configs_from_args(args, False).values()
     data = make_dataset(config.replace(samples=min(config.n_samples, 2000)))
     mean_squares = np.mean(data.X_train**2, axis=1)  # one q_1 per example, as the pages do
     table = predict(config, data.input_dim, data.classes, mean_squares)
-    note = caveat(config)
+    note = caveat_text(applicability(config))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         with _writing(Path(args.out), "w") as fh:

@@ -500,6 +500,24 @@ def theory_caption(predicted: pd.DataFrame, measured_chi: pd.Series, note: str =
     return text
 
 
+def caveat_text(applies) -> str:
+    """``theory.Applicability`` in words: where the theory does not (or only approximately) describe a
+    config at initialization; "" when it does."""
+    from .theory import Reason
+
+    words = {
+        Reason.ZERO_WEIGHTS: "Theory does not apply: with all weights zero there is no random signal to propagate.",
+        Reason.BATCH_NORM: (f"Theory does not apply: batch normalization couples the examples of a batch, and the "
+                            f"closed form for its error signal (Yang et al. 2019) is known for ReLU, not "
+                            f"{applies.activation}, so no line is drawn."),
+        Reason.NARROW: (f"Approximate: width {applies.width} is narrow. The theory holds for wide layers; one network "
+                        "this narrow can differ from it by 20% or more per layer."),
+        Reason.ORTHOGONAL: ("Orthogonal weights are not independent: the theory uses only their variance (1/width), "
+                            "which predicts the average factor per layer; orthogonal layers scatter less around it."),
+    }
+    return " ".join(words[r] for r in applies.reasons)
+
+
 def theory_comparison(result: RunResult, epoch=None) -> tuple[pd.DataFrame | None, str]:
     """``theory.against_measurement`` for a chart: the predicted profile to draw over the measurement
     (None where the theory does not apply) and the caption comparing the per-layer factors."""
@@ -507,9 +525,10 @@ def theory_comparison(result: RunResult, epoch=None) -> tuple[pd.DataFrame | Non
     c = theory.against_measurement(result, epoch)
     if c is None:
         return None, ""
+    note = caveat_text(c.applies)
     if c.overlay is None:
-        return None, c.note
-    return c.overlay, theory_caption(c.predicted, c.measured_chi, c.note, c.trained_epoch, c.gap)
+        return None, note
+    return c.overlay, theory_caption(c.predicted, c.measured_chi, note, c.trained_epoch, c.gap)
 
 
 def lowest(table: pd.DataFrame, column: str) -> pd.Series:

@@ -17,12 +17,14 @@ With the cures of issue 11 the same bookkeeping, carried per unit through normal
 shortcuts (``_predict_cured``), gives the published profiles: batch norm + ReLU multiplies the
 squared error signal by pi/(pi - 1) per layer going back (Yang et al. 2019), residual ReLU with He
 weights by 1 + alpha^2.  For batch norm with other activations the examples of a batch interact in
-a way this bookkeeping leaves out (measured 10-75% off), so ``caveat`` says the theory does not apply.
+a way this bookkeeping leaves out (measured 10-75% off), so ``applicability`` says the theory does not apply
+(as a kind and its reasons: ``summaries.caveat_text`` puts them into words).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -102,25 +104,46 @@ def sigma_w(config: RunConfig, fan_in: int | None = None, fan_out: int | None = 
 NARROW_WIDTH = 50  # below it one network's per-layer factors scatter by 20% and more around the theory
 
 
-def caveat(config: RunConfig) -> str:
-    """Where the theory does not (or only approximately) describe this config at initialization;
-    "" when it does.  Measured on the Home presets: at width 256 the geometric-mean factor stays
-    within a few per cent of chi, at width 32 it is off by up to 25%, at 16 by up to 45%."""
+class Fit(StrEnum):
+    """How far the theory describes a config at initialization."""
+
+    APPLIES = "applies"
+    APPROXIMATE = "approximate"  # it holds on average, one network scatters around it
+    DOES_NOT_APPLY = "does not apply"  # no line is drawn
+
+
+class Reason(StrEnum):
+    """Why the theory fits less than exactly (``Applicability.reasons``)."""
+
+    ZERO_WEIGHTS = "zero weights"  # no random signal to propagate: does not apply
+    BATCH_NORM = "batch norm"  # batch norm with an activation other than ReLU: does not apply
+    NARROW = "narrow"  # width below NARROW_WIDTH: approximate
+    ORTHOGONAL = "orthogonal"  # weights not independent: the average factor holds, the scatter is smaller
+
+
+@dataclass(frozen=True)
+class Applicability:
+    """Whether the theory describes a config, as a kind and its reasons (data; the words are the report's)."""
+
+    fit: Fit
+    reasons: tuple[Reason, ...] = ()
+    width: int = 0  # the config's, for NARROW
+    activation: str = ""  # the config's, for BATCH_NORM
+
+
+def applicability(config: RunConfig) -> Applicability:
+    """Where the theory does not (or only approximately) describe this config at initialization.
+    Measured on the Home presets: at width 256 the geometric-mean factor stays within a few per cent
+    of chi, at width 32 it is off by up to 25%, at 16 by up to 45%."""
     init = canonical_init(config.init)
+    facts = {"width": config.width, "activation": config.activation}
     if init == "zeros":
-        return "Theory does not apply: with all weights zero there is no random signal to propagate."
+        return Applicability(Fit.DOES_NOT_APPLY, (Reason.ZERO_WEIGHTS,), **facts)
     if config.norm == "batch" and config.activation != "relu":
-        return (f"Theory does not apply: batch normalization couples the examples of a batch, and the closed form "
-                f"for its error signal (Yang et al. 2019) is known for ReLU, not {config.activation}, so no line "
-                "is drawn.")
-    notes = []
-    if config.width < NARROW_WIDTH:
-        notes.append(f"Approximate: width {config.width} is narrow. The theory holds for wide layers; one network "
-                     "this narrow can differ from it by 20% or more per layer.")
-    if init == "orthogonal":
-        notes.append("Orthogonal weights are not independent: the theory uses only their variance (1/width), which "
-                     "predicts the average factor per layer; orthogonal layers scatter less around it.")
-    return " ".join(notes)
+        return Applicability(Fit.DOES_NOT_APPLY, (Reason.BATCH_NORM,), **facts)
+    reasons = ((Reason.NARROW,) if config.width < NARROW_WIDTH else ()) + (
+        (Reason.ORTHOGONAL,) if init == "orthogonal" else ())
+    return Applicability(Fit.APPROXIMATE if Reason.NARROW in reasons else Fit.APPLIES, reasons, **facts)
 
 
 def line_name(config: RunConfig) -> str:
@@ -129,7 +152,7 @@ def line_name(config: RunConfig) -> str:
         config.norm, "mean-field theory")
     if config.residual:
         name += f", residual α = {config.residual_scale:.3g}"
-    return name + (", approximate" if caveat(config).startswith("Approximate") else "")
+    return name + (", approximate" if applicability(config).fit is Fit.APPROXIMATE else "")
 
 
 # A data set's examples enter as at most this many quantiles of their mean(x^2), and fewer in a deep
@@ -394,14 +417,14 @@ class Comparison:
 
     overlay: the predicted profile to draw over the measurement (None where the theory does not apply);
     predicted: ``predict``'s table; measured_chi: ``measured_factor`` at the first record;
-    note: ``caveat`` of the run's config; trained_epoch: the epoch a chart shows when it is after
+    applies: ``applicability`` of the run's config; trained_epoch: the epoch a chart shows when it is after
     initialization (None at initialization).
     """
 
     overlay: pd.DataFrame | None
     predicted: pd.DataFrame
     measured_chi: pd.Series
-    note: str
+    applies: Applicability
     trained_epoch: float | None
     gap: tuple[int, float] | None = None  # ``overlay_gap``: where the dashed line is farthest from the measurement
 
@@ -420,12 +443,12 @@ def against_measurement(result, epoch=None) -> Comparison | None:
     config, data = result.config, result.data
     if data is None or config.depth < 2 or result.layers.empty:
         return None
-    note = caveat(config)
+    applies = applicability(config)
     first = result.layers["epoch"].min()
     trained_epoch = epoch if epoch is not None and epoch != first else None
-    if note.startswith("Theory does not apply"):
+    if applies.fit is Fit.DOES_NOT_APPLY:
         return Comparison(None, pd.DataFrame(columns=["layer", "q", "chi", "predicted_delta_ratio"]),
-                          pd.Series(dtype=float), note, trained_epoch)
+                          pd.Series(dtype=float), applies, trained_epoch)
     # the examples the measurement was taken on (train's probe set), each with its own q_1
     mean_squares = np.mean(data.X_train[:config.probe_size].astype(float) ** 2, axis=1)
     table = predict(config, data.input_dim, data.classes, mean_squares)
@@ -434,4 +457,4 @@ def against_measurement(result, epoch=None) -> Comparison | None:
         # layer 1 has no shortcut: its step is of another kind, and the factor is the shortcut layers' (2..L)
         measured = measured.drop(index=1)
     overlay = overlay_frame(table, result.layers)
-    return Comparison(overlay, table, measured, note, trained_epoch, overlay_gap(overlay, result.layers))
+    return Comparison(overlay, table, measured, applies, trained_epoch, overlay_gap(overlay, result.layers))

@@ -158,7 +158,7 @@ def test_batch_norm_is_not_called_exploded_at_initialization_and_draws_its_bound
 
     from lab import RunConfig, train
     from lab.charts import boundary_figure
-    from lab.theory import caveat
+    from lab.theory import Fit, applicability
 
     config = RunConfig(norm="batch", depth=20, width=32, samples=200, epochs=1, init="normal", init_scale=1.0)
     result = train(config)
@@ -166,8 +166,8 @@ def test_batch_norm_is_not_called_exploded_at_initialization_and_draws_its_bound
     assert result.history["loss"].iloc[0] < 10 * math.log(2)
     assert boundary_figure(result) is not None  # the network in evaluation mode (running averages)
     # Yang et al.'s line is drawn for ReLU (approximately at this width), for no other activation
-    assert caveat(config).startswith("Approximate")
-    assert caveat(config.replace(activation="tanh")).startswith("Theory does not apply")
+    assert applicability(config).fit is Fit.APPROXIMATE
+    assert applicability(config.replace(activation="tanh")).fit is Fit.DOES_NOT_APPLY
 
 
 def test_links_carry_the_cures_within_the_widgets_ranges():

@@ -15,11 +15,14 @@ from lab.activations import ACTIVATIONS, get_activation
 from lab.gaussian import gaussian_expectation
 from lab.phase import critical_sigma_w, sweep
 from lab.presets import PRESETS
-from lab.summaries import theory_caption, theory_comparison
+from lab.summaries import caveat_text, theory_caption, theory_comparison
 from lab.theory import (
     THEORY_AGREEMENT,
+    Applicability,
+    Fit,
+    Reason,
     against_measurement,
-    caveat,
+    applicability,
     chi,
     fixed_point,
     length_map,
@@ -189,12 +192,24 @@ def test_predicted_profile_is_flat_for_relu_with_he_and_shrinks_for_sigmoid():
     assert ratio.iloc[-1] == 1.0 and 1e-8 < ratio.iloc[0] < 1e-4 and (np.diff(ratio) > 0).all()
 
 
-def test_caveats_name_the_cases_theory_does_not_cover():
-    assert caveat(RunConfig(init="zeros")).startswith("Theory does not apply")
-    assert "narrow" in caveat(RunConfig(width=32)) and caveat(RunConfig(width=32)).startswith("Approximate")
-    assert "Orthogonal" in caveat(RunConfig(init="orthogonal", width=128))
+def test_applicability_names_the_cases_theory_does_not_cover_as_data():
+    zeros = applicability(RunConfig(init="zeros"))
+    assert zeros.fit is Fit.DOES_NOT_APPLY and zeros.reasons == (Reason.ZERO_WEIGHTS,)
+    narrow = applicability(RunConfig(width=32))
+    assert narrow.fit is Fit.APPROXIMATE and narrow.reasons == (Reason.NARROW,) and narrow.width == 32
+    orthogonal = applicability(RunConfig(init="orthogonal", width=128))
+    assert orthogonal.fit is Fit.APPLIES and orthogonal.reasons == (Reason.ORTHOGONAL,)
     for config in (RunConfig(init="he_normal", width=128), RunConfig(init="normal", width=64)):
-        assert caveat(config) == ""
+        assert applicability(config) == Applicability(Fit.APPLIES, (), config.width, config.activation)
+
+
+def test_the_caveats_words_come_from_the_kind_and_its_numbers():
+    assert caveat_text(applicability(RunConfig(init="zeros"))).startswith("Theory does not apply")
+    assert "width 32 is narrow" in caveat_text(applicability(RunConfig(width=32)))
+    batch_tanh = caveat_text(applicability(RunConfig(norm="batch", activation="tanh")))
+    assert "not tanh" in batch_tanh
+    assert "Orthogonal" in caveat_text(applicability(RunConfig(init="orthogonal", width=128)))
+    assert caveat_text(applicability(RunConfig(width=128))) == ""
 
 
 def test_theory_caption_states_its_verdict():
@@ -217,8 +232,9 @@ def test_home_presets_at_width_256_agree_with_the_theory(name):
     config = ui_defaults().replace(**{**PRESETS[name].changes, "width": 256, "epochs": 0}).validate()
     run = train(config)
     overlay, text = theory_comparison(run)
-    if caveat(config):
-        assert text.endswith(caveat(config)) or text == caveat(config)
+    note = caveat_text(applicability(config))
+    if note:
+        assert text.endswith(note) or text == note
         assert name == "zeros" and overlay is None  # the only preset the theory does not describe
         return
     measured = measured_factor(run.layers)
@@ -243,9 +259,9 @@ def test_against_measurement_returns_numbers():
     p, m = c.means
     pred = c.predicted.set_index("layer")["chi"].reindex(c.measured_chi.index)
     assert p == pytest.approx(geo(pred)) and m == pytest.approx(geo(c.measured_chi))
-    assert len(c.overlay) == 4 and c.note == caveat(run.config)
+    assert len(c.overlay) == 4 and c.applies == applicability(run.config)
     zeros = train(RunConfig(init="zeros", depth=3, width=8, epochs=0, samples=100))
-    assert against_measurement(zeros).overlay is None and against_measurement(zeros).note.startswith("Theory does not")
+    assert against_measurement(zeros).overlay is None and against_measurement(zeros).applies.fit is Fit.DOES_NOT_APPLY
     assert against_measurement(train(RunConfig(depth=1, width=8, epochs=0, samples=100))) is None
 
 
@@ -335,4 +351,4 @@ def test_cured_theory_agrees_with_the_measured_network(changes):
 def test_batch_norm_with_a_saturating_activation_draws_no_line():
     result = train(_cured(activation="tanh", norm="batch", dataset="random", input_dim=20, samples=100, epochs=0))
     c = against_measurement(result)
-    assert c.overlay is None and "Yang" in c.note
+    assert c.overlay is None and c.applies.reasons == (Reason.BATCH_NORM,) and "Yang" in caveat_text(c.applies)
