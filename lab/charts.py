@@ -15,7 +15,7 @@ import plotly.io as pio
 from plotly.subplots import make_subplots
 
 from .model import decision_grid
-from .results import RunResult
+from .results import RunResult, records
 
 # one colour per run, in the same order everywhere (Plotly's default qualitative set)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -108,7 +108,7 @@ def _axis_key(ref: str) -> str:
 def loss_figure(history: pd.DataFrame, loss_name: str = "cross_entropy", log_y: bool = False,
                 diverged_at: float | None = None) -> go.Figure:
     """Loss and accuracy per epoch, training (solid) and validation (dashed), side by side."""
-    h = history[~history["diverged"]]
+    h = records(history)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"), horizontal_spacing=0.12)
     for col, (name, dash) in enumerate([("", "solid"), ("val_", "dash")]):
         label = "validation" if name else "training"
@@ -533,7 +533,7 @@ def _tick_label(x: float, sig: int = 2) -> str:
 
 def _add_run(fig: go.Figure, name: str, history: pd.DataFrame, colour: str, where: dict) -> None:
     """One run's training (solid) and validation (dashed) loss; a cross where it diverged."""
-    h = history[~history["diverged"]]
+    h = records(history)
     diverged = history.loc[history["diverged"], "epoch"]
     note = f" (diverged at epoch {diverged.iloc[0]:g})" if len(diverged) else ""
     finite = h[np.isfinite(h["loss"].to_numpy(dtype=float))]

@@ -374,7 +374,7 @@ def cmd_train(args, multi):
         runs[name] = result
         status = f"diverged at epoch {result.diverged_at:g}: {result.diverge_reason}" if result.diverged_at is not None \
             else f"final loss {result.history['loss'].iloc[-1]:.4g}"
-        records = int((~result.history["diverged"]).sum())  # the row marking divergence is not a record
+        records = len(result.records)
         if result.meta.get("clipping"):
             from .summaries import clipping_caption  # words with pandas and scipy behind them: only when needed
 

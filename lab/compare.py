@@ -70,7 +70,10 @@ def parse_values(axis: str, values) -> tuple:
 
 def epochs_to_threshold(history: pd.DataFrame, threshold: float) -> float:
     """First epoch whose training loss is below ``threshold`` (NaN if never)."""
-    h = history[~history["diverged"] & (history["loss"] < threshold)]
+    from .results import records
+
+    h = records(history)
+    h = h[h["loss"] < threshold]
     return float(h["epoch"].iloc[0]) if len(h) else math.nan
 
 
@@ -83,7 +86,7 @@ def summary_table(runs: dict[str, RunResult], threshold: float = 0.1) -> pd.Data
 
     rows = []
     for name, r in runs.items():
-        h = r.history[~r.history["diverged"]]
+        h = r.records
         last = h.iloc[-1] if len(h) else pd.Series(math.nan, index=h.columns)
         epochs = sorted(r.layers["epoch"].unique()) if len(r.layers) else []
         init_ratio = signal_ratio(r.layers, epochs[0]) if epochs else None
@@ -109,7 +112,7 @@ def mean_band(runs: dict[str, RunResult], settings: dict[str, str], column: str 
 
     frames = []
     for name, r in runs.items():
-        h = r.history[~r.history["diverged"]][["epoch", column]].copy()
+        h = r.records[["epoch", column]].copy()
         h["setting"] = settings[name]
         frames.append(h)
     if not frames:

@@ -20,6 +20,11 @@ LAYER_COLUMNS = ("epoch", "layer", *STAT_COLUMNS, "step")
 SLIM_KEEP_DATA_BYTES = 4 * 2**20  # a slimmed run keeps data smaller than this
 
 
+def records(history: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a run's history that are records: all but the one marking where it diverged."""
+    return history[~history["diverged"].astype(bool)] if len(history) else history
+
+
 class Progress:
     """What a callback sees at each record point.
 
@@ -97,6 +102,11 @@ class RunResult:
     # what each hidden layer's norm computes with in evaluation ({} without one): gamma, beta, and for
     # batch norm running_mean, running_var, in the run's dtype; with ``weights``, the whole eval network
     norm_state: list = field(default_factory=list)
+
+    @property
+    def records(self) -> pd.DataFrame:
+        """The history's records (``records``): without the row that marks divergence."""
+        return records(self.history)
 
     @property
     def depth(self) -> int:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import storefile
 from .config import RunConfig
-from .results import HISTORY_COLUMNS, LAYER_COLUMNS, RunResult
+from .results import HISTORY_COLUMNS, LAYER_COLUMNS, RunResult, records
 from .storefile import (  # noqa: F401  (re-exported: the store's public names)
     APPLICATION_ID,
     BUSY_TIMEOUT_MS,
@@ -144,7 +144,7 @@ def _run_key(run_id, path) -> int:
 
 def _finals(history: pd.DataFrame) -> list:
     """The last record's loss, accuracy, val_loss and val_accuracy (the row marking divergence is not a record)."""
-    rows = history[~history["diverged"].astype(bool)] if len(history) else history
+    rows = records(history)
     if not len(rows):
         return [None] * 4
     last = rows.iloc[-1]

@@ -19,6 +19,8 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
+from .results import records
+
 # layer 1's delta_rms over the last hidden layer's: below this the signal vanishes, above
 # EXPLODING_ABOVE it explodes; in between every layer gets a usable signal
 VANISHING_BELOW = 0.1
@@ -172,7 +174,8 @@ class RunVerdict:
 def outcome(result) -> RunVerdict:
     """What became of ``result`` (a ``RunResult``), from its history."""
     h = result.history
-    ok = h[~h["diverged"].astype(bool) & np.isfinite(h["loss"].to_numpy(dtype=float))]
+    kept = records(h)
+    ok = kept[np.isfinite(kept["loss"].to_numpy(dtype=float))]
     classes = (result.data.classes if result.data is not None
                else result.config.n_classes if result.config.dataset != "csv" else None)
     base = {"chance": 1.0 / classes if classes else math.nan, "planned_epochs": result.config.epochs,

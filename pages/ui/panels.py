@@ -32,7 +32,7 @@ def layer_picker(n_layers: int, key: str, label: str = "layers to show in the hi
 def status_line(result: RunResult, paused: bool = False) -> None:
     """What ran and how it ended; ``paused``: the run is the session's trainer, stopped and able to go on."""
     c = result.config
-    records = int((~result.history["diverged"]).sum())  # the row marking divergence is not a record
+    records = len(result.records)
     cures = summaries.cures_label(c)
     text = (f"**{c.activation}**, **{c.init}** init (gain {c.gain}), {c.depth} hidden layers of {c.width}"
             + (f" with **{cures}**" if cures else "")
