@@ -27,6 +27,6 @@ def main() -> None:
 
 
 # Streamlit runs this file as "__main__"; imported under another name (multiprocessing's "__mp_main__", which a
-# sweep's workers no longer run: lab.workers.forget_the_parents_main) there is nothing to draw
+# sweep's workers no longer run: lab.experiments.workers.forget_the_parents_main) there is nothing to draw
 if __name__ == "__main__":
     main()

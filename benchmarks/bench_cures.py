@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lab import RunConfig  # noqa: E402
-from lab.model import build_mlp  # noqa: E402
-from lab.optim import OPTIMIZERS  # noqa: E402
-from lab.regularize import add_weight_decay, clip_by_global_norm  # noqa: E402
-from lab.threads import blas_threads  # noqa: E402
+from lab.engine.model import build_mlp  # noqa: E402
+from lab.engine.optim import OPTIMIZERS  # noqa: E402
+from lab.engine.regularize import add_weight_decay, clip_by_global_norm  # noqa: E402
+from lab.engine.threads import blas_threads  # noqa: E402
 
 TARGET = 1.3
 CASES = {

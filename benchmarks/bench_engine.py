@@ -39,11 +39,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from lab import threads as engine_policy  # noqa: E402
 from lab import train  # noqa: E402
-from lab.config import RunConfig  # noqa: E402
-from lab.model import build_mlp  # noqa: E402
-from lab.optim import OPTIMIZERS  # noqa: E402
+from lab.engine import threads as engine_policy  # noqa: E402
+from lab.engine.config import RunConfig  # noqa: E402
+from lab.engine.model import build_mlp  # noqa: E402
+from lab.engine.optim import OPTIMIZERS  # noqa: E402
 
 DTYPES = ("float64", "float32")
 LR = 1e-3

@@ -1,6 +1,6 @@
 """What a hostile upload costs the server: issue 21's ZIP bomb and its cousins, loaded in this process.
 
-Each file is handed to ``lab.export.load_runs`` (the upload box's reader); the script prints how it was
+Each file is handed to ``lab.serving.export.load_runs`` (the upload box's reader); the script prints how it was
 refused, the seconds (wall and CPU) and tracemalloc's peak until then.
 
 - alone: a ZIP whose runs.json holds 62 MB of zeros (deflated to about 62 kB), and nothing else;
@@ -21,7 +21,7 @@ import time
 import tracemalloc
 import zipfile
 
-from lab.export import ImportFormatError, load_runs
+from lab.serving.export import ImportFormatError, load_runs
 
 MB = 2**20
 ZEROS = b"0" * (62 * MB)

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab.presets import CURES, PRESETS  # noqa: E402
+from lab.experiments.presets import CURES, PRESETS  # noqa: E402
 
 HOME_BUTTONS = len(PRESETS) + sum(len(c.variants) for c in CURES.values())  # one "Open in Train" per line
 # page -> (path, what is on screen when the page has painted completely: selector, count)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lab.phase import sweep
-from lab.phase_grid import sweep_grid
+from lab.theory.phase import sweep
+from lab.theory.phase_grid import sweep_grid
 
 TARGET_S = 8.0  # issue 14: the 30 x 30 sweep at width 128 with 256 probes, on 2 cores
 

@@ -16,13 +16,13 @@ Every figure is a fresh process, start-up included, timed by the parent from spa
 - ``plain``: benchmarks/plain_loop.py, the same arithmetic in numpy alone, on one BLAS thread as the
   lab uses for this width (``--plain-threads 0`` for the process default).
 - ``plain loop, --keep-heap``: the same, after the one large free that the lab's first Trainer does
-  (lab.training: glibc then keeps a step's freed arrays in the heap), for a ratio without that edge.
+  (lab.engine.training: glibc then keeps a step's freed arrays in the heap), for a ratio without that edge.
 - ``--repo DIR`` adds the same two lab rows for the lab in DIR (e.g. an export of main before a change).
 
 The variants alternate, and each figure is the median of ``--repeats``.  The target of issue 16,
 a whole lab process at most 1.3x the plain loop, is printed as MET or MISSED.  A breakdown of the
 lab process comes from separate runs through a thin wrapper (the timed runs are plain
-``python -m lab train``): interpreter start, ``import lab.cli``, main until training starts,
+``python -m lab train``): interpreter start, ``import lab.cli.main``, main until training starts,
 training (and the run's own wall_s), and what follows it until the process has exited.
 """
 from __future__ import annotations
@@ -48,13 +48,13 @@ CASE_A = ["--dataset", "spirals", "--samples", "2500", "--val-fraction", "0.2", 
           "--batch-size", "128", "--optimizer", "sgd", "--lr", "0.003", "--record-every", "0", "--seed", "0"]
 ONE_THREAD = {v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
 
-# Runs lab/__main__.py as ``python -m lab`` does, marking when lab.cli is imported, when training starts
+# Runs lab/__main__.py as ``python -m lab`` does, marking when lab.cli.main is imported, when training starts
 # (the CLI makes its progress printer right before train()) and when it ends; the marks are
 # perf_counter values, CLOCK_MONOTONIC on Linux, comparable with the parent's.
 WRAPPER = r"""
 import json, runpy, sys, time
 t_start = time.perf_counter()
-import lab.cli as cli
+import lab.cli.main as cli
 t_imported = time.perf_counter()
 marks_path, sys.argv = sys.argv[1], ["lab"] + sys.argv[2:]
 marks = {}
@@ -133,7 +133,7 @@ def breakdown(repo: str, epochs: int, repeats: int, tmp: str, env) -> dict[str, 
         t_exit = t0 + wall
         with open(marks_path) as fh:
             m = json.load(fh)
-        got = {"interpreter start": m["start"] - t0, "import lab.cli": m["imported"] - m["start"]}
+        got = {"interpreter start": m["start"] - t0, "import lab.cli.main": m["imported"] - m["start"]}
         if "train_start" in m:
             got["main until training"] = m["train_start"] - m["imported"]
             got["training"] = m["train_end"] - m["train_start"]

@@ -93,7 +93,7 @@ def stop(browser, url, pid) -> None:
 
 
 def bomb() -> None:
-    from lab.export import ImportFormatError, load_runs
+    from lab.serving.export import ImportFormatError, load_runs
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:

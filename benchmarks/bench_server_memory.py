@@ -212,7 +212,7 @@ def unpack(rev: str) -> Path:
 def budget_mb() -> tuple[float, float]:
     """The README's budget beyond the idle server: (the session's and the cache's budgets, the slack), in MB."""
     sys.path.insert(0, str(ROOT))
-    from lab.limits import Limits
+    from lab.serving.limits import Limits
 
     limits = Limits.from_env()
     return limits.session_mb + limits.cache_mb, SLACK_MB

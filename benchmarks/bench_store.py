@@ -26,10 +26,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from lab.config import RunConfig  # noqa: E402
-from lab.gradcheck import time_pass  # noqa: E402
-from lab.store import open_store  # noqa: E402
-from lab.training import train  # noqa: E402
+from lab.engine.config import RunConfig  # noqa: E402
+from lab.engine.gradcheck import time_pass  # noqa: E402
+from lab.engine.training import train  # noqa: E402
+from lab.store.runstore import open_store  # noqa: E402
 
 DEFAULT_RUN = RunConfig(samples=400, epochs=200, dtype="float32")
 

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from lab.config import RunConfig  # noqa: E402
-from lab.sweep import SweepSpec, parse_axis, run_sweep  # noqa: E402
+from lab.engine.config import RunConfig  # noqa: E402
+from lab.experiments.sweep import SweepSpec, parse_axis, run_sweep  # noqa: E402
 
 TARGET_S = 180.0
 

@@ -1,4 +1,4 @@
-"""How far runs get from the divergence limit: the figures behind lab.divergence.DIVERGENCE_FACTOR.
+"""How far runs get from the divergence limit: the figures behind lab.engine.divergence.DIVERGENCE_FACTOR.
 
 With the rule switched off, every mini-batch loss of a run is kept, and the largest is
 printed as a multiple of the run's reference, max(loss at initialization, chance-level
@@ -21,13 +21,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab import (
-    divergence,  # noqa: E402
-    train,  # noqa: E402
-)
-from lab.config import RunConfig  # noqa: E402
-from lab.model import MLP  # noqa: E402
-from lab.presets import PRESETS  # noqa: E402
+from lab import train  # noqa: E402
+from lab.engine import divergence  # noqa: E402
+from lab.engine.config import RunConfig  # noqa: E402
+from lab.engine.model import MLP  # noqa: E402
+from lab.experiments.presets import PRESETS  # noqa: E402
 
 FACTOR = divergence.DIVERGENCE_FACTOR
 UI_DEFAULTS = RunConfig(samples=400, epochs=200, dtype="float32")  # pages.ui.widgets.ui_defaults

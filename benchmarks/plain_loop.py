@@ -2,14 +2,14 @@
 
 Written without ``lab`` (it imports only numpy), so that a whole ``python -m lab train`` process
 can be timed against the same arithmetic with nothing around it: the same data (spirals drawn
-from the run's seed as ``lab.data`` draws them, split and standardized with the training rows'
+from the run's seed as ``lab.data.datasets`` draws them, split and standardized with the training rows'
 statistics), He-normal weights and zero biases, ReLU hidden layers, softmax cross-entropy, SGD
 on shuffled mini-batches, the mean training loss over each epoch's mini-batches, and the
 validation loss once per epoch.  No instrumentation: that is what the lab adds.
 
     python benchmarks/plain_loop.py                 # case (a), 200 epochs; prints the final losses
     python benchmarks/plain_loop.py --epochs 20
-    python benchmarks/plain_loop.py --keep-heap     # with the lab's one large free first (lab.training)
+    python benchmarks/plain_loop.py --keep-heap     # with the lab's one large free first (lab.engine.training)
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import numpy as np
 
 
 def spirals(n: int, rng: np.random.Generator, classes: int = 2, noise: float = 0.03):
-    """Interleaved spiral arms, one per class, each turning 1.75 times around (as lab.data's)."""
+    """Interleaved spiral arms, one per class, each turning 1.75 times around (as lab.data.datasets's)."""
     y = rng.integers(0, classes, size=n)
     r = rng.uniform(0.05, 1.0, size=n)
     angle = 1.75 * 2.0 * np.pi * r + 2.0 * np.pi * y / classes

@@ -125,7 +125,7 @@ def _session_infos():
 
 def sessions_lines() -> list[str]:
     """The sessions Streamlit keeps and the runs (and trainer) in their state."""
-    from lab.results import RunResult
+    from lab.engine.results import RunResult
 
     infos = _session_infos()
     lines = [f"sessions: {sum(k == 'connected' for k, _ in infos)} connected, "
@@ -145,7 +145,7 @@ def sessions_lines() -> list[str]:
 
 def runs_lines() -> list[str]:
     """Every RunResult with weights alive, and those that neither the cache nor a session's state holds."""
-    from lab.results import RunResult
+    from lab.engine.results import RunResult
     from pages.ui.running import _CACHE
 
     def arrays(r):

@@ -1,21 +1,21 @@
 """Backprop Lab engine: a numpy MLP that records how the error signal flows through every layer.
 
-The names below load on first use (PEP 562), so ``import lab.layers`` or ``python -m lab --help``
+The names below load on first use (PEP 562), so ``import lab.engine.layers`` or ``python -m lab --help``
 does not pay for pandas, scipy and threadpoolctl.  ``lab.train`` is the function; the training
-loop's module is ``lab.training``.
+loop's module is ``lab.engine.training``.
 """
 from __future__ import annotations
 
 import importlib
 
 _EXPORTS = {
-    "ConfigError": "settings",
-    "DataError": "data",
-    "RunConfig": "config",
-    "RunResult": "results",
-    "make_dataset": "data",
-    "train": "training",
-    "Trainer": "training",
+    "ConfigError": "engine.settings",
+    "DataError": "data.datasets",
+    "RunConfig": "engine.config",
+    "RunResult": "engine.results",
+    "make_dataset": "data.datasets",
+    "train": "engine.training",
+    "Trainer": "engine.training",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,7 +1,7 @@
 import gc
 import sys
 
-from .cli import main
+from lab.cli.main import main
 
 code = main()
 # Everything this process made dies with it: spare the collector its last pass at exit over

@@ -1,7 +1,7 @@
 """Chain rule: the source text's fruit-shop graph, forward and backward, with every input editable."""
 import streamlit as st
 
-from lab.graphs import TEXT_INPUTS, fruit_shop, fruit_shop_dot, rounding_story, show_number
+from lab.worked.graphs import TEXT_INPUTS, fruit_shop, fruit_shop_dot, rounding_story, show_number
 from pages.ui import router
 
 router.use_router()

@@ -1,13 +1,11 @@
 """Compare: vary one setting, keep everything else fixed, and see which networks learn and why."""
 import streamlit as st
 
-from lab import charts, gate, summaries, tables
-from lab.activations import ACTIVATIONS
-from lab.compare import AXES, CompareSpec, mean_band, parse_values, summary_table
-from lab.init import INITIALIZERS
-from lab.optim import OPTIMIZERS
-from lab.settings import SEEDS, SETTINGS
-from lab.share import params_to_spec, spec_to_params
+from lab.engine.settings import SEEDS, SETTINGS
+from lab.experiments.compare import AXES, CompareSpec, mean_band, parse_values, summary_table
+from lab.report import charts, summaries, tables
+from lab.serving import gate
+from lab.serving.share import params_to_spec, spec_to_params
 from pages.ui import links, panels, router, run_history, running, state, store_view, widgets
 
 router.use_router()
@@ -18,8 +16,8 @@ st.markdown(
     "fixed: same data, same seed, same optimizer. Every run is trained, then drawn in the same colour on every chart."
 )
 
-CHOICES = {"init": list(INITIALIZERS), "activation": list(ACTIVATIONS), "optimizer": list(OPTIMIZERS),
-           "loss": ["cross_entropy", "mse"], "norm": list(SETTINGS["norm"].choices(ui=True))}
+# the choice axes' options, from the one declaration of settings (lab.engine.settings)
+CHOICES = {axis: list(SETTINGS[axis].choices(ui=True)) for axis in ("init", "activation", "optimizer", "loss", "norm")}
 DEFAULT = CompareSpec(widgets.ui_defaults().replace(depth=20, epochs=60, activation="relu"), "init",
                       ("xavier_normal", "he_normal", "lecun_normal", "orthogonal", "normal"))
 

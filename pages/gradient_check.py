@@ -1,8 +1,8 @@
 """Gradient check: back-propagation against central differences, with a bug you can plant."""
 import streamlit as st
 
-from lab import RunConfig, charts, gate
-from lab.gradcheck import (
+from lab import RunConfig
+from lab.engine.gradcheck import (
     BUG_KINDS,
     PASS_THRESHOLD,
     check_problem,
@@ -10,6 +10,9 @@ from lab.gradcheck import (
     parameter_count,
     planted_bug,
 )
+from lab.engine.settings import SETTINGS
+from lab.report import charts
+from lab.serving import gate
 from pages.ui import panels, router, running, state, widgets
 
 router.use_router()
@@ -33,12 +36,12 @@ st.latex(r"\text{relative error} = \frac{\lVert g_{\text{num}} - g_{\text{backpr
 with st.sidebar.form("gradcheck"):
     st.subheader("Network")
     values = widgets.network_widgets(BASE, prefix=state.GRADCHECK_WIDGETS)
-    seed = st.number_input("seed (weights and data)", 0, 2**31 - 1, BASE.seed, key="g_seed")
+    seed = st.number_input("seed (weights and data)", *SETTINGS["seed"].range(ui=True), BASE.seed, key="g_seed")
     threshold = st.select_slider("pass if relative error is below", THRESHOLDS, value=PASS_THRESHOLD,
                                  format_func=lambda v: f"{v:g}", key="g_threshold")
     st.subheader("Plant a bug")
     bug = st.checkbox("swap one activation's derivative for a wrong one", key="g_bug")
-    bug_layer = st.number_input("in hidden layer", 1, 100, 1, key="g_bug_layer")
+    bug_layer = st.number_input("in hidden layer", *SETTINGS["depth"].range(ui=True), 1, key="g_bug_layer")
     bug_kind = st.selectbox("wrong how", list(BUG_KINDS), key="g_bug_kind",
                             help="; ".join(f"{k}: {v}" for k, v in BUG_KINDS.items()))
     st.form_submit_button("Run the check", type="primary")

@@ -1,8 +1,9 @@
 """Home: what the lab shows, and the classic cases one click away."""
 import streamlit as st
 
-from lab import summaries, train
-from lab.presets import CURES, PRESETS
+from lab import train
+from lab.experiments.presets import CURES, PRESETS
+from lab.report import summaries
 from pages.ui import router, widgets
 
 router.use_router()

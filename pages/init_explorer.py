@@ -1,8 +1,11 @@
 """Init explorer: push random data through two untrained networks and compare, instantly."""
 import streamlit as st
 
-from lab import charts, gate, summaries, train
-from lab.store import WEIGHTS_CAP_BYTES
+from lab import train
+from lab.engine.settings import SETTINGS
+from lab.report import charts, summaries
+from lab.serving import gate
+from lab.store.runstore import WEIGHTS_CAP_BYTES
 from pages.ui import panels, router, running, state, store_view, widgets
 
 router.use_router()
@@ -20,7 +23,7 @@ SIDES = {
 }
 
 with st.form("explore"):
-    input_dim = st.slider("input dimension", 2, 784, 100, key="x_input_dim")
+    input_dim = st.slider("input dimension", *SETTINGS["input_dim"].range(ui=True), 100, key="x_input_dim")
     cols = st.columns(2)
     values = {}
     for col, (side, base) in zip(cols, SIDES.items()):

@@ -3,11 +3,12 @@ import time
 
 import streamlit as st
 
-from lab import charts, gate, summaries
-from lab.activations import ACTIVATIONS
-from lab.phase import critical_sigma_w, sweep
-from lab.phase_grid import phase_counts, sweep_grid
-from lab.settings import PHASE, PHASE_WIDTHS
+from lab.engine.activations import ACTIVATIONS
+from lab.engine.settings import PHASE, PHASE_WIDTHS
+from lab.report import charts, summaries
+from lab.serving import gate
+from lab.theory.phase import critical_sigma_w, sweep
+from lab.theory.phase_grid import phase_counts, sweep_grid
 from pages.ui import panels, router, running, state
 
 router.use_router()

@@ -2,8 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from lab import charts, tables
-from lab.store import LISTED_COLUMNS
+from lab.report import charts, tables
+from lab.store.runstore import LISTED_COLUMNS
 from pages.ui import panels, playback, router, run_history, state, store_view, widgets
 
 router.use_router()

@@ -2,8 +2,8 @@
 import numpy as np
 import streamlit as st
 
-from lab import charts
-from lab.softmax_steps import TEXT_LOGITS, softmax_steps
+from lab.report import charts
+from lab.worked.softmax_steps import TEXT_LOGITS, softmax_steps
 from pages.ui import panels, router
 
 router.use_router()

@@ -1,6 +1,6 @@
 """Sweep: which networks can learn at all.  Short training runs over a grid of two settings, drawn as
-a heat map that fills in as the cells finish (lab.sweep runs them, on local worker processes or on the
-Dask cluster the operator set up).  A sweep passes the one gate (lab.gate) before any cell runs."""
+a heat map that fills in as the cells finish (lab.experiments.sweep runs them, on local worker processes or on the
+Dask cluster the operator set up).  A sweep passes the one gate (lab.serving.gate) before any cell runs."""
 import contextlib
 import logging
 import math
@@ -10,14 +10,13 @@ import time
 import pandas as pd
 import streamlit as st
 
-from lab import charts, gate, summaries
-from lab.activations import ACTIVATIONS
-from lab.config import RunConfig
-from lab.data import DATASETS
-from lab.init import INITIALIZERS
-from lab.optim import OPTIMIZERS
-from lab.settings import SEEDS, SETTINGS, ConfigError
-from lab.sweep import (
+from lab.data.datasets import DATASETS
+from lab.engine.activations import ACTIVATIONS
+from lab.engine.config import RunConfig
+from lab.engine.init import INITIALIZERS
+from lab.engine.optim import OPTIMIZERS
+from lab.engine.settings import SEEDS, SETTINGS, ConfigError
+from lab.experiments.sweep import (
     CONFIG_COLUMNS,
     SCHEDULER_ENV,
     SIGMA_W,
@@ -28,7 +27,9 @@ from lab.sweep import (
     map_cells,
     parse_axis,
 )
-from lab.theory import depth_scale
+from lab.report import charts, summaries
+from lab.serving import gate
+from lab.theory.meanfield import depth_scale
 from pages.ui import panels, router, running, state, widgets
 
 router.use_router()
@@ -103,8 +104,9 @@ with st.form("sweep"):
     dataset = b.selectbox("dataset", [d for d in DATASETS], key="s_data")
     activation = b.selectbox("activation", list(ACTIVATIONS), key="s_act")
     init = b.selectbox("init", list(INITIALIZERS), key="s_init")
-    bias_std = b.number_input("σ_b (bias std)", 0.0, 10.0, step=0.05, format="%.4f", key="s_bias")
-    # the bounds of the browser's range (lab.settings): the page cannot ask for what the gate would refuse
+    bias_std = b.number_input("σ_b (bias std)", *SETTINGS["bias_std"].range(ui=True), step=0.05, format="%.4f",
+                               key="s_bias")
+    # the bounds of the browser's range (lab.engine.settings): the page cannot ask for what the gate would refuse
     width = b.number_input("width", *SETTINGS["width"].range(ui=True), key="s_width")
     optimizer = c.selectbox("optimizer", list(OPTIMIZERS), key="s_opt")
     lr = c.number_input("learning rate", *SETTINGS["lr"].range(ui=True), format="%.4g", key="s_lr")

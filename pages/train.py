@@ -1,11 +1,14 @@
 """Train: choose init, activation and depth, train, and watch the error signal at every layer."""
 import streamlit as st
 
-from lab import charts, gate, summaries
-from lab.compare import describe
-from lab.data import MAX_CSV_BYTES, DataError
-from lab.data import csv_columns as read_csv_columns
-from lab.share import config_to_params, params_to_config
+from lab.data.datasets import MAX_CSV_BYTES, DataError
+from lab.data.datasets import csv_columns as read_csv_columns
+from lab.experiments.compare import describe
+from lab.report import charts, summaries
+from lab.serving import gate
+from lab.serving.limits import SESSION_FULL_RUNS
+from lab.serving.share import config_to_params, params_to_config
+from lab.store.runstore import WEIGHTS_CAP_BYTES
 from pages.ui import links, pace, panels, playback, preview, results_view, router, run_history, running, state, widgets
 
 DATASET_WIDGET = state.widget_key(state.TRAIN_WIDGETS, "dataset")
@@ -213,7 +216,7 @@ with body.container():
     if boundary is not None:
         panels.chart(boundary, key="boundary", filename="decision_boundary")
     elif gap is not None:  # where the boundary would be, why it is not
-        st.info(summaries.boundary_note(gap), icon=":material/info:")
+        st.info(summaries.boundary_note(gap, SESSION_FULL_RUNS, WEIGHTS_CAP_BYTES), icon=":material/info:")
 
     st.subheader("Take it with you")
     name = next((n for n, r in st.session_state.get(state.RUNS, {}).items() if r is result), "run")

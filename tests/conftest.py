@@ -18,7 +18,7 @@ os.environ.setdefault("BACKPROP_LAB_WARM_PRICES", "0")
 def central_difference(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """d f() / d x by central differences, one entry at a time; x is perturbed in place and restored.
 
-    Written here, independently of ``lab.gradcheck``, so that the tests do not check
+    Written here, independently of ``lab.engine.gradcheck``, so that the tests do not check
     the engine against itself.
     """
     grad = np.zeros(x.shape, dtype=np.float64)

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from lab.activations import ACTIVATIONS, get_activation
+from lab.engine.activations import ACTIVATIONS, get_activation
 
 NAMES = sorted(ACTIVATIONS)
 SELU_ALPHA = 1.6732632423543772848170429916717  # Klambauer et al. (2017), eq. 14

@@ -1,9 +1,11 @@
-"""Record passes beside the training (lab.training.probe_in_background) give the numbers of passes in line."""
+"""Record passes beside the training (lab.engine.training.probe_in_background) give the numbers of passes in line."""
 import numpy as np
 import pytest
 
-import lab.training as training
-from lab import RunConfig, threads
+import lab.engine.recorder as recorder
+import lab.engine.training as training
+from lab import RunConfig
+from lab.engine import threads
 from tests.test_training_pieces import UNEVEN, assert_same_run, in_pieces
 
 CONFIGS = {
@@ -24,7 +26,7 @@ def placed(monkeypatch):
 
 def failing_on(monkeypatch, k):
     """The k-th record pass of a run (the one at initialization is the first) finds a NaN in a gradient."""
-    real, calls = training.probe, []
+    real, calls = recorder.probe, []
 
     def probe(*args, **kwargs):
         out = real(*args, **kwargs)
@@ -33,11 +35,11 @@ def failing_on(monkeypatch, k):
             out[1][0, 0] = np.nan
         return out
 
-    monkeypatch.setattr(training, "probe", probe)
+    monkeypatch.setattr(recorder, "probe", probe)
 
 
 def test_the_policy_uses_the_free_core_only_for_narrow_networks():
-    from lab import pieces
+    from lab.engine import pieces
 
     narrow, wide = RunConfig(width=64), RunConfig(width=512)
     assert threads.probe_in_background(narrow, 10_000) == (pieces.THREADS >= 2)
@@ -82,5 +84,5 @@ def test_a_callback_that_reads_the_statistics_sees_each_record_complete(placed):
     result = training.train(CONFIGS["default"], callback=callback)
     assert len(seen) == len(result.history) and all(s is not None for s in seen)
     L = len(result.weights)
-    np.testing.assert_array_equal(np.concatenate(seen), result.layers[list(training.STAT_COLUMNS)].to_numpy())
+    np.testing.assert_array_equal(np.concatenate(seen), result.layers[list(recorder.STAT_COLUMNS)].to_numpy())
     assert result.layers["layer"].max() == L

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from lab import RunConfig, make_dataset, train
-from lab.charts import boundary_figure
-from lab.model import BOUNDARY_FLOPS, boundary_resolution
+from lab.engine.model import BOUNDARY_FLOPS, boundary_resolution
+from lab.report.charts import boundary_figure
 
 
 def _weights(depth, width):
@@ -35,7 +35,7 @@ def test_csv_labels_are_escaped_in_the_legend(tmp_path):
 
 
 def test_run_names_are_escaped_in_comparison_charts():
-    from lab.charts import compare_loss_figure, profiles_grid
+    from lab.report.charts import compare_loss_figure, profiles_grid
 
     result = train(RunConfig(samples=64, epochs=2, depth=2, width=4))
     name = '<a href="http://x">run</a> <img src=x>'
@@ -47,8 +47,8 @@ def test_run_names_are_escaped_in_comparison_charts():
 
 
 def test_decision_grid_is_the_models_prediction_over_the_plane():
-    from lab.activations import get_activation
-    from lab.model import decision_grid, mlp_from_weights
+    from lab.engine.activations import get_activation
+    from lab.engine.model import decision_grid, mlp_from_weights
 
     result = train(RunConfig(samples=200, epochs=2, depth=2, width=8))
     X = result.data.X_train
@@ -70,8 +70,8 @@ CURED = RunConfig(samples=200, epochs=2, depth=3, width=8, batch_size=32, optimi
 def _trained_model(norm, residual, dropout, steps=12):
     """A network of CURED with these cures after a few training steps (running stats, gamma, beta moved)."""
     from lab import seeds
-    from lab.model import build_mlp
-    from lab.optim import OPTIMIZERS
+    from lab.engine.model import build_mlp
+    from lab.engine.optim import OPTIMIZERS
 
     config = CURED.replace(norm=norm, residual=residual, residual_scale=0.7, dropout=dropout).validate()
     data = make_dataset(config)
@@ -87,7 +87,7 @@ def _trained_model(norm, residual, dropout, steps=12):
 
 @pytest.mark.parametrize("norm,residual,dropout", CURES)
 def test_rebuilt_network_predicts_exactly_as_the_trained_one(norm, residual, dropout):
-    from lab.model import mlp_from_config
+    from lab.engine.model import mlp_from_config
 
     config, data, model = _trained_model(norm, residual, dropout)
     state = model.norm_state()
@@ -112,7 +112,7 @@ def test_rebuilt_network_predicts_exactly_as_the_trained_one(norm, residual, dro
 
 
 def test_batch_norm_rebuilt_uses_running_statistics_not_the_batch():
-    from lab.model import mlp_from_config
+    from lab.engine.model import mlp_from_config
 
     config, data, model = _trained_model("batch", False, 0.0)
     rebuilt = mlp_from_config(config, model.weights(), model.norm_state())
@@ -124,7 +124,7 @@ def test_batch_norm_rebuilt_uses_running_statistics_not_the_batch():
 
 
 def test_a_normalized_network_cannot_be_rebuilt_without_its_state():
-    from lab.model import mlp_from_config
+    from lab.engine.model import mlp_from_config
 
     config, _, model = _trained_model("layer", False, 0.0, steps=1)
     with pytest.raises(ValueError, match="norm layers"):
@@ -139,7 +139,7 @@ def cured_runs():
 def test_a_runs_saved_state_reproduces_its_last_validation_record(cured_runs):
     """train() keeps the final weights and norm state: the rebuilt network's validation loss is the
     one the run recorded at its last step, to the bit (same function, same chunks)."""
-    from lab.training import evaluate
+    from lab.engine.training import evaluate
 
     for cure, result in cured_runs.items():
         last = result.history.iloc[-1]
@@ -148,7 +148,7 @@ def test_a_runs_saved_state_reproduces_its_last_validation_record(cured_runs):
 
 
 def test_boundary_draws_for_every_cure_and_is_the_eval_prediction(cured_runs):
-    from lab.model import decision_grid
+    from lab.engine.model import decision_grid
 
     for cure, result in cured_runs.items():
         fig = boundary_figure(result, resolution=20)
@@ -179,9 +179,13 @@ SMALL_2D = RunConfig(samples=120, epochs=2, depth=2, width=4)
 
 
 def test_a_run_with_its_weights_has_no_gap_and_one_without_says_why(tmp_path, monkeypatch):
-    from lab import store as store_module
-    from lab.results import BoundaryGap
-    from lab.summaries import boundary_note
+    from lab.engine.results import BoundaryGap
+    from lab.report import summaries
+    from lab.serving.limits import SESSION_FULL_RUNS
+    from lab.store import runstore as store_module
+
+    def boundary_note(gap):
+        return summaries.boundary_note(gap, SESSION_FULL_RUNS, store_module.WEIGHTS_CAP_BYTES)
 
     full = train(SMALL_2D)
     assert boundary_figure(full) is not None and full.boundary_gap() is None

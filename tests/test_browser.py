@@ -131,7 +131,7 @@ def _shot(page, name: str):
 
 def test_home_page_and_a_preset_that_opens_train_with_its_settings(server, page):
     _open(page, server, "Backprop Lab")
-    from lab.presets import CURES, PRESETS
+    from lab.experiments.presets import CURES, PRESETS
 
     variants = [c for c in CURES.values() for _ in c.variants]
     sync_api.expect(page.get_by_role("button", name="Open in Train")).to_have_count(len(PRESETS) + len(variants),
@@ -296,7 +296,7 @@ def test_play_changes_the_boundary_live_then_pause_step_and_reset(server, page):
 
 
 def _stored(**filters):
-    from lab.store import open_store
+    from lab.store.runstore import open_store
 
     with open_store(SERVER["store"]) as store:
         return store.runs(filters=filters)
@@ -304,7 +304,7 @@ def _stored(**filters):
 
 def test_a_deleted_runs_chip_leaves_the_selection(server, page):
     from lab import RunConfig, train
-    from lab.store import open_store
+    from lab.store.runstore import open_store
 
     small = RunConfig(samples=100, epochs=1, depth=2, width=4, seed=777)
     with open_store(SERVER["store"]) as store:

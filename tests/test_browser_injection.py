@@ -27,7 +27,7 @@ from test_browser import (  # noqa: F401 - fixtures: a server of the app with a 
 )
 
 from lab import RunConfig, train
-from lab.export import runs_json
+from lab.serving.export import runs_json
 
 FOUND = """(host) => {
   const found = [];
@@ -112,7 +112,7 @@ def _upload(page, name: str, raw: bytes) -> None:
 
 
 def test_planted_markdown_and_html_stay_plain_text_on_every_page(server, context, pixel_server):  # noqa: F811
-    from lab.store import open_store
+    from lab.store.runstore import open_store
 
     host, hits = pixel_server
     good, bad_setting, bad_cell, opened = _export(host)

@@ -89,7 +89,7 @@ def test_a_one_run_overlay_on_runs_holds_at_1000_px(server, page):  # noqa: F811
     from test_browser import SERVER
 
     from lab import RunConfig, train
-    from lab.store import open_store
+    from lab.store.runstore import open_store
 
     with open_store(SERVER["store"]) as store:
         store.save(train(RunConfig(depth=30, width=16, epochs=5, samples=200)), "relu/he_normal 30×16 (layout)", "cli")

@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import RunConfig, summaries, train
-from lab.optim import OPTIMIZERS
-from lab.results import LAYER_COLUMNS
-from lab.verdicts import ADAPTIVE_OPTIMIZERS, Flow, Outcome, flow, outcome
+from lab import RunConfig, train
+from lab.engine.optim import OPTIMIZERS
+from lab.engine.results import LAYER_COLUMNS
+from lab.report import summaries
+from lab.report.verdicts import ADAPTIVE_OPTIMIZERS, Flow, Outcome, flow, outcome
 
 S = RunConfig(samples=200, width=16, depth=6, epochs=0, dtype="float64")
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import RunConfig, charts, tables, train
+from lab import RunConfig, train
+from lab.report import charts, tables
 
 
 @pytest.fixture(scope="module")

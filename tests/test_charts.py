@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import RunConfig, charts, train
-from lab.results import HISTORY_COLUMNS
+from lab import RunConfig, train
+from lab.engine.results import HISTORY_COLUMNS
+from lab.report import charts
 
 
 def history(losses, diverged_at=None) -> pd.DataFrame:
@@ -203,7 +204,7 @@ def test_a_narrow_log_axis_gets_distinct_readable_ticks():
 
 
 def test_narrow_huge_log_axis_ticks_are_distinct():
-    from lab.charts import _round_ticks
+    from lab.report.charts import _round_ticks
 
     ticks, labels = _round_ticks(1.21e15, 1.26e15)
     assert len(ticks) >= 2 and len(set(labels)) == len(labels)

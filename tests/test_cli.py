@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab.probe import STAT_COLUMNS
+from lab.engine.probe import STAT_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def lab(*args):
     """``python -m lab ARGS`` in this process (the same ``main``, without a new interpreter's
     second of imports): returncode, stdout and stderr as subprocess.run gives them."""
-    from lab.cli import main
+    from lab.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -47,7 +47,7 @@ def test_help_shows_examples():
     ["bogus"],
 ])
 def test_bad_arguments_get_one_line_and_status_2(args, capsys):
-    from lab.cli import main  # in process: the same code as `python -m lab`, without a new interpreter
+    from lab.cli.main import main  # in process: the same code as `python -m lab`, without a new interpreter
 
     code = main(args)
     out = capsys.readouterr()
@@ -110,7 +110,7 @@ def test_diverging_run_is_reported_not_raised(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Warning" not in proc.stderr
     assert "run: 2 records in" in proc.stdout
-    assert "diverged at epoch 2: the training loss reached 1.5e+12 at step 2, more than 10,000 times " \
+    assert "diverged at epoch 2: the training loss reached 1.5e12 at step 2, more than 10,000 times " \
            "the chance-level loss (0.69)" in proc.stdout
     history = pd.read_csv(tmp_path / "history.csv")
     assert list(history["epoch"]) == [0, 1, 2] and list(history["diverged"]) == [False, False, True]
@@ -168,7 +168,7 @@ def test_train_and_compare_write_to_the_store_and_runs_reads_it(tmp_path):
     proc = lab("compare", *STORE_FAST, "--lr", "0.1", "0.01", "--out", str(tmp_path / "pair"), "--store", str(db))
     assert proc.returncode == 0 and "stored as group" in proc.stdout
     assert lab("train", *STORE_FAST, "--out", str(tmp_path / "skipped"), "--store", str(db), "--no-store").returncode == 0
-    from lab.store import open_store
+    from lab.store.runstore import open_store
 
     with open_store(db) as s:
         table = s.runs()

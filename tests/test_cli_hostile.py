@@ -1,5 +1,5 @@
 """The command line against hostile input: one line on stderr and status 2, never a traceback,
-and nothing lost or overwritten.  In-process (``lab.cli.main``), so that each case is quick."""
+and nothing lost or overwritten.  In-process (``lab.cli.main.main``), so that each case is quick."""
 import os
 import platform
 import re
@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from lab.cli import main
-from lab.config import RunConfig
+from lab.cli.main import main
+from lab.engine.config import RunConfig
 
 FAST = ["--samples", "100", "--epochs", "1", "--depth", "2", "--width", "4", "--quiet"]
 
@@ -73,9 +73,9 @@ def test_a_full_disk_names_the_file(capsys):
 
 
 def test_a_run_larger_than_the_machine_is_refused_before_it_starts(tmp_path, capsys, monkeypatch):
-    import lab.cli
+    import lab.cli.commands
 
-    monkeypatch.setattr(lab.cli, "machine_free_bytes", lambda: 2**30)  # a machine with 1 GB free
+    monkeypatch.setattr(lab.cli.commands, "machine_free_bytes", lambda: 2**30)  # a machine with 1 GB free
     err = _one_line_error(capsys, ["train", "--dataset", "random", "--input-dim", "4096", "--samples", "200000",
                                    "--epochs", "1", "--out", str(tmp_path / "o")], "of memory and this machine has 1.0 GB free")
     assert "reduce the width" in err
@@ -83,9 +83,9 @@ def test_a_run_larger_than_the_machine_is_refused_before_it_starts(tmp_path, cap
 
 
 def test_a_long_run_announces_its_estimate(tmp_path, capsys, monkeypatch):
-    import lab.cli
+    import lab.cli.commands
 
-    monkeypatch.setattr(lab.cli, "LONG_RUN_S", 0.0)
+    monkeypatch.setattr(lab.cli.commands, "LONG_RUN_S", 0.0)
     assert main(["train", "--samples", "100", "--epochs", "1", "--depth", "2", "--width", "4",
                  "--out", str(tmp_path / "o")]) == 0
     err = capsys.readouterr().err.strip()
@@ -99,23 +99,24 @@ def test_a_gradient_check_of_days_is_refused_with_its_estimate(capsys):
 
 
 def test_only_a_run_the_typical_prices_call_long_times_this_machine(capsys, monkeypatch):
-    import lab.cli
-    import lab.cost
+    import lab.cli.commands
+    import lab.serving.cost
 
     def calibrate(dtype):
         calls.append(dtype)
-        return lab.cost.TYPICAL_PRICES[dtype]
+        return lab.serving.cost.TYPICAL_PRICES[dtype]
 
     calls = []
-    monkeypatch.setattr(lab.cost, "calibrate", calibrate)
+    monkeypatch.setattr(lab.serving.cost, "calibrate", calibrate)
     base = RunConfig(depth=10, width=64, batch_size=128, optimizer="sgd", samples=2500)
-    typical = lab.cost.estimate(base, prices=lab.cost.TYPICAL_PRICES["float64"]).seconds / base.epochs  # per epoch
-    short = base.replace(epochs=max(1, int(0.8 * lab.cli.LONG_RUN_S / typical)))  # above priced()'s 5 s, below 10
-    long = base.replace(epochs=int(3 * lab.cli.LONG_RUN_S / typical))
-    lab.cli._check_cost(short, "", quiet=False)
-    lab.cli._check_cost(long, "", quiet=True)
+    cost = lab.serving.cost
+    typical = cost.estimate(base, prices=cost.TYPICAL_PRICES["float64"]).seconds / base.epochs  # per epoch
+    short = base.replace(epochs=max(1, int(0.8 * lab.cli.commands.LONG_RUN_S / typical)))  # above priced()'s 5 s, below 10
+    long = base.replace(epochs=int(3 * lab.cli.commands.LONG_RUN_S / typical))
+    lab.cli.commands._check_cost(short, "", quiet=False)
+    lab.cli.commands._check_cost(long, "", quiet=True)
     assert calls == [] and capsys.readouterr().err == ""
-    lab.cli._check_cost(long, "", quiet=False)
+    lab.cli.commands._check_cost(long, "", quiet=False)
     assert calls == ["float64"] and "estimated about" in capsys.readouterr().err
 
 
@@ -127,7 +128,7 @@ def test_train_keeps_freed_arrays_in_the_heap():
     code = """
 import resource
 import numpy as np
-from lab.training import keep_freed_arrays_in_the_heap
+from lab.engine.training import keep_freed_arrays_in_the_heap
 
 def faults():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from test_cli import lab
 
-from lab.summaries import fmt
+from lab.report.summaries import fmt
 
 SMALL = ["--depth", "8", "--width", "32", "--samples", "120", "--epochs", "1", "--quiet"]
 CASES = {  # (flags, the verdict at initialization)

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from lab import RunConfig, train
-from lab.compare import CompareSpec, epochs_to_threshold, mean_band, parse_values, summary_table, unique_name
-from lab.export import ImportFormatError, history_table, layers_table, load_runs, runs_json, runs_zip, write_run_dir
-from lab.share import config_to_params, params_to_config, params_to_spec, spec_to_params
+from lab.experiments.compare import CompareSpec, epochs_to_threshold, mean_band, parse_values, summary_table, unique_name
+from lab.serving.export import ImportFormatError, history_table, layers_table, load_runs, runs_json, runs_zip, write_run_dir
+from lab.serving.share import config_to_params, params_to_config, params_to_spec, spec_to_params
 
 BASE = RunConfig(samples=200, epochs=4, depth=4, width=8)
 

@@ -1,7 +1,7 @@
-"""The uploaded CSV's header, read for the Train page's label picker (lab.data.csv_columns)."""
+"""The uploaded CSV's header, read for the Train page's label picker (lab.data.datasets.csv_columns)."""
 import pytest
 
-from lab.data import DataError, csv_columns
+from lab.data.datasets import DataError, csv_columns
 
 
 def test_header_names_in_order():

@@ -7,8 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from lab.config import RunConfig
-from lab.data import (
+from lab.data.datasets import (
     DATASETS,
     FIXED_CLASSES,
     FIXED_DIM,
@@ -20,6 +19,7 @@ from lab.data import (
     read_csv_table,
     split,
 )
+from lab.engine.config import RunConfig
 
 NAMES = sorted(DATASETS)
 
@@ -91,15 +91,15 @@ def test_real_datasets_are_registered_and_load_lazily():
     import subprocess
     import sys
 
-    code = ("import sys, lab.data, lab.config, lab.settings; assert 'sklearn' not in sys.modules; "
-            "from lab.config import RunConfig; lab.data.make_dataset(RunConfig(dataset='iris').validate()); "
+    code = ("import sys, lab.data.datasets, lab.engine.config, lab.engine.settings; assert 'sklearn' not in sys.modules; "
+            "from lab.engine.config import RunConfig; lab.data.datasets.make_dataset(RunConfig(dataset='iris').validate()); "
             "assert 'sklearn' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
     assert set(SKLEARN_SETS) <= set(DATASETS)
 
 
 def test_a_short_run_on_digits_learns():
-    from lab.training import train
+    from lab.engine.training import train
 
     config = RunConfig(dataset="digits", samples=1797, depth=2, width=64, epochs=3, lr=0.003,
                        instrument=False).validate()

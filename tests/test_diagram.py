@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import diagram
-from lab.config import RunConfig
-from lab.data import make_dataset
+from lab.data.datasets import make_dataset
+from lab.engine.config import RunConfig
+from lab.report import diagram
 
 
 def _segments(trace) -> int:
@@ -187,7 +187,7 @@ def test_a_csv_dataset_is_summarised_with_its_names():
 
 
 def test_before_training_the_diagram_shows_the_weights_the_run_starts_from():
-    from lab.training import train
+    from lab.engine.training import train
 
     config = RunConfig(dataset="xor", depth=2, width=4, epochs=0, samples=40)
     data = make_dataset(config)

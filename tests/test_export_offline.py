@@ -8,7 +8,9 @@ import zipfile
 import pytest
 from test_browser import CHROMIUM, CHROMIUM_ARGS, sync_api
 
-from lab import RunConfig, charts, export, train
+from lab import RunConfig, train
+from lab.report import charts
+from lab.serving import export
 
 
 @pytest.fixture(scope="module")

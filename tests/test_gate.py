@@ -2,9 +2,9 @@
 import pytest
 
 from lab import RunConfig
-from lab.cost import TYPICAL_PRICES, estimate
-from lab.gate import MAX_RUNS, DataShape, PhaseGrid, Refused, Work, admit, check_count, sentence
-from lab.limits import Limits
+from lab.serving.cost import TYPICAL_PRICES, estimate
+from lab.serving.gate import MAX_RUNS, DataShape, PhaseGrid, Refused, Work, admit, check_count, sentence
+from lab.serving.limits import Limits
 
 SMALL = RunConfig(samples=200, epochs=5, depth=3, width=8)
 HUGE = RunConfig(depth=100, width=512, samples=5000, batch_size=8, epochs=5000, dtype="float32")

@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from lab.activations import ACTIVATIONS, Tanh, get_activation
-from lab.config import RunConfig
-from lab.gradcheck import PASS_THRESHOLD, gradient_check, numerical_gradient, relative_error
-from lab.layers import LOSSES, ActivationLayer
-from lab.model import build_mlp, mlp_from_weights
+from lab.engine.activations import ACTIVATIONS, Tanh, get_activation
+from lab.engine.config import RunConfig
+from lab.engine.gradcheck import PASS_THRESHOLD, gradient_check, numerical_gradient, relative_error
+from lab.engine.layers import LOSSES, ActivationLayer
+from lab.engine.model import build_mlp, mlp_from_weights
 
 COLUMNS = ["layer", "rel_error_W", "rel_error_b", "rel_error", "max_abs_diff", "passed", "backprop_s", "numerical_s"]
 

@@ -1,4 +1,4 @@
-"""lab.heap: with the engine's heap setting, memory a run frees stays in the process until the heap is
+"""lab.engine.threads: with the engine's heap setting, memory a run frees stays in the process until the heap is
 trimmed; closing a trainer trims it, and may be done from another thread while a step runs."""
 import os
 import platform
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab import RunConfig
-from lab.training import Trainer, train
+from lab.engine.training import Trainer, train
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = RunConfig(samples=200, epochs=2, depth=2, width=8, dtype="float64")
@@ -20,7 +20,7 @@ SMALL = RunConfig(samples=200, epochs=2, depth=2, width=8, dtype="float64")
 FREED_IN_A_THREAD = """
 import threading
 import numpy as np
-from lab.heap import keep_freed_arrays_in_the_heap, return_free_memory
+from lab.engine.threads import keep_freed_arrays_in_the_heap, return_free_memory
 
 def resident_mb():
     with open("/proc/self/status") as fh:
@@ -56,7 +56,7 @@ def test_freed_arrays_stay_in_the_process_until_the_heap_is_trimmed():
 
 def test_closing_a_trainer_hands_its_memory_back_once(monkeypatch):
     calls = []
-    monkeypatch.setattr("lab.training.return_free_memory", lambda: calls.append("trim"))
+    monkeypatch.setattr("lab.engine.training.return_free_memory", lambda: calls.append("trim"))
     trainer = Trainer(SMALL)
     trainer.advance(steps=2)
     trainer.close()

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from lab import RunConfig, RunResult, train
-from lab.export import (
+from lab.engine.results import HISTORY_COLUMNS, LAYER_COLUMNS
+from lab.serving.export import (
     MAX_IMPORT_JSON_BYTES,
     MAX_IMPORT_RUNS,
     ImportFormatError,
@@ -22,8 +23,7 @@ from lab.export import (
     runs_json,
     runs_zip,
 )
-from lab.imports import scan
-from lab.results import HISTORY_COLUMNS, LAYER_COLUMNS
+from lab.serving.imports import scan
 
 
 @pytest.fixture(scope="module")
@@ -339,7 +339,7 @@ def test_result_fields_are_held_to_their_kind_and_a_sane_range(good, key, value,
 
 
 def test_the_largest_accepted_result_fields_can_be_stored(good, tmp_path):
-    from lab.store import open_store
+    from lab.store.runstore import open_store
 
     doc = json.loads(json.dumps(good[0]))
     doc["runs"][0]["result"].update(steps_per_epoch=10**8, n_train=10**9, wall_s=1e9, diverged_at=1)
@@ -391,7 +391,7 @@ def _with_history(result, rows: list[tuple], diverged_at, reason: str):
     ([(0, 0.7, False), (1, 0.5, False), (2, math.nan, True)], 2),  # after training a while
 ])
 def test_the_learning_curve_caption_never_quotes_a_runs_reason(good, rows, at):
-    from lab import summaries
+    from lab.report import summaries
 
     caption = summaries.loss_caption(_with_history(good[1], rows, at, PAYLOAD))
     assert "diverged" in caption.lower() or "Nothing" in caption
@@ -425,7 +425,7 @@ def test_a_run_beyond_the_browser_opens_in_train_held_to_the_bounds_and_trains_o
 
     from apptest import app
 
-    from lab import gate
+    from lab.serving import gate
 
     cli = RunConfig(dataset="blobs", samples=200_000, input_dim=512, depth=200, width=4, epochs=2, batch_size=500)
     at = app("pages/compare.py")
@@ -463,7 +463,7 @@ def test_a_run_beyond_the_browser_opens_in_train_held_to_the_bounds_and_trains_o
 def test_a_stored_run_within_the_bounds_opens_with_its_data(store_path):
     from apptest import app
 
-    from lab.store import open_store
+    from lab.store.runstore import open_store
 
     with open_store(store_path) as store:
         run_id = store.save(train(RunConfig(samples=100, epochs=1, depth=2, width=4)), "small", "cli")

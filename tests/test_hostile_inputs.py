@@ -9,10 +9,10 @@ import tracemalloc
 import pytest
 from test_cli_hostile import FAST, _one_line_error
 
-from lab.cli import main
-from lab.config import MAY_BE_UNSET, TEXT_FIELDS, RunConfig
-from lab.data import MAX_COLUMNS, MAX_FEATURES, DataError, csv_columns, read_csv_table
-from lab.settings import SETTINGS, Choice, ConfigError, Interval
+from lab.cli.main import main
+from lab.data.datasets import MAX_COLUMNS, MAX_FEATURES, DataError, csv_columns, read_csv_table
+from lab.engine.config import MAY_BE_UNSET, TEXT_FIELDS, RunConfig
+from lab.engine.settings import SETTINGS, Choice, ConfigError, Interval
 
 WIDE_COLUMNS = 10**6  # a 7.9 MB header: pandas took 62 s and 3.2 GB to read it, the app 2 minutes and 6 GB
 
@@ -241,12 +241,12 @@ def test_the_command_line_still_turns_its_text_into_numbers(tmp_path):
 @pytest.fixture
 def no_training(monkeypatch):
     """train and compare must refuse --out before they train: training fails the test."""
-    import lab.training
+    import lab.engine.training
 
     def train(*args, **kwargs):
         raise AssertionError("trained before --out was refused")
 
-    monkeypatch.setattr(lab.training, "train", train)
+    monkeypatch.setattr(lab.engine.training, "train", train)
 
 
 @pytest.mark.parametrize("command", [["train"], ["compare", "--seed", "1", "2"]])

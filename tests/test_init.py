@@ -10,9 +10,9 @@ import math
 import numpy as np
 import pytest
 
-from lab.activations import get_activation
-from lab.config import RunConfig
-from lab.init import (
+from lab.engine.activations import get_activation
+from lab.engine.config import RunConfig
+from lab.engine.init import (
     ALIASES,
     INITIALIZERS,
     calculate_gain,
@@ -20,7 +20,7 @@ from lab.init import (
     init_weight,
     resolve_gain,
 )
-from lab.model import build_mlp
+from lab.engine.model import build_mlp
 
 SHAPES = [(400, 250), (250, 400)]
 

@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from lab.activations import ACTIVATIONS, get_activation
-from lab.layers import (
+from lab.engine.activations import ACTIVATIONS, get_activation
+from lab.engine.layers import (
     LOSSES,
     ActivationLayer,
     AddLayer,

@@ -5,8 +5,8 @@ import math
 import pytest
 
 from lab import RunConfig
-from lab.cost import Cost
-from lab.limits import Limits, run_refusal
+from lab.serving.cost import Cost
+from lab.serving.limits import Limits, run_refusal
 
 SMALL = RunConfig(samples=200, epochs=5, depth=3, width=8)
 HUGE = RunConfig(depth=100, width=512, samples=5000, batch_size=8, epochs=5000, dtype="float32")
@@ -38,13 +38,13 @@ def test_memory_is_checked_before_time():
 @pytest.mark.parametrize("raw", ["", "  ", "-5", "nan", "NaN", "inf", "-inf", "lots", "1e999", "-0.5"])
 def test_a_bad_limit_value_keeps_the_default_with_a_warning(raw, caplog):
     """Finding 9: "", -5 or nan silently turned the limit off."""
-    with caplog.at_level(logging.WARNING, logger="lab.limits"):
+    with caplog.at_level(logging.WARNING, logger="lab.serving.limits"):
         got = Limits.from_env({"BACKPROP_LAB_MAX_RUN_SECONDS": raw, "BACKPROP_LAB_MAX_SWEEP_SECONDS": raw})
     assert got.run_seconds == 300.0 and got.sweep_seconds == 1200.0
     assert "BACKPROP_LAB_MAX_RUN_SECONDS" in caplog.text and "keeping the default 300" in caplog.text
 
 
 def test_off_and_zero_still_turn_a_limit_off_without_a_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="lab.limits"):
+    with caplog.at_level(logging.WARNING, logger="lab.serving.limits"):
         got = Limits.from_env({"BACKPROP_LAB_MAX_RUN_SECONDS": "off", "BACKPROP_LAB_MAX_RUN_MB": "0"})
     assert got.run_seconds == math.inf and got.run_mb == math.inf and caplog.text == ""

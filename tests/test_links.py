@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from lab import RunConfig
-from lab.compare import CompareSpec
-from lab.settings import SETTINGS, Choice
-from lab.share import (
+from lab.engine.settings import SETTINGS, Choice
+from lab.experiments.compare import CompareSpec
+from lab.serving.share import (
     MAX_NOTICES,
     MAX_RUNS,
     SHAREABLE,
@@ -21,7 +21,7 @@ from lab.share import (
 TRAIN_DEFAULTS = RunConfig(samples=400, epochs=200, dtype="float32")  # pages.ui.widgets.ui_defaults()
 COMPARE_DEFAULT = CompareSpec(TRAIN_DEFAULTS.replace(depth=20, epochs=60), "init", ("xavier_normal", "he_normal"))
 
-# The widgets' ranges as the pages draw them, written out here (the issue's list), not read from lab.settings.
+# The widgets' ranges as the pages draw them, written out here (the issue's list), not read from lab.engine.settings.
 WIDGET_RANGES = {
     "depth": (1, 100), "samples": (100, 5000), "classes": (2, 10), "input_dim": (2, 784),
     "val_fraction": (0.0, 0.5), "epochs": (0, 5000), "seed": (0, 2**31 - 1), "gain": (0.0, 100.0),

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lab import RunConfig, train
-from lab.runcache import RunCache, trim_history
+from lab.serving.runcache import RunCache, trim_history
 
 MB = 2**20
 # about 12.6 MB of float32 weights each, in few layers so that each page render is quick
@@ -136,7 +136,7 @@ def _step_peak(config, warm_steps=3, steps=5):
     sees numpy's allocations; and the bytes of the largest weight matrix."""
     import tracemalloc
 
-    from lab.training import Trainer
+    from lab.engine.training import Trainer
 
     trainer = Trainer(config)
     trainer.advance(steps=warm_steps)
@@ -170,7 +170,7 @@ def test_a_step_allocates_nothing_parameter_sized(optimizer, dtype):
 
 def test_a_large_model_split_between_threads_allocates_nothing_parameter_sized():
     # 17 MB of float64 parameters: the optimizer's pieces are shared out between threads
-    from lab import pieces
+    from lab.engine import pieces
 
     config = STEP.replace(width=1024, optimizer="adam", clip_norm=1e-3)
     assert 2 * 1024 * 1024 * 8 >= pieces.THREADS_FROM

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from lab.activations import ACTIVATIONS
-from lab.config import RunConfig
-from lab.model import build_mlp
-from lab.normalization import BatchNorm, LayerNorm
+from lab.engine.activations import ACTIVATIONS
+from lab.engine.config import RunConfig
+from lab.engine.model import build_mlp
+from lab.engine.normalization import BatchNorm, LayerNorm
 
 N_IN, N_OUT = 3, 3
 
@@ -157,8 +157,8 @@ def test_batch_norm_is_not_called_exploded_at_initialization_and_draws_its_bound
     import math
 
     from lab import RunConfig, train
-    from lab.charts import boundary_figure
-    from lab.theory import Fit, applicability
+    from lab.report.charts import boundary_figure
+    from lab.theory.meanfield import Fit, applicability
 
     config = RunConfig(norm="batch", depth=20, width=32, samples=200, epochs=1, init="normal", init_scale=1.0)
     result = train(config)
@@ -172,7 +172,7 @@ def test_batch_norm_is_not_called_exploded_at_initialization_and_draws_its_bound
 
 def test_links_carry_the_cures_within_the_widgets_ranges():
     from lab import RunConfig
-    from lab.share import config_to_params, params_to_config
+    from lab.serving.share import config_to_params, params_to_config
 
     cured = RunConfig(norm="layer", residual=True, residual_scale=0.25, dropout=0.2, clip_norm=5.0, weight_decay=1e-3)
     back, notices = params_to_config(config_to_params(cured, RunConfig()), RunConfig())
@@ -207,7 +207,7 @@ def test_train_page_trains_with_cures_and_draws_their_boundary():
 
 def test_compare_varies_the_cures():
     from lab import RunConfig
-    from lab.compare import CompareSpec, parse_values
+    from lab.experiments.compare import CompareSpec, parse_values
 
     assert parse_values("norm", ["none", "batch", "layer"]) == ("none", "batch", "layer")
     assert parse_values("dropout", ["0", "0.2"]) == (0.0, 0.2)
@@ -222,9 +222,39 @@ def test_a_residual_scale_of_zero_is_refused_with_a_reason():
     import pytest
 
     from lab import ConfigError, RunConfig
-    from lab.share import params_to_config
+    from lab.serving.share import params_to_config
 
     with pytest.raises(ConfigError, match="residual_scale must be above 0"):
         RunConfig(residual=True, residual_scale=0.0).validate()
     config, notices = params_to_config({"residual": "true", "residual_scale": "0"}, RunConfig())
     assert config.residual_scale == 0.01 and len(notices) == 1
+
+
+@pytest.mark.parametrize("norm", ["none", "batch", "layer"])
+def test_named_parameters_tile_the_flat_buffers_in_order(norm):
+    """Every parameter once, by name, as views of the flat buffers in their order: W1, b1, ..., WL, bL, gamma_l, beta_l."""
+    model = build_mlp(RunConfig(depth=3, width=5, norm=norm), 2, 3, np.random.default_rng(0))
+    named = list(model.named_parameters())
+    names = [n for n, _, _ in named]
+    expected = [f"{k}{l}" for l in range(1, 5) for k in ("W", "b")]
+    expected += [f"{k}{l}" for l in range(1, 4) for k in ("gamma", "beta")] if norm != "none" else []
+    assert names == expected
+    offset = 0
+    for _, param, grad in named:
+        assert np.shares_memory(param, model.flat_params) and np.shares_memory(grad, model.flat_grads)
+        flat = model.flat_params[offset : offset + param.size]
+        assert np.array_equal(flat, param.reshape(-1)) and param.size > 0
+        offset += param.size
+    assert offset == model.flat_params.size
+
+
+def test_the_backward_pass_walks_the_blocks_in_reverse(monkeypatch):
+    """The model's backward asks each hidden block for its backward, last block first."""
+    model = build_mlp(RunConfig(depth=4, width=6), 2, 2, np.random.default_rng(1))
+    order = []
+    for i, block in enumerate(model.blocks):
+        real = block.backward
+        monkeypatch.setattr(block, "backward", lambda dh, keep, i=i, real=real: order.append(i) or real(dh, keep))
+    X, y = np.random.default_rng(2).normal(size=(8, 2)), np.arange(8) % 2
+    model.loss_and_grads(X, y)
+    assert order == [3, 2, 1, 0]

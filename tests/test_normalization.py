@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lab.normalization import BatchNorm, Dropout, LayerNorm
+from lab.engine.normalization import BatchNorm, Dropout, LayerNorm
 
 N, D = 6, 5
 

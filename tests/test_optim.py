@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from lab.optim import OPTIMIZERS, SGD, AdaGrad, Adam, Momentum, RMSProp
+from lab.engine.optim import OPTIMIZERS, SGD, AdaGrad, Adam, Momentum, RMSProp
 
 LR = 0.1
 P0 = [1.0, -2.0, 0.5, 3.0]

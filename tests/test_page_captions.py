@@ -1,9 +1,10 @@
-"""Captions moved out of the pages into lab/summaries.py: Compare's best and weakest run, the Init explorer's label."""
+"""Captions moved out of the pages into lab/report/summaries.py: Compare's best and weakest run, the Init explorer's label."""
 import math
 
 import pandas as pd
 
-from lab import RunConfig, summaries
+from lab import RunConfig
+from lab.report import summaries
 
 
 def table():

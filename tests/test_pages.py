@@ -7,7 +7,7 @@ from apptest import APP, app  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from lab import RunConfig  # noqa: E402
-from lab.presets import PRESETS  # noqa: E402
+from lab.experiments.presets import PRESETS  # noqa: E402
 
 SMALL = RunConfig(samples=200, epochs=3, depth=3, width=8, dtype="float64")
 
@@ -27,7 +27,7 @@ def test_home_lists_every_preset_with_a_measured_caption():
 
 
 def test_home_pairs_each_failure_with_its_cure_from_measured_numbers():
-    from lab.presets import CURES
+    from lab.experiments.presets import CURES
 
     at = app()
     lines = {m.value.split(". ", 1)[0].strip("*"): m.value for m in at.markdown if m.value.startswith("*")}
@@ -152,7 +152,7 @@ def test_csv_words_reach_the_page_as_plain_text_only():
 
 def test_imported_run_names_reach_the_page_as_plain_text_only():
     from lab import train
-    from lab.export import runs_json
+    from lab.serving.export import runs_json
 
     result = train(SMALL.replace(epochs=1))
     names = ["![pix](http://127.0.0.1:9/x.png)", "**bold**", "=HYPERLINK(\"http://x\")"]
@@ -267,7 +267,7 @@ def test_train_link_restores_settings_with_a_notice_for_bad_ones():
 
 def test_import_keeps_the_session_and_rejects_foreign_files():
     from lab import train
-    from lab.export import runs_json
+    from lab.serving.export import runs_json
 
     at = app("pages/compare.py")
     good = runs_json({"mine": train(SMALL)}).encode()

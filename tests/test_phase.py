@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from lab.activations import get_activation
-from lab.model import mlp_from_weights
-from lab.phase import CLASSES, draw_networks, log10_delta_ratios, sweep, sweep_row
-from lab.probe import STAT_COLUMNS, probe
+from lab.engine.activations import get_activation
+from lab.engine.model import mlp_from_weights
+from lab.engine.probe import STAT_COLUMNS, probe
+from lab.theory.phase import CLASSES, draw_networks, log10_delta_ratios, sweep, sweep_row
 
 DELTA = STAT_COLUMNS.index("delta_rms")
 
@@ -19,7 +19,7 @@ DELTA = STAT_COLUMNS.index("delta_rms")
     ("tanh", 0.9, 0.0), ("relu", 2.5, 0.3), ("sigmoid", 4.0, 0.5), ("selu", 1.0, 0.0), ("gelu", 1.7, 0.1), ("silu", 2.0, 0.0),
 ])
 def test_nested_networks_match_one_probe_per_depth(activation, sigma_w, sigma_b):
-    """Each depth's ratio equals what lab.probe (float64, checked against central differences
+    """Each depth's ratio equals what lab.engine.probe (float64, checked against central differences
     elsewhere) measures on that depth's network built on its own."""
     rng = np.random.default_rng(3)
     depths = [1, 2, 5, 12]

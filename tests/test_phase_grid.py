@@ -1,13 +1,13 @@
-"""The Phase diagram's grid and counts (lab/phase_grid.py) and its caption."""
+"""The Phase diagram's grid and counts (lab/theory/phase_grid.py) and its caption."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lab import summaries
-from lab.phase import critical_sigma_w
-from lab.phase_grid import PhaseCounts, phase_counts, sweep_grid
+from lab.report import summaries
+from lab.theory.phase import critical_sigma_w
+from lab.theory.phase_grid import PhaseCounts, phase_counts, sweep_grid
 
 
 def test_page_default_grid_is_twenty_by_twenty_from_depth_2():

@@ -8,11 +8,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from lab.config import RunConfig
-from lab.data import make_dataset
-from lab.model import build_mlp
-from lab.probe import DELTA_EDGES, Work, _dead_frac, _index, _layer_hists, act_edges, probe
-from lab.training import train
+from lab.data.datasets import make_dataset
+from lab.engine.config import RunConfig
+from lab.engine.model import build_mlp
+from lab.engine.probe import DELTA_EDGES, Work, _dead_frac, _index, _layer_hists, act_edges, probe
+from lab.engine.training import train
 
 SMALL = RunConfig(dataset="blobs", samples=120, input_dim=4, classes=3, depth=3, width=7, epochs=0,
                   batch_size=32, probe_size=50, seed=3)

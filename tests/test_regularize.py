@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from lab import RunConfig, make_dataset, train
-from lab.model import build_mlp
-from lab.regularize import add_weight_decay, clip_by_global_norm
+from lab.engine.model import build_mlp
+from lab.engine.regularize import add_weight_decay, clip_by_global_norm
 from lab.seeds import run_generators
 
 
@@ -75,7 +75,7 @@ def test_defaults_leave_runs_unchanged():
 def test_cli_carries_the_cures_into_config_json(tmp_path, capsys):
     import json
 
-    from lab.cli import main
+    from lab.cli.main import main
 
     out = tmp_path / "run"
     assert main(["train", "--epochs", "2", "--samples", "200", "--depth", "3", "--width", "8", "--norm", "layer",
@@ -92,7 +92,8 @@ def test_cli_carries_the_cures_into_config_json(tmp_path, capsys):
 
 def test_gradients_npz_holds_gamma_and_beta_of_normalized_layers(tmp_path, numgrad):
     """The written dgamma and dbeta against central differences of the probe loss, recomputed from the file."""
-    from lab.cli import _probe_model, main
+    from lab.cli.commands import _probe_model
+    from lab.cli.main import main
 
     out = tmp_path / "g.npz"
     args = ["gradients", "--depth", "2", "--width", "5", "--norm", "batch", "--samples", "40", "--out", str(out)]

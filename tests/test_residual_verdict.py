@@ -7,10 +7,11 @@ import math
 import pandas as pd
 import pytest
 
-from lab import RunConfig, summaries, train
-from lab.presets import CURES
-from lab.theory import PROFILE_AGREEMENT
-from lab.verdicts import EXPLODING_ABOVE, VANISHING_BELOW, Flow, flow
+from lab import RunConfig, train
+from lab.experiments.presets import CURES
+from lab.report import summaries
+from lab.report.verdicts import EXPLODING_ABOVE, VANISHING_BELOW, Flow, flow
+from lab.theory.meanfield import PROFILE_AGREEMENT
 
 
 def card_run(label: str):

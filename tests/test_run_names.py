@@ -2,7 +2,7 @@
 import pytest
 
 from lab import RunConfig
-from lab.compare import describe
+from lab.experiments.compare import describe
 
 PLAIN = RunConfig(depth=20, width=64)
 

@@ -7,7 +7,7 @@ pytest.importorskip("streamlit")
 from apptest import app  # noqa: E402
 
 from lab import RunConfig, train  # noqa: E402
-from lab.store import open_store  # noqa: E402
+from lab.store.runstore import open_store  # noqa: E402
 
 SMALL = RunConfig(samples=200, epochs=3, depth=3, width=8, dtype="float64")
 

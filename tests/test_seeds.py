@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from lab import seeds
-from lab.config import RunConfig
-from lab.data import make_dataset
-from lab.model import build_mlp
+from lab.data.datasets import make_dataset
+from lab.engine.config import RunConfig
+from lab.engine.model import build_mlp
 
 
 @pytest.mark.parametrize("init", ["he_normal", "xavier_uniform", "orthogonal"])

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import store as store_mod
-from lab.config import RunConfig
-from lab.results import LAYER_COLUMNS
-from lab.store import ARRAY_FIELDS, SCHEMA_V1, SCHEMA_VERSION, StoreError, default_path, open_store
-from lab.training import train
+from lab.engine.config import RunConfig
+from lab.engine.results import LAYER_COLUMNS
+from lab.engine.training import train
+from lab.store import runstore as store_mod
+from lab.store.runstore import ARRAY_FIELDS, SCHEMA_V1, SCHEMA_VERSION, StoreError, default_path, open_store
 
 TINY = RunConfig(samples=40, epochs=2, depth=1, width=2, batch_size=20, probe_size=16)
 

@@ -13,12 +13,12 @@ import time
 
 import pytest
 
-from lab import store as store_mod
-from lab import storefile
-from lab.cli import main
-from lab.config import RunConfig
-from lab.store import APPLICATION_ID, NoSuchRun, Problem, StoreError, open_store
-from lab.training import train
+from lab.cli.main import main
+from lab.engine.config import RunConfig
+from lab.engine.training import train
+from lab.store import dbfile as storefile
+from lab.store import runstore as store_mod
+from lab.store.runstore import APPLICATION_ID, NoSuchRun, Problem, StoreError, open_store
 
 TINY = RunConfig(samples=40, epochs=1, depth=1, width=2, batch_size=20, probe_size=16)
 FAST = ["--samples", "40", "--epochs", "1", "--depth", "1", "--width", "2", "--quiet"]

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import lab.sweep as sweep
-from lab.cli import main
-from lab.config import RunConfig
-from lab.settings import ConfigError
-from lab.sweep import COLUMNS, SweepSpec, cell_seed, cells, parse_axis, run_cell, run_sweep
+import lab.experiments.sweep as sweep
+from lab.cli.main import main
+from lab.engine.config import RunConfig
+from lab.engine.settings import ConfigError
+from lab.experiments.sweep import COLUMNS, SweepSpec, cell_seed, cells, parse_axis, run_cell, run_sweep
 
 BASE = RunConfig(dataset="digits", samples=200, width=8, epochs=2, activation="tanh", init="lecun_normal",
                  batch_size=50, probe_size=64).validate()
@@ -80,13 +80,13 @@ def test_a_cells_seed_comes_from_its_coordinates_and_the_base_seed_only():
     assert cell_seed(0, 0, {"depth": 2, "sigma_w": 1.0}) == cell_seed(0, 0, {"sigma_w": 1.0, "depth": 2})
     assert len({cell_seed(s, k, {"depth": 2}) for s in (0, 1) for k in (0, 1)}) == 4
     # below 2**31, the Train page's largest seed, so that a cell opened there is the same run
-    from lab.settings import SETTINGS
+    from lab.engine.settings import SETTINGS
     assert all(SETTINGS["seed"].contains(cell_seed(s, 0, {"depth": d}), ui=True) for s in range(20) for d in range(20))
 
 
 @pytest.mark.parametrize("init, gain", [("lecun_normal", 2.0), ("xavier_normal", 2.0), ("he_normal", math.sqrt(2.0))])
 def test_sigma_w_sets_the_gain_of_the_init(init, gain):
-    from lab.theory import sigma_w
+    from lab.theory.meanfield import sigma_w
 
     s = SweepSpec(BASE.replace(init=init), ("sigma_w", (2.0,)), ("depth", (2,)))
     (cell,) = cells(s)
@@ -142,8 +142,8 @@ def test_cli_sweep_writes_the_csv_and_refuses_bad_axes(tmp_path, capsys):
 # ---------------------------------------------------------------- theory.depth_scale, for the overlay
 
 def test_depth_scale_in_the_ordered_phase_is_the_regimes_and_diverges_at_the_edge():
-    from lab.activations import get_activation
-    from lab.theory import depth_scale, regime
+    from lab.engine.activations import get_activation
+    from lab.theory.meanfield import depth_scale, regime
 
     tanh = get_activation("tanh")
     r = regime(tanh, 1.0, 0.05)
@@ -157,8 +157,8 @@ def test_depth_scale_in_the_ordered_phase_is_the_regimes_and_diverges_at_the_edg
 
 
 def test_depth_scale_in_the_chaotic_phase_uses_the_correlation_fixed_point():
-    from lab.activations import get_activation
-    from lab.theory import _correlation_fixed_point, _pair_expectation, chi, regime
+    from lab.engine.activations import get_activation
+    from lab.theory.meanfield import _correlation_fixed_point, _pair_expectation, chi, regime
 
     tanh, sw, sb = get_activation("tanh"), 3.0, 0.05
     q = regime(tanh, sw, sb).q_star
@@ -175,7 +175,7 @@ def test_at_the_edge_of_chaos_networks_train_deeper_than_at_sigma_w_4():
     Measured over base seeds 0-3, validation accuracy at the edge (sigma_w 1.33) is 0.89-0.92 at depth 10 and
     0.73-0.83 at depth 30; at sigma_w 4 it is 0.11-0.17 at depth 10 and 0.07-0.10 at depth 30 (chance is 0.1).
     "Trains" is taken as 0.5, five times chance: the margin is wide on both sides."""
-    from lab.phase import critical_sigma_w
+    from lab.theory.phase import critical_sigma_w
 
     edge = critical_sigma_w("tanh", math.sqrt(0.05))
     assert edge == pytest.approx(math.sqrt(1.76), abs=0.01)  # the paper's sigma_w^2 at the edge

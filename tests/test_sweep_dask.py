@@ -13,9 +13,9 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from lab.cli import main  # noqa: E402
-from lab.config import RunConfig  # noqa: E402
-from lab.sweep import COLUMNS, SCHEDULER_ENV, SweepSpec, map_on_dask, run_sweep  # noqa: E402
+from lab.cli.main import main  # noqa: E402
+from lab.engine.config import RunConfig  # noqa: E402
+from lab.experiments.sweep import COLUMNS, SCHEDULER_ENV, SweepSpec, map_on_dask, run_sweep  # noqa: E402
 
 BASE = RunConfig(dataset="digits", samples=200, width=8, epochs=1, activation="tanh", init="lecun_normal",
                  batch_size=50).validate()

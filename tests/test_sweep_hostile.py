@@ -13,10 +13,10 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import lab.sweep as sweep
-from lab.gate import MAX_RUNS
-from lab.settings import SEEDS, SETTINGS
-from lab.sweep import SCHEDULER_ENV, map_cells
+import lab.experiments.sweep as sweep
+from lab.engine.settings import SEEDS, SETTINGS
+from lab.experiments.sweep import SCHEDULER_ENV, map_cells
+from lab.serving.gate import MAX_RUNS
 from tests import sweep_procs
 from tests.apptest import APP
 from tests.test_sweep_page import sweep_app

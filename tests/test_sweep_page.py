@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from lab import charts
+from lab.report import charts
 from tests.apptest import APP
 
 PAGE = "pages/sweep.py"
@@ -83,8 +83,8 @@ def test_figure_greys_pending_cells_and_logs_delta_ratios():
 
 
 def test_a_scheduler_that_does_not_answer_gets_a_message_and_keeps_the_page(monkeypatch, caplog):
-    import lab.sweep as sweep
-    from lab.settings import ConfigError
+    import lab.experiments.sweep as sweep
+    from lab.engine.settings import ConfigError
 
     def refuse(cells, scheduler, fn=None, waiting=None):
         raise ConfigError(f"no Dask scheduler answered at {scheduler}")

@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from lab import tables
+from lab.report import tables
 
 
 @pytest.mark.parametrize("x, text", [
@@ -66,7 +66,7 @@ def test_a_loss_beyond_2_to_the_53_is_shown_as_its_text():
 def test_missing_values_read_as_a_dash_not_none():
     import pandas as pd
 
-    from lab.tables import styled
+    from lab.report.tables import styled
 
     table = pd.DataFrame({"run": ["a", "b"], "epochs_to_loss_T": [None, 3], "diverged_at": [None, None]})
     style = styled(table)

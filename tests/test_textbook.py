@@ -7,11 +7,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from lab.activations import ACTIVATIONS
-from lab.config import RunConfig
-from lab.gradcheck import BUG_KINDS, check_problem, compare_gradients, gradient_check, parameter_count, planted_bug
-from lab.graphs import fruit_shop, fruit_shop_dot, rounding_story, show_number
-from lab.softmax_steps import TEXT_LOGITS, softmax_jacobian, softmax_steps
+from lab.engine.activations import ACTIVATIONS
+from lab.engine.config import RunConfig
+from lab.engine.gradcheck import BUG_KINDS, check_problem, compare_gradients, gradient_check, parameter_count, planted_bug
+from lab.worked.graphs import fruit_shop, fruit_shop_dot, rounding_story, show_number
+from lab.worked.softmax_steps import TEXT_LOGITS, softmax_jacobian, softmax_steps
 
 # --- the fruit shop ---------------------------------------------------------------------------
 

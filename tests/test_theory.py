@@ -11,12 +11,11 @@ import pytest
 from scipy.integrate import quad
 
 from lab import RunConfig, train
-from lab.activations import ACTIVATIONS, get_activation
-from lab.gaussian import gaussian_expectation
-from lab.phase import critical_sigma_w, sweep
-from lab.presets import PRESETS
-from lab.summaries import caveat_text, theory_caption, theory_comparison
-from lab.theory import (
+from lab.engine.activations import ACTIVATIONS, get_activation
+from lab.experiments.presets import PRESETS
+from lab.report.summaries import caveat_text, theory_caption, theory_comparison
+from lab.theory.gaussian import gaussian_expectation
+from lab.theory.meanfield import (
     THEORY_AGREEMENT,
     Applicability,
     Fit,
@@ -31,6 +30,7 @@ from lab.theory import (
     regime,
     sigma_w,
 )
+from lab.theory.phase import critical_sigma_w, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 geo = lambda s: float(np.exp(np.log(s).mean()))
@@ -39,7 +39,7 @@ geo = lambda s: float(np.exp(np.log(s).mean()))
 def adaptive_expectation(g, q: float, kinks=()) -> float:
     """E[g(sqrt(q) z)], z ~ N(0, 1), by scipy's adaptive Gauss-Kronrod over |z| < 12, split at 0,
     at the kinks and where the activations bend (|sqrt(q) z| = 1, 3, 10, 30, 100): an independent
-    reference for lab.theory's fixed composite rule."""
+    reference for lab.theory.meanfield's fixed composite rule."""
     s = math.sqrt(q)
     cuts = {0.0, *(k / s for k in kinks), *(c / s for c in (1, 3, 10, 30, 100)), *(-c / s for c in (1, 3, 10, 30, 100))}
     cuts = [-12.0, *sorted(c for c in cuts if -12.0 < c < 12.0), 12.0]

@@ -17,16 +17,16 @@ import pandas as pd
 import pytest
 from scipy.special import logsumexp
 
-from lab import divergence
-from lab.config import MAX_DEPTH, ConfigError, RunConfig
-from lab.data import make_dataset
-from lab.divergence import DIVERGENCE_FACTOR, DivergenceCheck, chance_loss
-from lab.layers import LOSSES
-from lab.model import build_mlp
-from lab.optim import OPTIMIZERS
-from lab.probe import STAT_COLUMNS, probe
-from lab.results import HISTORY_COLUMNS, LAYER_COLUMNS
-from lab.training import train
+from lab.data.datasets import make_dataset
+from lab.engine import divergence
+from lab.engine.config import MAX_DEPTH, ConfigError, RunConfig
+from lab.engine.divergence import DIVERGENCE_FACTOR, DivergenceCheck, chance_loss
+from lab.engine.layers import LOSSES
+from lab.engine.model import build_mlp
+from lab.engine.optim import OPTIMIZERS
+from lab.engine.probe import STAT_COLUMNS, probe
+from lab.engine.results import HISTORY_COLUMNS, LAYER_COLUMNS
+from lab.engine.training import train
 
 SMALL = RunConfig(dataset="blobs", samples=120, input_dim=4, classes=3, depth=3, width=7, epochs=0,
                   batch_size=32, probe_size=50, seed=3)
@@ -392,7 +392,7 @@ def test_divergence_check_compares_with_the_larger_reference_and_says_so_in_word
     assert low_start.limit == pytest.approx(1e4 * math.log(2))
     assert low_start.during_training(6900.0, 5) == ""
     assert low_start.during_training(7.2e4, 5) == (
-        "the training loss reached 7.2e+04 at step 5, more than 10,000 times the chance-level loss (0.69)")
+        "the training loss reached 7.2e4 at step 5, more than 10,000 times the chance-level loss (0.69)")
     # a run that starts high is measured against its own start, not against chance
     high_start = DivergenceCheck(chance=math.log(2), initial=120.0)
     assert high_start.at_initialization() == ""

@@ -1,4 +1,4 @@
-"""A run cut into pieces gives the bits of the same run in one piece (lab.training.Trainer)."""
+"""A run cut into pieces gives the bits of the same run in one piece (lab.engine.training.Trainer)."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from lab import RunConfig
-from lab.training import Trainer, train
+from lab.engine.training import Trainer, train
 
 # the default network and data, for 3 epochs of 13 steps (800 training examples, batches of 64)
 DEFAULT = RunConfig(epochs=3)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab import RunResult, charts, summaries, theory
+from lab import RunResult
+from lab.report import charts, summaries
+from lab.theory import meanfield as theory
 
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 

@@ -16,7 +16,8 @@ import time
 
 import streamlit as st
 
-from lab import RunConfig, RunResult, Trainer, charts, diagram, summaries
+from lab import RunConfig, RunResult, Trainer
+from lab.report import charts, diagram, summaries
 from pages.ui import preview, run_history, state
 from pages.ui.pace import Pace, play_speed, slice_of_training
 from pages.ui.panels import chart
@@ -87,7 +88,7 @@ def forget() -> None:
     if _held().get("trainer") is trainer:
         _held().pop("trainer", None)
     if trainer is not None:
-        trainer.close()  # and the memory back to the system (lab.heap)
+        trainer.close()  # and the memory back to the system (lab.engine.threads)
     set_playing(False)
 
 

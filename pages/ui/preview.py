@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab import diagram, tables
-from lab.config import RunConfig
-from lab.data import Dataset
+from lab.data.datasets import Dataset
+from lab.engine.config import RunConfig
+from lab.report import diagram, tables
 
 from .panels import chart
 

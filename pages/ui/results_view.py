@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab import RunResult, charts, diagram, summaries, tables
+from lab import RunResult
+from lab.report import charts, diagram, summaries, tables
 from pages.ui import panels, preview, state
 
 

@@ -6,11 +6,13 @@ from collections import Counter
 import pandas as pd
 import streamlit as st
 
-from lab import RunResult, charts, export, tables
-from lab.compare import describe, unique_name
-from lab.heap import return_free_memory
-from lab.limits import SESSION_FULL_RUNS
-from lab.runcache import trim_history
+from lab import RunResult
+from lab.engine.threads import return_free_memory
+from lab.experiments.compare import describe, unique_name
+from lab.report import charts, tables
+from lab.serving import export
+from lab.serving.limits import SESSION_FULL_RUNS
+from lab.serving.runcache import trim_history
 from pages.ui import state, store_view
 from pages.ui.panels import chart, plain_notice
 from pages.ui.running import server_limits

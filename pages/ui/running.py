@@ -8,10 +8,12 @@ import time
 
 import streamlit as st
 
-from lab import DataError, RunConfig, RunResult, Trainer, charts, cost, gate, make_dataset, train
-from lab.cost import Cost
-from lab.limits import Limits
-from lab.runcache import RunCache
+from lab import DataError, RunConfig, RunResult, Trainer, make_dataset, train
+from lab.report import charts
+from lab.serving import cost, gate
+from lab.serving.cost import Cost
+from lab.serving.limits import Limits
+from lab.serving.runcache import RunCache
 from pages.ui import state
 from pages.ui.panels import PLOT_CONFIG, plain_notice
 
@@ -82,7 +84,7 @@ def server_limits() -> Limits:
 
 
 def admitted(work: gate.Work) -> gate.Ticket | None:
-    """``work``'s ticket from the one gate (lab.gate), or None after showing why it is refused."""
+    """``work``'s ticket from the one gate (lab.serving.gate), or None after showing why it is refused."""
     try:
         return gate.admit(work, server_limits())
     except gate.Refused as exc:

@@ -1,6 +1,6 @@
 """The app's run store: where the pages write their runs and the Runs page reads them.
 
-``$BACKPROP_LAB_STORE`` names the file (``off``: no store; unset: the per-user default, see lab/store.py).
+``$BACKPROP_LAB_STORE`` names the file (``off``: no store; unset: the per-user default, see lab/store/runstore.py).
 A SQLite connection belongs to the thread that made it, and Streamlit runs each script run in a thread of
 its own, so every call here opens the store, does one thing and closes it (about a millisecond).
 Nothing here raises into a page: a store that cannot be opened is reported once per session, as plain text,
@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from lab import RunResult
-from lab.store import ENV_VAR, StoreError, default_path, open_store
+from lab.store.runstore import ENV_VAR, StoreError, default_path, open_store
 from pages.ui import state
 from pages.ui.panels import plain_notice
 
@@ -140,7 +140,7 @@ def delete_session_runs(names) -> None:
 
 
 def listing(filters: dict | None = None, tag: str | None = None, search: str | None = None) -> pd.DataFrame | None:
-    """The stored runs, newest first (lab.store.Store.runs), or None when there is no store to read."""
+    """The stored runs, newest first (lab.store.runstore.Store.runs), or None when there is no store to read."""
     try:
         with opened() as store:
             return None if store is None else store.runs(filters=filters, tag=tag, search=search)

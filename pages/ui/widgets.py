@@ -5,11 +5,12 @@ import math
 
 import streamlit as st
 
-from lab import ConfigError, RunConfig, RunResult, gate
-from lab.data import FIXED_SIZE
-from lab.imports import ImportFormatError, fits_network
-from lab.settings import SETTINGS
-from lab.share import config_to_params, params_to_config
+from lab import ConfigError, RunConfig, RunResult
+from lab.data.datasets import FIXED_SIZE
+from lab.engine.settings import SETTINGS
+from lab.serving import gate
+from lab.serving.imports import ImportFormatError, fits_network
+from lab.serving.share import config_to_params, params_to_config
 from pages.ui import running, state
 from pages.ui.panels import plain_notice
 
@@ -37,7 +38,7 @@ def train_now(config: RunConfig) -> None:
 
 def set_settings(config: RunConfig) -> list[str]:
     """Make ``config`` the Train page's settings (the widgets pick them up on next render), held to the
-    browser's bounds as a link's are (``lab.share``): a number outside a widget's range clamped to its
+    browser's bounds as a link's are (``lab.serving.share``): a number outside a widget's range clamped to its
     nearest end, anything else (a CSV run's file, which cannot come along) left at the default.  Returns
     one notice for each, which the Train page shows once (``show_settings_notices``)."""
     base = ui_defaults()

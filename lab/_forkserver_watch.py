@@ -1,8 +1,0 @@
-"""Imported once by the forkserver of ``lab.workers.local_pool`` (its preload), and never elsewhere: from
-then on every process that forkserver forks watches the process that started it, from its first
-instruction (``lab.workers.watch_from_the_forkserver``), and never runs that process's ``__main__``
-(``lab.workers.forget_the_parents_main``)."""
-from .workers import forget_the_parents_main, watch_from_the_forkserver
-
-watch_from_the_forkserver()
-forget_the_parents_main()

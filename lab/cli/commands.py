@@ -1,0 +1,296 @@
+"""The commands that run work: train and compare, sweep, gradcheck, gradients and theory."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lab.data.datasets import make_dataset
+from lab.engine.config import ConfigError, RunConfig
+from lab.engine.model import build_mlp
+from lab.seeds import stream
+from lab.serving.cost import TYPICAL_PRICES, describe, duration, estimate, priced, size
+from lab.serving.limits import machine_free_bytes
+
+from .options import MAX_GRADCHECK_S, SWEEP_DEFAULT_EPOCHS, configs_from_args
+
+LONG_RUN_S = 10.0  # runs estimated to take longer announce their estimate on stderr
+
+
+
+class _ProgressPrinter:
+    """Progress on stderr once a run has taken more than two seconds."""
+
+    def __init__(self, label, quiet):
+        self.label, self.quiet = label, quiet
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, progress):
+        now = time.perf_counter() - self.start
+        if self.quiet or now < 2.0 or now - self.last < (0.25 if self.tty else 2.0):
+            return False
+        self.last = now
+        row = progress.history[-1]
+        msg = f"{self.label}epoch {row['epoch']:g}  loss {row['loss']:.4g}  {100 * progress.fraction:3.0f}%  {now:.0f} s"
+        print(("\r" + msg) if self.tty else msg, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+        return False
+
+    def done(self):
+        if self.tty and not self.quiet and self.last:
+            print(file=sys.stderr)
+
+
+def check_out_dir(out: str, force: bool) -> None:
+    """Refuse, before any training, an --out that is empty, a file, one that already holds a run, or
+    one that cannot be made: under a file, or in a directory this process cannot write in."""
+    if not out.strip():
+        raise ConfigError("--out needs a directory name")
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {out} is a file, not a directory")
+    _check_writable(Path(os.path.abspath(out)), out)
+    held = [n for n in ("config.json", "history.csv", "layers.csv") if (path / n).exists()]
+    if held and not force:
+        raise ConfigError(f"--out {out} already holds a run ({', '.join(held)}); choose another directory "
+                          "or add --force to overwrite it")
+
+
+def _check_writable(path: Path, out: str) -> None:
+    """Refuse ``path`` when its nearest existing directory (itself, or the one it would be made in)
+    cannot take a new file: the question is asked by making one (an unnamed temporary file, gone at
+    once), since permission bits do not tell root about a read-only mount or /proc."""
+    import tempfile
+
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"--out {out} cannot be made: {existing} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"--out {out} cannot be written ({existing}: {exc.strerror})") from None
+
+
+def _check_cost(config: RunConfig, label: str, quiet: bool) -> None:
+    """Refuse a run that cannot fit in this machine's memory; announce a long one.
+
+    The memory a run needs does not depend on the machine's speed: typical prices answer it at no
+    cost.  This machine's own prices (``cost.calibrate``, up to a second or two of timing numpy) are
+    taken only for a run that the typical prices already call long, so that the time announced is
+    this machine's; a shorter run, the common case, starts at once.
+    """
+    estimated = estimate(config, prices=TYPICAL_PRICES[config.dtype])
+    free = machine_free_bytes()
+    if free is not None and estimated.peak_bytes > free:
+        raise ConfigError(f"{label}this run would need about {size(estimated.peak_bytes)} of memory and this machine "
+                          f"has {size(free)} free: reduce the width, the depth or the number of samples")
+    if quiet or estimated.seconds <= LONG_RUN_S:
+        return
+    estimated = priced(config)
+    if estimated.seconds > LONG_RUN_S:
+        print(f"{label}estimated {describe(estimated)}", file=sys.stderr)
+
+
+def cmd_train(args, multi):
+    from lab.engine.training import train
+    from lab.serving.export import write_run_dir
+
+    configs = configs_from_args(args, multi)
+    check_out_dir(args.out, args.force)
+    for name, config in configs.items():
+        _check_cost(config, f"[{name}] " if multi else "", args.quiet)
+    store = None if args.no_store else _store_for_writing(args.store)
+    runs = {}
+    for name, config in configs.items():
+        printer = _ProgressPrinter(f"[{name}] " if multi else "", args.quiet)
+        result = train(config, callback=printer)
+        printer.done()
+        runs[name] = result
+        status = f"diverged at epoch {result.diverged_at:g}: {result.diverge_reason}" if result.diverged_at is not None \
+            else f"final loss {result.history['loss'].iloc[-1]:.4g}"
+        records = len(result.records)
+        if result.meta.get("clipping"):
+            from lab.report.summaries import clipping_caption  # words with pandas and scipy behind them: only when needed
+
+            status += f". {clipping_caption(result)}"
+        print(f"{name}: {records} record{'' if records == 1 else 's'} in {result.wall_s:.2f} s, {status}")
+        print_verdicts(result, f"[{name}] " if multi else "  ")
+    paths = write_run_dir(args.out, runs, with_run=multi)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    if store is not None:
+        _store_runs(store, runs, Path(args.out).resolve().name or "run", multi)
+    return 0
+
+
+def print_verdicts(result, prefix: str) -> None:
+    """The verdicts on the error signal the Train page shows (at initialization and at the last record)."""
+    from lab.report.summaries import flow_lines  # words with pandas and scipy behind them: only when needed
+
+    for line in flow_lines(result):
+        print(prefix + line)
+
+
+def _store_for_writing(path):
+    """The store train and compare write to, opened and checked before training so that a bad one is known
+    at once (nothing is made yet): an explicit --store that cannot be used or written is an error; the
+    default one is skipped with a warning."""
+    from lab.store.runstore import StoreError, default_path, open_store
+
+    if path is None and default_path() is None:
+        return None
+    try:
+        store = open_store(path)
+        try:
+            store.check_writable()
+        except StoreError:
+            store.close()
+            raise
+        return store
+    except StoreError as exc:
+        if path is not None:
+            raise ConfigError(str(exc)) from None
+        print(f"python -m lab: warning: {exc}; the runs are not stored", file=sys.stderr)
+        return None
+
+
+def _store_runs(store, runs, label, multi):
+    from lab.store.runstore import StoreError
+
+    try:
+        with store:
+            if multi:
+                varying = next(iter(runs)).split("=", 1)[0]
+                group = store.save_group(runs, label, "cli", spec={"vary": varying, "runs": list(runs)})
+                print(f"stored as group {group} in {store.path}")
+            else:
+                print(f"stored as run {store.save(runs['run'], label, 'cli')} in {store.path}")
+    except StoreError as exc:
+        print(f"python -m lab: warning: {exc}; the runs are not stored", file=sys.stderr)
+
+
+def cmd_sweep(args, multi):
+    from lab.experiments.sweep import SCHEDULER_ENV, SweepSpec, parse_axis, run_sweep
+
+    if args.dataset is None and not args.data and not args.config:
+        args.dataset = "digits"
+    if args.epochs is None and not args.config:
+        args.epochs = SWEEP_DEFAULT_EPOCHS
+    (base,) = configs_from_args(args, False).values()
+    if args.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    scheduler = args.scheduler or os.environ.get(SCHEDULER_ENV) or None
+    if scheduler and args.workers > 1:
+        raise ConfigError("--workers counts local processes; with a Dask scheduler its workers run the cells")
+    axes = []
+    for flag, given in (("--x", args.x), ("--y", args.y)):
+        if len(given) < 2:
+            raise ConfigError(f"{flag} takes a setting and at least one value, e.g. {flag} depth 2 10 20")
+        name = given[0].replace("-", "_")
+        axes.append((name, parse_axis(name, given[1:])))
+    spec = SweepSpec(base, axes[0], axes[1], seeds=args.seeds, loss_threshold=args.loss_threshold)
+    start = time.perf_counter()
+
+    def progress(row, done, total):
+        if not args.quiet:
+            elapsed = time.perf_counter() - start
+            print(f"{done}/{total} cells  {elapsed:.0f} s", file=sys.stderr, flush=True)
+
+    if scheduler and not args.quiet:
+        print(f"running the cells on the Dask scheduler at {scheduler}", file=sys.stderr, flush=True)
+    path = run_sweep(spec, args.out, workers=args.workers, on_row=progress, scheduler=scheduler)
+    print(f"wrote {path}")
+    return 0
+
+
+def _probe_model(config, n_examples):
+    data = make_dataset(config)
+    X = data.X_train[:n_examples].astype(config.np_dtype)
+    y = data.y_train[:n_examples]
+    return build_mlp(config, data.input_dim, data.classes, stream(config.seed, "init")), X, y
+
+
+def cmd_gradcheck(args, multi):
+    from lab.engine.gradcheck import PASS_THRESHOLD, estimate_numerical_seconds, gradient_check
+
+    (config,) = configs_from_args(args, False).values()
+    config = config.replace(dtype="float64")
+    if args.examples < 1:
+        raise ConfigError("--examples must be at least 1")
+    model, X, y = _probe_model(config, args.examples)
+    seconds = estimate_numerical_seconds(model, X, y)
+    n_params = model.flat_params.size
+    if seconds > MAX_GRADCHECK_S and not args.force:
+        raise ConfigError(f"central differences on {n_params:,} parameters would take about "
+                          f"{duration(seconds)}: lower --depth or --width (or add --force)")
+    if seconds > LONG_RUN_S:
+        print(f"estimated {duration(seconds)} ({2 * n_params:,} forward passes)", file=sys.stderr)
+    table = gradient_check(model, X, y)
+    print(f"gradient check: {config.activation}, {config.init}, depth {config.depth}, width {config.width}, "
+          f"{config.loss}, {len(X)} examples, float64, threshold {PASS_THRESHOLD:g}")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3e}"))
+    ok = bool(table["passed"].all())
+    speed = table["numerical_s"].sum() / max(table["backprop_s"].iloc[0], 1e-9)
+    print(f"{'PASS' if ok else 'FAIL'}: backprop was {speed:,.0f} times faster than central differences")
+    return 0 if ok else 1
+
+
+def cmd_gradients(args, multi):
+    (config,) = configs_from_args(args, False).values()
+    model, X, y = _probe_model(config, config.probe_size)
+    loss = model.loss_and_grads(X, y, mode="probe")
+    arrays = {"X": X, "y": y.astype(np.int64), "loss": np.array(loss)}
+    for name, param, grad in model.named_parameters():  # W1, b1, ..., and gamma_l, beta_l of normalized layers
+        arrays.update({name: param, f"d{name}": grad})
+    out = Path(args.out)
+    if out.parent and not out.parent.exists():
+        out.parent.mkdir(parents=True)
+    with _writing(out) as fh:  # through a handle, so that numpy does not append .npz to the name
+        np.savez(fh, **arrays)
+    print(f"wrote {out}: {len(X)} probe examples, {model.depth} layers, loss {loss:.6g}")
+    return 0
+
+
+def cmd_theory(args, multi):
+    from lab.engine.activations import get_activation
+    from lab.report.summaries import caveat_text
+    from lab.theory.meanfield import applicability, predict, regime, sigma_w
+
+    (config,) = configs_from_args(args, False).values()
+    data = make_dataset(config.replace(samples=min(config.n_samples, 2000)))
+    mean_squares = np.mean(data.X_train**2, axis=1)  # one q_1 per example, as the pages do
+    table = predict(config, data.input_dim, data.classes, mean_squares)
+    note = caveat_text(applicability(config))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        with _writing(Path(args.out), "w") as fh:
+            fh.write(table.to_csv(index=False))
+        print(f"wrote {args.out}: {len(table)} hidden layers")
+    else:
+        print(table.to_csv(index=False), end="")
+    act = get_activation(config.activation, config.leaky_slope)
+    r = regime(act, sigma_w(config), config.bias_std)
+    summary = f"sigma_w {sigma_w(config):.4g}, sigma_b {config.bias_std:g}"
+    if r.chi_star is not None:
+        summary += f"; fixed point q* {r.q_star:.4g}, chi* {r.chi_star:.4g}"
+        if r.depth_scale is not None:
+            summary += f", the squared signal changes by e every {abs(r.depth_scale):.3g} layers"
+    print(summary + (f". {note}" if note else ""), file=sys.stderr)
+    return 0
+
+
+@contextlib.contextmanager
+def _writing(path: Path, mode: str = "wb"):
+    """Open ``path`` for writing; an error while writing or closing names the file."""
+    try:
+        with open(path, mode) as fh:
+            yield fh
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
