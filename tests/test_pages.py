@@ -1,3 +1,5 @@
+import re
+
 """The pages through Streamlit's AppTest: each runs, trains, and reports bad input on the page."""
 
 import pytest
@@ -22,7 +24,7 @@ def test_home_lists_every_preset_with_a_measured_caption():
     assert sorted(f"preset_{name}" for name in PRESETS) == sorted(labels)
     measured = [m.value for m in at.markdown if m.value.startswith("Measured:")]
     assert len(measured) == len(PRESETS)
-    sigmoid = next(m for m in measured if "1e-06" in m or "e-06" in m or "e-07" in m)
+    sigmoid = next(m for m in measured if re.search(r"\de-[67]\b", m))  # lab.formats: 1.0e-6, never "1e-06"
     assert "layer 1 gets" in sigmoid
 
 
