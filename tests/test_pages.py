@@ -1,6 +1,6 @@
-import re
-
 """The pages through Streamlit's AppTest: each runs, trains, and reports bad input on the page."""
+
+import re
 
 import pytest
 
