@@ -12,6 +12,7 @@ import numpy as np
 from lab.data.datasets import make_dataset
 from lab.engine.config import ConfigError, RunConfig
 from lab.engine.model import build_mlp
+from lab.formats import number, scientific
 from lab.seeds import stream
 from lab.serving.cost import TYPICAL_PRICES, describe, duration, estimate, priced, size
 from lab.serving.limits import machine_free_bytes
@@ -37,7 +38,7 @@ class _ProgressPrinter:
             return False
         self.last = now
         row = progress.history[-1]
-        msg = f"{self.label}epoch {row['epoch']:g}  loss {row['loss']:.4g}  {100 * progress.fraction:3.0f}%  {now:.0f} s"
+        msg = f"{self.label}epoch {row['epoch']:g}  loss {number(row['loss'], 4)}  {100 * progress.fraction:3.0f}%  {now:.0f} s"
         print(("\r" + msg) if self.tty else msg, end="" if self.tty else "\n", file=sys.stderr, flush=True)
         return False
 
@@ -115,7 +116,7 @@ def cmd_train(args, multi):
         printer.done()
         runs[name] = result
         status = f"diverged at epoch {result.diverged_at:g}: {result.diverge_reason}" if result.diverged_at is not None \
-            else f"final loss {result.history['loss'].iloc[-1]:.4g}"
+            else f"final loss {number(result.history['loss'].iloc[-1], 4)}"
         records = len(result.records)
         if result.meta.get("clipping"):
             from lab.report.summaries import clipping_caption  # words with pandas and scipy behind them: only when needed
@@ -235,7 +236,7 @@ def cmd_gradcheck(args, multi):
     table = gradient_check(model, X, y)
     print(f"gradient check: {config.activation}, {config.init}, depth {config.depth}, width {config.width}, "
           f"{config.loss}, {len(X)} examples, float64, threshold {PASS_THRESHOLD:g}")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3e}"))
+    print(table.to_string(index=False, float_format=lambda v: scientific(v, 4)))
     ok = bool(table["passed"].all())
     speed = table["numerical_s"].sum() / max(table["backprop_s"].iloc[0], 1e-9)
     print(f"{'PASS' if ok else 'FAIL'}: backprop was {speed:,.0f} times faster than central differences")
@@ -254,7 +255,7 @@ def cmd_gradients(args, multi):
         out.parent.mkdir(parents=True)
     with _writing(out) as fh:  # through a handle, so that numpy does not append .npz to the name
         np.savez(fh, **arrays)
-    print(f"wrote {out}: {len(X)} probe examples, {model.depth} layers, loss {loss:.6g}")
+    print(f"wrote {out}: {len(X)} probe examples, {model.depth} layers, loss {number(loss, 6)}")
     return 0
 
 
@@ -277,11 +278,11 @@ def cmd_theory(args, multi):
         print(table.to_csv(index=False), end="")
     act = get_activation(config.activation, config.leaky_slope)
     r = regime(act, sigma_w(config), config.bias_std)
-    summary = f"sigma_w {sigma_w(config):.4g}, sigma_b {config.bias_std:g}"
+    summary = f"sigma_w {number(sigma_w(config), 4)}, sigma_b {config.bias_std:g}"
     if r.chi_star is not None:
-        summary += f"; fixed point q* {r.q_star:.4g}, chi* {r.chi_star:.4g}"
+        summary += f"; fixed point q* {number(r.q_star, 4)}, chi* {number(r.chi_star, 4)}"
         if r.depth_scale is not None:
-            summary += f", the squared signal changes by e every {abs(r.depth_scale):.3g} layers"
+            summary += f", the squared signal changes by e every {number(abs(r.depth_scale), 3)} layers"
     print(summary + (f". {note}" if note else ""), file=sys.stderr)
     return 0
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from lab.engine.config import ConfigError
+from lab.formats import number
 
 from .commands import check_out_dir, print_verdicts
 
@@ -59,7 +60,7 @@ def _runs_list(store, args):
     shown = table.loc[:, LIST_COLUMNS + (["deleted_at"] if args.deleted else [])].copy()
     shown["created"] = shown["created"].str.slice(0, 16).str.replace("T", " ")
     shown["diverged_at"] = shown["diverged_at"].map(lambda v: "" if v is None or v != v else f"{v:g}")
-    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(shown.to_string(index=False, float_format=lambda v: number(v, 4)))
     print(f"{len(table)} run{'' if len(table) == 1 else 's'} in {store.path}")
     return 0
 
@@ -81,9 +82,9 @@ def _runs_show(store, args):
         value = row[key]
         if key in ("stopped", "has_weights", "complete"):
             value = bool(value)
-        print(f"  {key}: {f'{value:.6g}' if isinstance(value, float) else value}")
+        print(f"  {key}: {number(value, 6) if isinstance(value, float) else value}")
     for key, value in row["meta"].get("clipping", {}).items():
-        print(f"  {key}: {value:.6g}" if isinstance(value, float) else f"  {key}: {value}")
+        print(f"  {key}: {number(value, 6)}" if isinstance(value, float) else f"  {key}: {value}")
     print("verdict:")
     from lab.store.runstore import StoreError
 
