@@ -22,6 +22,7 @@ FLOORS = [
     {"report", "store"},
     {"experiments"},
     {"serving"},
+    {"lessons"},
     {"cli"},
 ]
 FLOOR = {part: level for level, parts in enumerate(FLOORS) for part in parts}

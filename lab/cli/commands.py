@@ -295,3 +295,17 @@ def _writing(path: Path, mode: str = "wb"):
             yield fh
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def cmd_lessons(args, multi):
+    """``lessons check``: every problem of the lesson files, one line each; exit 1 when there is one."""
+    from lab.lessons.check import check
+
+    lessons, problems = check(args.paths or None)
+    for problem in problems:
+        print(problem)
+    steps = sum(len(lesson.steps) for lesson in lessons)
+    found = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}" if problems else "no problems"
+    print(f"{len(lessons)} lesson{'' if len(lessons) == 1 else 's'}, {steps} steps: {found}",
+          file=sys.stderr if problems else sys.stdout)
+    return 1 if problems else 0

@@ -10,12 +10,12 @@ import sys
 from lab.data.datasets import DataError
 from lab.engine.config import ConfigError
 
-from .commands import cmd_gradcheck, cmd_gradients, cmd_sweep, cmd_theory, cmd_train
+from .commands import cmd_gradcheck, cmd_gradients, cmd_lessons, cmd_sweep, cmd_theory, cmd_train
 from .options import UsageError, build_parser
 from .runs import cmd_runs
 
 COMMANDS = {"runs": cmd_runs, "train": cmd_train, "compare": cmd_train, "gradcheck": cmd_gradcheck, "gradients": cmd_gradients,
-            "theory": cmd_theory, "sweep": cmd_sweep}
+            "theory": cmd_theory, "sweep": cmd_sweep, "lessons": cmd_lessons}
 
 
 def main(argv=None) -> int:

@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     }
     _add_runs_parser(sub)
     _add_sweep_parser(sub)
+    _add_lessons_parser(sub)
     for name, (help_text, multi) in specs.items():
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -164,6 +165,15 @@ def _add_store_option(p):
     p.add_argument("--store", metavar="PATH",
                    help="the run store (default: $BACKPROP_LAB_STORE, else $XDG_DATA_HOME/backprop-lab/runs.sqlite, "
                         "else ~/.local/share/backprop-lab/runs.sqlite)")
+
+
+def _add_lessons_parser(sub):
+    lessons = sub.add_parser("lessons", help="check lesson files (the course in lessons/, or your own)",
+                             description="check lesson files (the course in lessons/, or your own)")
+    actions = lessons.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = actions.add_parser("check", help="report every problem of the lesson files as file:line: sentence; exit 1 "
+                                         "when there is one")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="lesson files or folders of them (default: lessons/)")
 
 
 def _add_runs_parser(sub):

@@ -141,3 +141,8 @@ class RunConfig:
         if self.samples is None:
             return FIXED_SIZE.get(self.dataset, DEFAULT_SAMPLES)
         return min(self.samples, FIXED_SIZE.get(self.dataset, self.samples))
+
+
+def page_defaults() -> RunConfig:
+    """The Train page's default run, which lessons' experiments change: small enough to finish in about a second."""
+    return RunConfig(samples=400, epochs=200, dtype="float32")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from lab import ConfigError, RunConfig, RunResult
 from lab.data.datasets import FIXED_SIZE
+from lab.engine.config import page_defaults
 from lab.engine.settings import SETTINGS
 from lab.serving import gate
 from lab.serving.imports import ImportFormatError, fits_network
@@ -19,8 +20,8 @@ DATA_SETTINGS = ("dataset", "samples", "input_dim", "classes", "noise", "val_fra
 
 
 def ui_defaults() -> RunConfig:
-    """The Train page's default run: small enough to finish in about a second."""
-    return RunConfig(samples=400, epochs=200, dtype="float32")
+    """The Train page's default run (``lab.engine.config.page_defaults``): it finishes in about a second."""
+    return page_defaults()
 
 
 def current_settings() -> RunConfig:
