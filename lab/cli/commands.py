@@ -306,6 +306,6 @@ def cmd_lessons(args, multi):
         print(problem)
     steps = sum(len(lesson.steps) for lesson in lessons)
     found = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}" if problems else "no problems"
-    print(f"{len(lessons)} lesson{'' if len(lessons) == 1 else 's'}, {steps} steps: {found}",
+    print(f"{len(lessons)} lesson{'' if len(lessons) == 1 else 's'}, {steps} step{'' if steps == 1 else 's'}: {found}",
           file=sys.stderr if problems else sys.stdout)
     return 1 if problems else 0
