@@ -13,6 +13,7 @@ def main() -> None:
 
     pages = [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/lessons.py", title="Lessons", icon=":material/school:"),
         st.Page("pages/train.py", title="Train", icon=":material/monitoring:"),
         st.Page("pages/init_explorer.py", title="Init explorer", icon=":material/search:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),

@@ -22,6 +22,8 @@ The verdict under each card (vanishing, exploding, healthy or symmetric) was mea
 network at initialization; the Train page shows it again beside the verdict after training.
 """
 )
+st.page_link("pages/lessons.py", label="New to this? Start with the Lessons: from the chain rule to the edge of chaos, "
+             "an experiment and a question at every step", icon=":material/school:")
 
 
 @st.cache_data(show_spinner=False)

@@ -150,7 +150,7 @@ def test_the_file_and_its_directory_appear_at_the_first_write(tmp_path, tiny):
 
 
 def test_migration_from_version_1(tmp_path, run):
-    """A v1 file (the v1 schema as written, holding a run) opens with this code and is upgraded to v2."""
+    """A v1 file (the v1 schema as written, holding a run) opens with this code and is upgraded to the current version."""
     current, old = tmp_path / "current.sqlite", tmp_path / "v1.sqlite"
     with open_store(current) as s:
         run_id = s.save(run, "old run", "train", tags=["t"])
@@ -175,9 +175,53 @@ def test_migration_from_version_1(tmp_path, run):
         assert row["complete"] and row["notes"] == "" and row["tags"] == "t"
         s.set_notes(run_id, "written by v2")
     conn = sqlite3.connect(old)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert conn.execute("SELECT notes FROM runs").fetchone()[0] == "written by v2"
     conn.close()
+
+
+def _old_store(path, version: int, current):
+    """A store of schema ``version`` as that version wrote it (v1's schema and the migrations up to it), holding
+    the rows of the store ``current``."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for script in [SCHEMA_V1, *(store_mod.MIGRATIONS[v] for v in range(1, version))]:
+        for statement in script.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute(f"PRAGMA application_id = {store_mod.APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute("ATTACH DATABASE ? AS cur", (str(current),))
+    for table in ("groups", "runs", "tags", "history", "layers", "arrays"):
+        columns = ", ".join(row[1] for row in conn.execute(f"PRAGMA main.table_info({table})"))
+        conn.execute(f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM cur.{table}")
+    conn.execute("DETACH DATABASE cur")
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    return tables
+
+
+def test_migration_from_version_2_keeps_the_runs_and_adds_the_lessons_progress(tmp_path, run):
+    """A v2 file holding runs (the schema before lessons) opens with this code, is upgraded to v3 with every run as
+    it was, and keeps a learner's progress from then on."""
+    current, old = tmp_path / "current.sqlite", tmp_path / "v2.sqlite"
+    with open_store(current) as s:
+        run_id = s.save(run, "old run", "train", tags=["t"])
+        s.set_notes(run_id, "kept")
+    assert "progress" not in _old_store(old, 2, current)
+    with open_store(old) as s:
+        assert_same_run(run, s.load(run_id))
+        row = s.runs().iloc[0]
+        assert row["notes"] == "kept" and row["tags"] == "t"
+        assert s.progress("") == {}
+        s.save_progress("", "vanishing-sigmoid", 3, {1, 2})
+        s.save_progress("ana", "vanishing-sigmoid", 2, {1})
+    conn = sqlite3.connect(old)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    conn.close()
+    with open_store(old) as s:  # a returning learner finds their place; another learner's is not theirs
+        assert s.progress("") == {"vanishing-sigmoid": (3, frozenset({1, 2}))}
+        assert s.progress("ana") == {"vanishing-sigmoid": (2, frozenset({1}))} and s.progress("bob") == {}
 
 
 def _bad_file(tmp_path, kind, tiny):

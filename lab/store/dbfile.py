@@ -20,7 +20,7 @@ from pathlib import Path
 ENV_VAR = "BACKPROP_LAB_STORE"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 APPLICATION_ID = 0x42504C42  # "BPLB" in the SQLite header: this file is a Backprop Lab store
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 
 # The first schema, as version 1 wrote it; kept as written so that the migration test can build a v1 file.
@@ -70,6 +70,13 @@ MIGRATIONS = {
 ALTER TABLE runs ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE runs ADD COLUMN notes TEXT NOT NULL DEFAULT '';
 CREATE INDEX runs_created ON runs(created);
+""",
+    # the lessons' progress (issue 24): one row per learner and lesson; learner '' on one's own machine
+    2: """
+CREATE TABLE progress (
+    learner TEXT NOT NULL, lesson TEXT NOT NULL, step INTEGER NOT NULL, done_json TEXT NOT NULL DEFAULT '[]',
+    updated TEXT NOT NULL, PRIMARY KEY (learner, lesson)
+) WITHOUT ROWID;
 """,
 }
 

@@ -357,6 +357,31 @@ class Store:
             frame[c] = pd.to_numeric(frame[c], errors="coerce").fillna(0.0).astype(float)
         return frame.loc[:, columns]
 
+    def progress(self, learner: str) -> dict[str, tuple[int, frozenset[int]]]:
+        """One learner's place in each lesson they began: lesson id -> (the step they are on, the steps done).
+        Only ``learner``'s rows are read: nobody else's progress or name leaves the store."""
+        if self._conn is None:
+            return {}
+        with guard(self.path):
+            rows = self._conn.execute("SELECT lesson, step, done_json FROM progress WHERE learner = ?",
+                                      (learner,)).fetchall()
+        out = {}
+        for lesson, step, done in rows:
+            try:
+                steps = frozenset(int(s) for s in json.loads(done) if isinstance(s, int) and s > 0)
+            except (ValueError, TypeError):
+                steps = frozenset()  # a damaged row loses its ticks, not the learner's place
+            out[lesson] = (max(int(step), 1), steps)
+        return out
+
+    def save_progress(self, learner: str, lesson: str, step: int, done) -> None:
+        """Where ``learner`` is in ``lesson`` (a step, from 1) and the steps they have done."""
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO progress (learner, lesson, step, done_json, updated) VALUES (?, ?, ?, ?, ?) "
+                         "ON CONFLICT (learner, lesson) DO UPDATE SET step = excluded.step, "
+                         "done_json = excluded.done_json, updated = excluded.updated",
+                         (learner, lesson, int(step), json.dumps(sorted(int(s) for s in done)), _now()))
+
     def find(self, key: str | int, include_deleted: bool = False) -> list[int]:
         """The ids of the (not deleted) runs whose id or name is ``key``."""
         if self._conn is None:

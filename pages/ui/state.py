@@ -44,6 +44,12 @@ COMPARE_SPEC: Final = "compare_spec"  # CompareSpec: the settings the Compare pa
 COMPARISON: Final = "comparison"  # dict: spec, run names and the names they are kept under in RUNS
 COMPARE_LINK_SEEN: Final = "compare_link_seen"  # dict[str, str]: the Compare link already applied
 
+# Lessons
+LEARNER: Final = "learner"  # str: the name a learner typed on a shared server (keys their progress)
+LESSON_PROGRESS: Final = "lesson_progress"  # dict[str, (int, frozenset[int])]: lesson id -> (step on, steps done)
+LESSON_RUNS: Final = "lesson_runs"  # dict[tuple, StepRun]: each step's run, made once per session
+LESSON_LINK_SEEN: Final = "lesson_link_seen"  # dict[str, str]: the Lessons link already applied
+
 # Phase diagram
 PHASE_RESULT: Final = "phase_result"  # dict: the last sweep's table and the settings it ran with
 

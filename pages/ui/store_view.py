@@ -106,6 +106,11 @@ def save_group(results: dict[str, RunResult], name: str, source: str, spec: dict
     return got[0]
 
 
+def save_progress(learner: str, lesson: str, step: int, done) -> None:
+    """Keep a learner's place in a lesson in the store (a warning on the page when it cannot be written)."""
+    _write("lesson's progress", lambda store: store.save_progress(learner, lesson, step, done))
+
+
 def session_rows() -> dict[str, dict] | None:
     """This session's stored runs as the store has them now (renamed, tagged or deleted on the Runs page):
     the session's name -> the stored row; None when there is no store."""
