@@ -79,9 +79,10 @@ def lesson_page(lesson, number: int) -> None:
         st.caption(f"Runs {lesson_view.describe(step)}.")
         answer = lesson_view.ask(step, key) if step.question is not None else None
         label = "Check my answer and run" if step.question is not None else "Run"
+        if run is None and step.question is not None and answer is None:
+            st.caption("Answer first: the run and its explanation come after.")
         if run is None and st.button(label, type="primary", key=f"lesson_run_{key}",
-                                     disabled=step.question is not None and answer is None,
-                                     help="answer first: the explanation comes after" if step.question else None):
+                                     disabled=step.question is not None and answer is None):
             with st.spinner("Running…"):
                 run = lesson_view.run_step(step, key)
             if run is not None:
