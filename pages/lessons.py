@@ -53,10 +53,10 @@ def course_list() -> None:
             status = ("done" if len(done) >= len(lesson.steps) else f"step {step} of {len(lesson.steps)}" if done
                       or lesson.id in places else "not started")
             text.caption(f"about {lesson.minutes} min · {len(lesson.steps)} steps · {status}")
-            label = "Continue" if lesson.id in places and len(done) < len(lesson.steps) else (
-                "Again" if len(done) >= len(lesson.steps) else "Start")
+            # a lesson begun opens where the learner stopped, done or not
+            label = "Start" if lesson.id not in places else "Review" if len(done) >= len(lesson.steps) else "Continue"
             if button.button(label, key=f"lesson_start_{lesson.id}", width="stretch"):
-                go(lesson.id, step if label == "Continue" else 1)
+                go(lesson.id, 1 if label == "Start" else step)
                 st.rerun()
 
 
