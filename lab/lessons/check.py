@@ -21,6 +21,7 @@ from .steps import (
     fields_of,
     parse_range,
     parse_tolerance,
+    spec_ok,
 )
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent.parent / "lessons"  # the course that ships with the lab
@@ -97,8 +98,9 @@ def _check_fields(lesson: Lesson, step: Step) -> list[Problem]:
         if name not in known:
             where = "this step has no live block" if step.block is None else f"its block is '{step.block.name}'"
             out.append(Problem(lesson.path, line, f"unknown template field {{{name}}}{_close(name, known)}: {where}"))
-        elif spec not in ("", "%"):
-            out.append(Problem(lesson.path, line, f"the field {{{name}:{spec}}} has a format other than '%'"))
+        elif not spec_ok(spec):
+            out.append(Problem(lesson.path, line, f"the field {{{name}:{spec}}} asks for a format other than '%' "
+                                                  "or '.N' (N significant digits, 1 to 6)"))
     return out
 
 

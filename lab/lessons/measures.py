@@ -58,7 +58,9 @@ def _theory_ratio(run) -> float:
     data = run.result.data
     mean_square = np.mean(data.X_train**2, axis=1) if data is not None else 1.0
     predicted = meanfield.predict(run.config, run.config.n_inputs, run.config.n_classes, mean_square)
-    return float(predicted["predicted_delta_ratio"].iloc[0])
+    # the layer signal_ratio starts from: 1, or 2 in a residual network (layer 1 has no shortcut)
+    first = _flow(run, "init").first
+    return float(predicted["predicted_delta_ratio"].iloc[first - 1])
 
 
 def _depth_scale(run) -> float:

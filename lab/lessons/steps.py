@@ -29,6 +29,7 @@ GRADCHECK_PARAMS = 600  # central differences: two forward passes per parameter
 GRADCHECK_BASE = RunConfig(depth=2, width=8, activation="tanh", init="xavier_normal", bias_std=0.1, dtype="float64")
 FRUIT_INPUTS = {"apple_price": (0.0, 1e6), "apple_count": (0.0, 1e4), "orange_price": (0.0, 1e6),
                 "orange_count": (0.0, 1e4), "tax": (0.0, 10.0)}
+FRUIT_DEFAULTS = {"apple_price": 100.0, "apple_count": 2.0, "orange_price": 150.0, "orange_count": 3.0, "tax": 1.1}
 MAX_LOGITS, LOGIT_BOUND = 6, 30.0
 BUGS = ("none", "halved", "sign", "forgotten")  # lab.engine.gradcheck.BUG_KINDS, and none
 
@@ -108,7 +109,8 @@ def example_inputs(block: Block) -> dict:
         for key in values:
             if key not in FRUIT_INPUTS:
                 raise StepError(_unknown(key, FRUIT_INPUTS), key)
-        return {k: _number(k, v, *FRUIT_INPUTS[k]) for k, v in values.items()}
+        given = {k: _number(k, v, *FRUIT_INPUTS[k]) for k, v in values.items()}
+        return {**FRUIT_DEFAULTS, **given}
     if block.name == "softmax":
         for key in values:
             if key not in ("logits", "target"):
@@ -212,17 +214,24 @@ def available_fields(block: Block | None) -> set[str]:
     return names
 
 
+def spec_ok(spec: str) -> bool:
+    """'' (two significant digits), '%' (a fraction as a percentage) or '.N' (N significant digits, 1 to 6)."""
+    return spec in ("", "%") or (len(spec) == 2 and spec[0] == "." and spec[1] in "123456")
+
+
 def show(value, spec: str = "") -> str:
-    """A field's value as the page writes it: numbers through lab.formats (``%``: a fraction as a percentage)."""
+    """A field's value as the page writes it: numbers through lab.formats, to two significant digits (``.N``: N of
+    them; ``%``: a fraction as a percentage)."""
     if isinstance(value, bool) or isinstance(value, str):
         return str(value).replace("_", " ")
     if isinstance(value, (list, tuple)):
         return ", ".join(show(v) for v in value)
     if spec == "%":
         return "n/a" if not math.isfinite(value) else f"{100 * value:.0f}%"
+    digits = int(spec[1]) if spec.startswith(".") else 2
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e4:
         return f"{value:.0f}"
-    return number(value, 2)
+    return number(value, digits)
 
 
 def fill(text: str, run: StepRun) -> str:
