@@ -15,36 +15,30 @@ COURSE = check()[0]
 OPEN = "lesson_open"
 
 
-def _answer(at, step, key):
-    """Answer the question as a learner would: pick the first choice, or type a number."""
-    if step.question.kind == "choice":
-        at.radio(key=f"lesson_answer_{key}").set_value(step.question.choices[0])
-    else:
-        at.number_input(key=f"lesson_answer_{key}").set_value(1.0)
+def _answer(step):
+    """An answer as a learner gives it: the first choice, or a number."""
+    return step.question.choices[0] if step.question.kind == "choice" else 1.0
 
 
-def test_every_step_of_every_lesson_runs_with_its_fields_filled():
+@pytest.mark.parametrize("lesson", COURSE, ids=[lesson.id for lesson in COURSE])
+def test_every_step_of_every_lesson_runs_with_its_fields_filled(lesson):
     at = app("pages/lessons.py")
-    assert [b.key for b in at.button] == [f"lesson_start_{lesson.id}" for lesson in COURSE]
-    for lesson in COURSE:
-        for n, step in enumerate(lesson.steps, start=1):
-            key = (lesson.id, n)
-            at.session_state[OPEN] = key
-            at.run()
-            assert at.title[0].value == lesson.title and at.subheader[0].value == step.title
-            if step.block is not None:
-                run_button = at.button(key=f"lesson_run_{key}")
-                if step.question is not None:
-                    assert run_button.disabled  # no reveal before an answer
-                    _answer(at, step, key)
-                    at.run()  # the answer reaches the page: now the button takes it
-                at.button(key=f"lesson_run_{key}").click().run()
-            assert not at.exception, (key, [e.value for e in at.exception])
-            text = " ".join(m.value for m in at.markdown)
-            assert "{" not in text.replace("{{", ""), (key, text)
-            if step.question is not None:
-                graded = [*at.success, *at.error, *at.warning]
-                assert any(g.value.startswith(("Right:", "Not quite:", "The run measured")) for g in graded), key
+    assert [b.key for b in at.button] == [f"lesson_start_{other.id}" for other in COURSE]
+    for n, step in enumerate(lesson.steps, start=1):
+        key = (lesson.id, n)
+        at.session_state[OPEN] = key
+        if step.question is not None:  # answered as the widget would keep it: the page opens with it given
+            at.session_state[f"lesson_answer_{key}"] = _answer(step)
+        at.run()
+        assert at.title[0].value == lesson.title and at.subheader[0].value == step.title
+        if step.block is not None:
+            at.button(key=f"lesson_run_{key}").click().run()
+        assert not at.exception, (key, [e.value for e in at.exception])
+        text = " ".join(m.value for m in at.markdown)
+        assert "{" not in text.replace("{{", ""), (key, text)
+        if step.question is not None:
+            graded = [*at.success, *at.error, *at.warning]
+            assert any(g.value.startswith(("Right:", "Not quite:", "The run measured")) for g in graded), key
 
 
 def test_a_wrong_answer_is_told_what_the_run_shows_and_open_in_train_carries_the_run(monkeypatch, tmp_path):
@@ -57,6 +51,7 @@ def test_a_wrong_answer_is_told_what_the_run_shows_and_open_in_train_carries_the
     at = app("pages/lessons.py")
     at.session_state[OPEN] = (lesson.id, n)
     at.run()
+    assert at.button(key=f"lesson_run_{(lesson.id, n)}").disabled  # no run, and no reveal, before an answer
     at.radio(key=f"lesson_answer_{(lesson.id, n)}").set_value(wrong).run()
     at.button(key=f"lesson_run_{(lesson.id, n)}").click().run()
     assert at.error[0].value == f"Not quite: the run shows {right}."

@@ -53,6 +53,7 @@ class StepRun:
     steps: object = None  # SoftmaxSteps
     target: int = 0
     check: pd.DataFrame | None = None
+    comparison: object = None  # GradientComparison
     values: dict = field(default_factory=dict)  # measurement -> value, filled by measure()
 
 
@@ -171,13 +172,14 @@ def run_block(block: Block, result=None) -> StepRun:
         inputs = example_inputs(block)
         run.steps, run.target = softmax_steps(inputs["logits"], inputs["target"]), inputs["target"]
     else:
-        from lab.engine.gradcheck import check_problem, gradient_check, planted_bug
+        from lab.engine.gradcheck import check_problem, compare_gradients, planted_bug
 
         inputs = example_inputs(block)
         model, X, t = check_problem(config)
         if inputs["bug"] != "none":
             planted_bug(model, inputs["bug_layer"], inputs["bug"])
-        run.check = gradient_check(model, X, t)
+        run.comparison = compare_gradients(model, X, t, repeats=5)  # as the Gradient check page makes it
+        run.check = run.comparison.table
     run.values = measure(run)
     return run
 

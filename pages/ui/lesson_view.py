@@ -137,4 +137,6 @@ def charts_of(run: StepRun) -> None:
         from lab.engine.gradcheck import PASS_THRESHOLD
 
         panels.chart(charts.gradcheck_figure(run.check, PASS_THRESHOLD), key="lesson_gradcheck", filename="gradcheck")
-        st.dataframe(tables.styled(run.check.drop(columns=["backprop_s", "numerical_s"])), hide_index=True)
+        panels.chart(charts.gradcheck_scatter(run.comparison.entries, run.check), key="lesson_gradcheck_entries",
+                     filename="gradcheck_entries")
+        st.dataframe(tables.styled(run.check.drop(columns=["numerical_s"])), hide_index=True)
