@@ -317,4 +317,4 @@ def grade(question: Question, run: StepRun, answer) -> Grade:
         ok = (abs(a - m) <= amount * abs(m) if kind == "relative" else
               abs(a - m) <= amount if kind == "absolute" else
               (a > 0) == (m > 0) and a != 0 and m != 0 and max(a / m, m / a) <= amount)
-    return Grade(ok, measured, show(measured))
+    return Grade(ok, measured, show(measured, ".4"))  # 715, not the 2 digits of a sentence (720)
