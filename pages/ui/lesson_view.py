@@ -129,7 +129,8 @@ def charts_of(run: StepRun) -> None:
         from lab.worked.graphs import fruit_shop_dot
 
         st.graphviz_chart(fruit_shop_dot(run.table))
-        st.dataframe(run.table[["label", "value", "grad", "numerical", "meaning"]], hide_index=True)
+        shown = run.table[["label", "value", "grad", "numerical", "meaning"]].astype({"numerical": float})
+        st.dataframe(tables.styled(shown, key="label"), hide_index=True)  # "–" where no central difference is taken
     elif block.name == "softmax":
         panels.chart(charts.softmax_figure(run.steps.table), key="lesson_softmax", filename="softmax")
         st.dataframe(run.steps.table, hide_index=True)
