@@ -154,18 +154,8 @@ def test_migration_from_version_1(tmp_path, run):
     current, old = tmp_path / "current.sqlite", tmp_path / "v1.sqlite"
     with open_store(current) as s:
         run_id = s.save(run, "old run", "train", tags=["t"])
-    conn = sqlite3.connect(old, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    for statement in SCHEMA_V1.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-    conn.execute(f"PRAGMA application_id = {store_mod.APPLICATION_ID}")
-    conn.execute("PRAGMA user_version = 1")
-    conn.execute("ATTACH DATABASE ? AS cur", (str(current),))
-    for table in ("groups", "runs", "tags", "history", "layers", "arrays"):
-        columns = ", ".join(row[1] for row in conn.execute(f"PRAGMA main.table_info({table})"))
-        conn.execute(f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM cur.{table}")
-    conn.execute("DETACH DATABASE cur")
+    _old_store(old, 1, current)
+    conn = sqlite3.connect(old)
     v1_columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
     conn.close()
     assert "complete" not in v1_columns and "notes" not in v1_columns

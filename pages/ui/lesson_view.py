@@ -7,7 +7,7 @@ import streamlit as st
 
 from lab.lessons.check import check
 from lab.lessons.lesson import Lesson, Step
-from lab.lessons.steps import StepRun, block_config, example_inputs, fill, grade, run_block
+from lab.lessons.steps import StepRun, block_config, fill, grade, run_block
 from lab.report import charts, tables
 from lab.serving import gate
 from pages.ui import panels, results_view, running, state, store_view
@@ -87,8 +87,7 @@ def run_step(step: Step, key: tuple) -> StepRun | None:
         kind = "train" if block.kind == "experiment" else "gradcheck"
         if running.admitted(gate.Work(kind, (config,))) is None:
             return None
-    example_inputs(block) if block.kind == "example" else None
-    run = run_block(block)
+    run = run_block(block)  # a worked example's inputs come from the lesson file, bounded by lab.lessons.steps
     if run.result is not None:
         run.result.meta.setdefault("source", "lesson")
     runs[key] = run
