@@ -12,9 +12,13 @@ _EXPORTS = {
     "ConfigError": "engine.settings",
     "DataError": "data.datasets",
     "RunConfig": "engine.config",
-    "RunResult": "engine.results",
+    "RunResult": "api",
     "make_dataset": "data.datasets",
-    "train": "engine.training",
+    "train": "api",
+    "compare": "api",
+    "sweep": "api",
+    "runs": "api",
+    "load": "api",
     "Trainer": "engine.training",
 }
 
@@ -22,6 +26,8 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
+    if name == "theory":  # the theory package, which called is the API's theory: lab.theory(depth=30)
+        return importlib.import_module(".theory", __name__)
     if name not in _EXPORTS:
         raise AttributeError(f"module 'lab' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -1,7 +1,7 @@
 """Home: what the lab shows, and the classic cases one click away."""
 import streamlit as st
 
-from lab import train
+from lab.engine.training import train
 from lab.experiments.presets import CURES, PRESETS
 from lab.report import summaries
 from pages.ui import router, widgets

@@ -1,8 +1,8 @@
 """Init explorer: push random data through two untrained networks and compare, instantly."""
 import streamlit as st
 
-from lab import train
 from lab.engine.settings import SETTINGS
+from lab.engine.training import train
 from lab.report import charts, summaries
 from lab.serving import gate
 from lab.store.runstore import WEIGHTS_CAP_BYTES

@@ -4,7 +4,7 @@ import streamlit as st
 from lab.data.datasets import MAX_CSV_BYTES, DataError
 from lab.data.datasets import csv_columns as read_csv_columns
 from lab.experiments.compare import describe
-from lab.report import charts, summaries
+from lab.report import figures, summaries
 from lab.serving import gate
 from lab.serving.limits import SESSION_FULL_RUNS
 from lab.serving.share import config_to_params, params_to_config
@@ -210,7 +210,7 @@ with body.container():
     results_view.gradient_profile(result)
     results_view.flow_over_time(result)
     results_view.histograms(result)
-    boundary, gap = charts.boundary_figure(result), result.boundary_gap()
+    boundary, gap = figures.boundary(result), result.boundary_gap()
     if boundary is not None or gap is not None:
         st.subheader("5. Decision boundary")
     if boundary is not None:

@@ -1,4 +1,4 @@
-"""The package's import surface: light modules stay light, and ``lab.train`` is the function."""
+"""The package's import surface: light modules stay light, and ``lab.train`` is the notebook API's function."""
 import subprocess
 import sys
 
@@ -16,7 +16,7 @@ def test_light_modules_do_not_load_the_heavy_ones(module):
 
 def test_lab_train_is_the_function_whatever_was_imported_first():
     code = ("import lab.engine.training, lab.cli.main; from lab import train, RunResult, make_dataset, RunConfig; "
-            "import lab; print(callable(train), train is lab.engine.training.train, lab.train is train)")
+            "import lab, lab.api; print(callable(train), train is lab.api.train, lab.train is train)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "True", "True"]
 

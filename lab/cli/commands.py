@@ -262,12 +262,10 @@ def cmd_gradients(args, multi):
 def cmd_theory(args, multi):
     from lab.engine.activations import get_activation
     from lab.report.summaries import caveat_text
-    from lab.theory.meanfield import applicability, predict, regime, sigma_w
+    from lab.theory.meanfield import applicability, predict_for, regime, sigma_w
 
     (config,) = configs_from_args(args, False).values()
-    data = make_dataset(config.replace(samples=min(config.n_samples, 2000)))
-    mean_squares = np.mean(data.X_train**2, axis=1)  # one q_1 per example, as the pages do
-    table = predict(config, data.input_dim, data.classes, mean_squares)
+    table = predict_for(config)
     note = caveat_text(applicability(config))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -146,3 +146,18 @@ class RunConfig:
 def page_defaults() -> RunConfig:
     """The Train page's default run, which lessons' experiments change: small enough to finish in about a second."""
     return RunConfig(samples=400, epochs=200, dtype="float32")
+
+
+def configure(config: RunConfig | None = None, **settings) -> RunConfig:
+    """``config`` (default: the engine's defaults) changed by keyword ``settings``, each held to its declaration;
+    ConfigError names an unknown setting (with the nearest known one) or a value out of bounds."""
+    import difflib
+
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    for name in settings:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            raise ConfigError(f"unknown setting {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    if config is not None and not isinstance(config, RunConfig):
+        raise ConfigError(f"config must be a RunConfig, not {type(config).__name__}")
+    return (config or RunConfig()).replace(**settings).validate()

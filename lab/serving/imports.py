@@ -82,7 +82,7 @@ def load_runs(raw: bytes) -> dict[str, RunResult]:
     out = {}
     for name, entry in zip(names, entries):
         name = unique_name(name.strip(), out)
-        out[name] = _run_from_entry(name, entry)
+        out[name] = run_from_entry(name, entry)
     return out
 
 
@@ -366,7 +366,8 @@ def _summary(name: str, result, config: RunConfig) -> dict:
     return out
 
 
-def _run_from_entry(name: str, entry: dict) -> RunResult:
+def run_from_entry(name: str, entry: dict) -> RunResult:
+    """One run of an export's entry (its config, result summary, history and layers), held to the export's bounds."""
     config = _config(name, entry.get("config"))
     summary = _summary(name, entry.get("result"), config)
     records = _most_records(name, config, summary)

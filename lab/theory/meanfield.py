@@ -459,3 +459,11 @@ def against_measurement(result, epoch=None) -> Comparison | None:
         measured = measured.drop(index=1)
     overlay = overlay_frame(table, result.layers)
     return Comparison(overlay, table, measured, applies, trained_epoch, overlay_gap(overlay, result.layers))
+
+
+def predict_for(config: RunConfig) -> pd.DataFrame:
+    """``predict`` on the config's own data (at most 2,000 examples, one q_1 per example, as the pages do)."""
+    from lab.data.datasets import make_dataset
+
+    data = make_dataset(config.replace(samples=min(config.n_samples, 2000)))
+    return predict(config, data.input_dim, data.classes, np.mean(data.X_train**2, axis=1))

@@ -4,8 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab import RunResult
-from lab.report import charts, summaries
-from lab.theory import meanfield as theory
+from lab.report import charts, figures, summaries
 
 PLOT_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -73,8 +72,7 @@ def record_epochs(result: RunResult) -> list:
 def show_profile(result: RunResult, epoch, key: str) -> None:
     """The gradient profile at ``epoch`` with the mean-field prediction for initialization (dashed),
     its caveat in the legend and the caption next to it."""
-    predicted, theory_text = summaries.theory_comparison(result, epoch)
-    figure = charts.profile_figure(result.layers, epoch, predicted, theory.line_name(result.config))
+    figure, theory_text = figures.profile(result, epoch)
     chart(figure, key=key, filename="gradient_profile")
     st.caption(summaries.profile_caption(result.layers, epoch, result.config.optimizer,
                                           result.config.residual))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab import RunResult
-from lab.report import charts, diagram, summaries, tables
+from lab.report import diagram, figures, summaries, tables
 from pages.ui import panels, preview, state
 
 
@@ -14,8 +14,7 @@ def learning_curves(result: RunResult, paused: bool = False) -> None:
     """The loss curves and their verdict; ``paused``: the run can go on from where it stopped."""
     st.subheader("1. Learning curves")
     log_y = st.toggle("log-scale loss", value=False)
-    panels.chart(charts.loss_figure(result.history, result.config.loss, log_y, result.diverged_at), key="loss",
-                 filename="learning_curves")
+    panels.chart(figures.curves(result, log_y), key="loss", filename="learning_curves")
     st.caption(" ".join(filter(None, [summaries.loss_caption(result, paused), summaries.clipping_caption(result)])))
 
 
@@ -66,7 +65,7 @@ def flow_over_time(result: RunResult) -> None:
     which = st.radio("colour by", ["delta_rms", "update_ratio", "grad_norm"], horizontal=True, key="heat_col",
                      help="update_ratio: size of each step relative to the weights (around 1e-3 is healthy)")
     if len(panels.record_epochs(result)) > 1:
-        panels.chart(charts.heatmap_figure(result.layers, which), key="heat", filename=f"heatmap_{which}")
+        panels.chart(figures.heatmap(result, which), key="heat", filename=f"heatmap_{which}")
     st.caption(summaries.heatmap_caption(result, which))
 
 
@@ -81,8 +80,8 @@ def histograms(result: RunResult) -> None:
                             format_func=labels.__getitem__)
     n_layers = result.delta_hist.shape[1]
     shown = panels.layer_picker(n_layers, key="hist_layers")
-    panels.chart(charts.histogram_grid(result, snap, shown), key="hists", filename="activation_histograms")
+    panels.chart(figures.histograms(result, snap, shown), key="hists", filename="activation_histograms")
     snap_epoch = result.layers["epoch"].dtype.type(result.hist_epochs[snap])
     st.caption(summaries.saturation_caption(result.layers, snap_epoch))
-    panels.chart(charts.delta_histogram_grid(result, snap, shown), key="delta_hists", filename="error_histograms")
+    panels.chart(figures.error_histograms(result, snap, shown), key="delta_hists", filename="error_histograms")
     st.caption(summaries.delta_hist_caption(result.layers, snap_epoch, result.config.residual))

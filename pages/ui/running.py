@@ -8,7 +8,8 @@ import time
 
 import streamlit as st
 
-from lab import DataError, RunConfig, RunResult, Trainer, make_dataset, train
+from lab import DataError, RunConfig, RunResult, Trainer, make_dataset
+from lab.engine.training import train  # the engine's: a server shows no progress bar
 from lab.report import charts
 from lab.serving import cost, gate
 from lab.serving.cost import Cost
