@@ -19,6 +19,7 @@ _EXPORTS = {
     "sweep": "api",
     "runs": "api",
     "load": "api",
+    "plot_profiles": "api",
     "Trainer": "engine.training",
 }
 

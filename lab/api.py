@@ -27,7 +27,8 @@ from lab.engine.settings import ConfigError
 # the report (plotly, scipy for the theory line) loads when a figure or a verdict is asked for, not with ``import lab``
 LONG_RUN_S = 2.0  # progress=None: a bar for runs estimated (at typical prices) to take longer than this
 
-__all__ = ["RunResult", "compare", "load", "runs", "sweep", "train"]  # and lab.theory(...), the theory package called
+# and lab.theory(...): the theory package, called
+__all__ = ["RunResult", "compare", "load", "plot_profiles", "runs", "sweep", "train"]
 
 
 class RunResult(results.RunResult):
@@ -81,7 +82,7 @@ class RunResult(results.RunResult):
         lines = [summaries.flow_line(self.layers, e, self.config.residual) for e in epochs[:1] + epochs[1:][-1:]]
         if len(self.history) > 1:
             lines.append(summaries.loss_caption(self, False))
-        return "\n".join(line for line in lines if line)
+        return "\n".join(line.replace("**", "") for line in lines if line)  # plain text: no Markdown bold
 
     def save(self, path: str | Path, name: str = "run") -> Path:
         """Write the run: a ``.zip`` as the Train page's download, else a folder as ``python -m lab train --out``
@@ -97,6 +98,13 @@ class RunResult(results.RunResult):
         (path / "runs.json").write_text(export.runs_json({name: self}))
         return path
 
+    def keep(self, name: str, store: str | Path | None = None) -> int:
+        """Keep this run in the run store (default: the lab's, as the Runs page lists it); returns its id."""
+        from lab.store.runstore import default_path, open_store
+
+        with open_store(Path(store) if store else default_path()) as s:
+            return s.save(self, name, "cli")
+
     def _repr_html_(self) -> str:
         c = self.config
         status = (f"diverged at epoch {self.diverged_at:g}" if self.diverged_at is not None else
@@ -104,7 +112,7 @@ class RunResult(results.RunResult):
                   else "not trained")
         head = (f"<b>{html.escape(c.activation)}, {html.escape(c.init)} init, {c.depth} hidden layers of {c.width}, "
                 f"{html.escape(c.dataset)}</b>: {html.escape(status)}")
-        lines = "".join(f"<li>{html.escape(line.replace('**', ''))}</li>" for line in self.verdict().splitlines())
+        lines = "".join(f"<li>{html.escape(line)}</li>" for line in self.verdict().splitlines())
         return f"<div>{head}<ul>{lines}</ul></div>"
 
     def __repr__(self) -> str:
@@ -158,6 +166,17 @@ def train(config: RunConfig | None = None, data=None, callback=None, should_stop
     return RunResult.of(result)
 
 
+def plot_profiles(runs: dict[str, results.RunResult], epoch=0):
+    """Several runs' error signal per layer on one log axis, at ``epoch`` (default: initialization), as the Init
+    explorer and Compare draw them."""
+    from lab.report import charts
+
+    at = {name: r.layers[r.layers["epoch"] == (r.layers["epoch"].max() if epoch is None else epoch)]
+          for name, r in runs.items()}
+    title = "Error signal per layer at initialization" if epoch == 0 else f"Error signal per layer at epoch {epoch}"
+    return charts.profiles_overlay(at, title=title)
+
+
 def compare(config: RunConfig | None = None, *, progress: bool | None = None, **settings) -> dict[str, RunResult]:
     """Train several networks that differ in one setting, given as a list: ``lab.compare(init=["xavier_normal",
     "he_normal"], depth=20)``.  Returns the runs by name, as ``python -m lab compare`` names them."""
@@ -175,9 +194,10 @@ def compare(config: RunConfig | None = None, *, progress: bool | None = None, **
 
 
 def sweep(x: tuple[str, list], y: tuple[str, list], config: RunConfig | None = None, *, seeds: int = 1,
-          out: str | Path = "sweep.csv", workers: int = 1, progress: bool | None = None, **settings) -> pd.DataFrame:
+          out: str | Path = "sweep", workers: int = 1, progress: bool | None = None, **settings) -> pd.DataFrame:
     """Short runs over a grid of two settings, ``x=("sigma_w", [1, 2, 3])``, ``y=("depth", [2, 10, 30])``, as
-    ``python -m lab sweep`` runs them (on local worker processes; resumed from ``out`` if it holds cells)."""
+    ``python -m lab sweep`` runs them (on local worker processes), into the folder ``out`` (sweep.csv, resumed if it
+    holds cells)."""
     from lab.experiments.sweep import SweepSpec, parse_axis, run_sweep
 
     base = configure(config, **settings)

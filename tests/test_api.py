@@ -116,4 +116,4 @@ def test_runs_lists_the_store_and_load_opens_a_stored_run(run, tmp_path):
 def test_a_notebook_shows_a_short_summary_with_text_escaped(run):
     page = run._repr_html_()
     assert page.startswith("<div><b>relu, he_normal init, 4 hidden layers of 8, spirals</b>") and "&#x27;" in page
-    assert "**" not in page and run.verdict().startswith("**At initialization:")
+    assert "**" not in page and run.verdict().startswith("At initialization:")
