@@ -117,3 +117,32 @@ def test_a_notebook_shows_a_short_summary_with_text_escaped(run):
     page = run._repr_html_()
     assert page.startswith("<div><b>relu, he_normal init, 4 hidden layers of 8, spirals</b>") and "&#x27;" in page
     assert "**" not in page and run.verdict().startswith("At initialization:")
+
+
+def test_the_api_s_signatures_are_the_documented_ones():
+    """The names a notebook relies on: changing one is a change of the API, made on purpose."""
+    import inspect
+
+    params = {name: list(inspect.signature(getattr(lab, name)).parameters) for name in
+              ("train", "compare", "sweep", "runs", "load", "plot_profiles")}
+    assert params == {
+        "train": ["config", "data", "callback", "should_stop", "progress", "settings"],
+        "compare": ["config", "progress", "settings"],
+        "sweep": ["x", "y", "config", "seeds", "out", "workers", "progress", "settings"],
+        "runs": ["store", "filters"],
+        "load": ["what", "store"],
+        "plot_profiles": ["runs", "epoch"],
+    }
+    assert callable(lab.theory) and lab.theory.meanfield.__name__ == "lab.theory.meanfield"
+    assert {"train", "compare", "sweep", "runs", "load", "plot_profiles", "RunResult"} <= set(lab.__all__)
+
+
+def test_loading_what_is_not_a_run_is_the_labs_own_error(tmp_path):
+    from lab.serving.imports import ImportFormatError
+    from lab.store.runstore import NoSuchRun
+
+    (tmp_path / "notes.txt").write_text("not a run")
+    with pytest.raises(ImportFormatError, match="neither JSON nor a ZIP"):
+        lab.load(tmp_path / "notes.txt")
+    with pytest.raises(NoSuchRun):
+        lab.load(42, store=tmp_path / "runs.sqlite")
