@@ -146,3 +146,10 @@ def test_loading_what_is_not_a_run_is_the_labs_own_error(tmp_path):
         lab.load(tmp_path / "notes.txt")
     with pytest.raises(NoSuchRun):
         lab.load(42, store=tmp_path / "runs.sqlite")
+
+
+def test_a_long_call_shows_a_progress_bar_and_a_short_one_none(capsys):
+    lab.train(**SMALL, progress=True)
+    assert "training" in capsys.readouterr().err  # tqdm's bar, on a terminal (its notebook form in a notebook)
+    lab.train(**SMALL)  # estimated well under LONG_RUN_S: no bar
+    assert capsys.readouterr().err == ""
