@@ -6,6 +6,7 @@ the path (``[tool.pytest.ini_options] pythonpath``).
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -62,3 +63,51 @@ def _no_run_store(monkeypatch):
     """No test writes to the user's run store: it is off unless a test points BACKPROP_LAB_STORE or --store at a
     temporary file."""
     monkeypatch.setenv("BACKPROP_LAB_STORE", "off")
+
+
+# The browser tests (test_browser*.py, test_sweep_browser.py, test_export_offline.py): tests/browser_kit.py has their
+# helpers.  One server of the app per test process, for all the browser modules; one Chromium, for a run of browser
+# tests.
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """The address of a ``streamlit run app.py`` with a run store of its own (browser_kit.SERVER: its pid and
+    store)."""
+    import browser_kit as kit
+
+    running = kit.start_server(tmp_path_factory.mktemp("store") / "runs.sqlite")
+    kit.SERVER.update(pid=running.pid, store=running.store, log=running.log)
+    yield running.url
+    running.stop()
+
+
+@pytest.fixture
+def browser():
+    import browser_kit as kit
+
+    return kit.chromium()
+
+
+@pytest.fixture
+def context(browser):
+    """The wide (1400 x 1800) context that the tabs of every browser test share."""
+    import browser_kit as kit
+
+    return kit.shared_context()
+
+
+@pytest.fixture
+def page(context):
+    pg = context.new_page()
+    yield pg
+    pg.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After the last of a run of browser tests, once its fixtures are gone: close Chromium and stop Playwright,
+    whose sync API marks an asyncio loop as running in this thread for as long as it lives."""
+    yield
+    kit = sys.modules.get("browser_kit")
+    if kit is not None and "browser" in item.fixturenames and (nextitem is None or "browser" not in nextitem.fixturenames):
+        kit.close_chromium()

@@ -5,128 +5,14 @@ Playwright or Chromium is missing.
 """
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
-import pytest
+from browser_kit import SERVER, cpu_seconds, no_exception, open_page, settle, shot, sync_api
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "tests" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
-]
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium", allow_module_level=True)
-
-
-SERVER: dict = {}  # the running server's pid, for tests that watch its CPU time
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    port = _free_port()
-    log = open(ROOT / "tests" / ".streamlit-browser.log", "w")
-    # a run store of its own, so that the browser's runs never reach the user's
-    SERVER["store"] = tmp_path_factory.mktemp("store") / "runs.sqlite"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "BACKPROP_LAB_STORE": str(SERVER["store"])},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start within 60 s")
-    SERVER["pid"] = proc.pid
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def context(browser):
-    """One browser context for the module's tabs, so that they share the HTTP cache: plotly.js (4.7 MB) is
-    fetched and compiled once, not in every test (2-3 s each on these machines)."""
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1800})
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture
-def page(context):
-    pg = context.new_page()
-    yield pg
-    pg.close()
-
-
-def _open(page, url: str, heading: str):
-    page.goto(url)
-    page.get_by_role("heading", name=heading).first.wait_for(timeout=30_000)
-    _settle(page)
-
-
-def _settle(page, timeout_s: float = 60):
-    """Wait until Streamlit has finished: no running script, no loading skeleton, and the number
-    of elements on the page unchanged for 0.6 s."""
-    deadline = time.time() + timeout_s
-    last, stable_since = -1, time.time()
-    while time.time() < deadline:
-        busy = page.locator("[data-testid=stStatusWidget]").count() + page.locator("[data-testid=stSkeleton]").count()
-        count = page.locator("[data-testid=stElementContainer]").count()
-        if busy or count != last:
-            last, stable_since = count, time.time()
-        elif time.time() - stable_since > 0.6:
-            return
-        time.sleep(0.1)
-
-
-def _no_exception(page):
-    assert page.locator("[data-testid=stException]").count() == 0, page.locator("[data-testid=stException]").first.inner_text()
-
-
-def _shot(page, name: str):
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+# the fixtures server, browser, context and page are tests/conftest.py's: one server and one Chromium for all the
+# browser modules
+_open, _settle, _no_exception, _shot, _cpu_seconds = open_page, settle, no_exception, shot, cpu_seconds
 
 
 def test_home_page_and_a_preset_that_opens_train_with_its_settings(server, page):

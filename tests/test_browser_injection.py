@@ -6,7 +6,7 @@ where the loader refuses them (a setting, a history cell).  The runs are loaded 
 panel), listed on Runs and one is opened on Train.  Every page's DOM is checked for what the Markdown or
 HTML would have made (an image or a link to the planted host, a javascript: link, bold text), and a small
 HTTP server on the planted port counts the requests that reached it: none may.  Skips, as
-tests/test_browser.py does, when Playwright or Chromium is missing.
+the other browser tests do (tests/browser_kit.py), when Playwright or Chromium is missing.
 """
 from __future__ import annotations
 
@@ -15,16 +15,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from test_browser import (  # noqa: F401 - fixtures: a server of the app with a store of its own, one browser
-    SERVER,
-    _free_port,
-    _no_exception,
-    _open,
-    _settle,
-    browser,
-    context,
-    server,
-)
+from browser_kit import SERVER
+from browser_kit import free_port as _free_port
+from browser_kit import no_exception as _no_exception
+from browser_kit import open_page as _open
+from browser_kit import settle as _settle
 
 from lab import RunConfig, train
 from lab.serving.export import runs_json
@@ -111,7 +106,7 @@ def _upload(page, name: str, raw: bytes) -> None:
         files=[{"name": name, "mimeType": "application/json", "buffer": raw}])
 
 
-def test_planted_markdown_and_html_stay_plain_text_on_every_page(server, context, pixel_server):  # noqa: F811
+def test_planted_markdown_and_html_stay_plain_text_on_every_page(server, context, pixel_server):
     from lab.store.runstore import open_store
 
     host, hits = pixel_server

@@ -10,16 +10,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_browser import _no_exception, _open, _settle, _shot, browser, server, sync_api  # noqa: F401 - fixtures
+from browser_kit import SERVER, shared_context, sync_api
+from browser_kit import no_exception as _no_exception
+from browser_kit import open_page as _open
+from browser_kit import settle as _settle
+from browser_kit import shot as _shot
 
 CHECK = (Path(__file__).parent / "layout_check.js").read_text()
 
 
-@pytest.fixture(scope="module")
-def narrow(browser):  # noqa: F811 - the fixture of test_browser
-    ctx = browser.new_context(viewport={"width": 1000, "height": 1200})
-    yield ctx
-    ctx.close()
+@pytest.fixture
+def narrow(browser):
+    """A context of 1000 x 1200 px, shared by the module's tabs (and their HTTP cache)."""
+    return shared_context(1000, 1200)
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ def problems(page) -> list[dict]:
     return page.evaluate(CHECK)
 
 
-def test_softmax_with_loss_holds_at_1000_px(server, page):  # noqa: F811
+def test_softmax_with_loss_holds_at_1000_px(server, page):
     _open(page, f"{server}/softmax_loss", "Softmax with loss")
     sync_api.expect(page.locator(".js-plotly-plot")).not_to_have_count(0, timeout=30_000)
     _no_exception(page)
@@ -57,7 +60,7 @@ def test_softmax_with_loss_holds_at_1000_px(server, page):  # noqa: F811
     assert problems(page) == []
 
 
-def test_gradient_check_holds_at_1000_px(server, page):  # noqa: F811
+def test_gradient_check_holds_at_1000_px(server, page):
     _open(page, f"{server}/gradient_check", "Gradient check")
     sync_api.expect(page.locator(".js-plotly-plot")).not_to_have_count(0, timeout=30_000)
     _no_exception(page)
@@ -65,7 +68,7 @@ def test_gradient_check_holds_at_1000_px(server, page):  # noqa: F811
     assert problems(page) == []
 
 
-def test_train_holds_at_1000_px(server, page):  # noqa: F811
+def test_train_holds_at_1000_px(server, page):
     """The preview, the results of a 50-layer run (its network diagram draws every third layer) and
     the live view while it plays."""
     _open(page, f"{server}/train?depth=50&epochs=20", "Train a network and watch its gradients")
@@ -84,10 +87,8 @@ def test_train_holds_at_1000_px(server, page):  # noqa: F811
     assert page.evaluate(CHECK) == []  # the live view, as it plays
 
 
-def test_a_one_run_overlay_on_runs_holds_at_1000_px(server, page):  # noqa: F811
+def test_a_one_run_overlay_on_runs_holds_at_1000_px(server, page):
     """One stored run with a long name, overlaid: its name once wrapped into the figure's title."""
-    from test_browser import SERVER
-
     from lab import RunConfig, train
     from lab.store.runstore import open_store
 

@@ -1,16 +1,17 @@
 """The Train page's state follows the run, in a real browser (issue 22): a new run's charts open at its last
 record, and no element of an earlier run is on screen while a new one trains or plays.
 
-Reuses test_browser's server, browser and helpers; skips as it does without Playwright or Chromium.
+Uses the browser tests' server, browser and helpers (tests/browser_kit.py); skips as they do without Playwright or
+Chromium.
 """
 from __future__ import annotations
 
 import time
 
-import test_browser as tb
-
-server, browser, context, page = tb.server, tb.browser, tb.context, tb.page  # the browser tests' fixtures
-_no_exception, _open, _settle, _shot = tb._no_exception, tb._open, tb._settle, tb._shot
+from browser_kit import no_exception as _no_exception
+from browser_kit import open_page as _open
+from browser_kit import settle as _settle
+from browser_kit import shot as _shot
 
 TRAIN = "Train a network and watch its gradients"
 # texts that only a finished run's results show: none of them may be on screen while another run trains

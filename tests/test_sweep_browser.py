@@ -1,28 +1,42 @@
 """A sweep in a real browser ends its worker processes: at Stop, when the tab closes, and when the server
 dies (issue 21).  The workers are found in /proc as the children of the server's forkserver.  Skips, as
-test_browser.py does, without Playwright or Chromium."""
+the other browser tests do (tests/browser_kit.py), without Playwright or Chromium."""
 from __future__ import annotations
 
 import os
 import signal
 import time
 
-from tests import sweep_procs
-from tests import test_browser as tb
+import browser_kit as tb
+import pytest
 
-server, browser, context = tb.server, tb.browser, tb.context  # the browser tests' fixtures: a server of our own
+from tests import sweep_procs
+
+OWN: dict = {}  # the module's server: its pid and log
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A server of the module's own, not the other browser tests': the last test kills it."""
+    log = tb.log_path()
+    running = tb.start_server(tmp_path_factory.mktemp("sweep_store") / "runs.sqlite",
+                              log=log.with_name(log.name.replace("browser", "browser-sweep")))
+    OWN.update(pid=running.pid, log=running.log)
+    yield running.url
+    running.stop()
+
 
 HEADING = "Sweep: which networks can learn at all"
 
 
 def _start_long_sweep(page, url):
     """Four cells of about 80 s each (100 epochs of depth 30 and 40 on digits): admitted, and long."""
-    tb._open(page, url + "/sweep", HEADING)
+    tb.open_page(page, url + "/sweep", HEADING)
     for label, value in (("x values", "1 2"), ("y values", "30 40"), ("epochs", "100")):
         page.get_by_label(label, exact=True).fill(value)
         page.keyboard.press("Tab")
     page.get_by_role("button", name="Run the sweep").click()
-    workers = sweep_procs.wait_for_workers(tb.SERVER["pid"], 2)
+    workers = sweep_procs.wait_for_workers(OWN["pid"], 2)
     time.sleep(1.0)  # training, not starting
     return workers
 
@@ -32,10 +46,10 @@ def test_a_stopped_sweep_shows_one_count_no_stop_button_and_logs_no_warning(serv
     "40 of 120 runs finished"; and each sweep start wrote 34 "missing ScriptRunContext" warnings to the log."""
     import re
 
-    log = tb.ROOT / "tests" / ".streamlit-browser.log"
+    log = OWN["log"]
     logged_before = log.stat().st_size
     page = context.new_page()
-    tb._open(page, server + "/sweep", HEADING)
+    tb.open_page(page, server + "/sweep", HEADING)
     for label, value in (("x values", "1 1.5 2 2.5 3 3.5"), ("y values", "10 12 14 16 18 20"), ("epochs", "20")):
         page.get_by_label(label, exact=True).fill(value)
         page.keyboard.press("Tab")
@@ -49,13 +63,13 @@ def test_a_stopped_sweep_shows_one_count_no_stop_button_and_logs_no_warning(serv
             break
         time.sleep(0.2)
     else:
-        tb._shot(page, "sweep_stop_timeout")
+        tb.shot(page, "sweep_stop_timeout")
         raise AssertionError(f"no cell finished in 180 s: {progress!r}")
     assert int(done.group(1)) < 30, progress
     page.get_by_role("button", name="Stop").click()
     page.get_by_role("button", name="Run the missing cells").wait_for(timeout=30_000)
-    tb._settle(page)
-    tb._no_exception(page)
+    tb.settle(page)
+    tb.no_exception(page)
     assert page.get_by_role("button", name="Stop").count() == 0
     stopped = re.search(r"Stopped after (\d+) of 36 runs", page.locator("[data-testid=stAlert]").inner_text())
     caption = re.search(r"(\d+) of 36 runs finished", page.locator("[data-testid=stCaptionContainer]").all_inner_texts()
@@ -76,11 +90,11 @@ def test_stop_and_a_closed_tab_end_the_sweeps_workers_and_so_does_the_servers_de
     gone = sweep_procs.seconds_until_gone(workers, clicked)
     assert gone <= 2.0, f"the workers ran {gone:.1f} s after Stop"
     page.get_by_role("button", name="Run the missing cells").wait_for(timeout=30_000)
-    tb._settle(page)
-    tb._no_exception(page)
+    tb.settle(page)
+    tb.no_exception(page)
 
     page.get_by_role("button", name="Run the missing cells").click()
-    workers = sweep_procs.wait_for_workers(tb.SERVER["pid"], 2)
+    workers = sweep_procs.wait_for_workers(OWN["pid"], 2)
     time.sleep(1.0)
     page.close()
     closed = time.perf_counter()
@@ -90,10 +104,10 @@ def test_stop_and_a_closed_tab_end_the_sweeps_workers_and_so_does_the_servers_de
 
     page = context.new_page()
     _start_long_sweep(page, server)
-    started = sweep_procs.descendants(tb.SERVER["pid"])  # the forkserver, the workers, the resource tracker
+    started = sweep_procs.descendants(OWN["pid"])  # the forkserver, the workers, the resource tracker
     try:
-        os.kill(tb.SERVER["pid"], signal.SIGKILL)  # the last step: the module's server is gone after it
-        gone = sweep_procs.seconds_until_gone(started, sweep_procs.dead(tb.SERVER["pid"]), limit=10.0)
+        os.kill(OWN["pid"], signal.SIGKILL)  # the last step: the module's server is gone after it
+        gone = sweep_procs.seconds_until_gone(started, sweep_procs.dead(OWN["pid"]), limit=10.0)
         assert gone <= 5.0, f"{sweep_procs.alive(started)} outlived the server by {gone:.1f} s"
     finally:
         sweep_procs.kill_all(started)
