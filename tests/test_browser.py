@@ -149,7 +149,7 @@ BOUNDARY_Z = """() => {
 
 
 def test_play_changes_the_boundary_live_then_pause_step_and_reset(server, page):
-    link = "/train?epochs=5000&depth=8&width=8&activation=tanh&samples=4000"  # long enough to pause
+    link = "/train?epochs=5000&depth=8&width=8&activation=tanh"  # long enough to pause: 250 s at 20 epochs a second
     _open(page, server + link, "Train a network and watch its gradients")
     page.get_by_text("What will be trained").first.wait_for(timeout=30_000)
     page.locator("[data-testid=stSidebar]").get_by_role("button", name="Play").click()

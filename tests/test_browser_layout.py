@@ -32,13 +32,25 @@ def page(narrow):
     pg.close()
 
 
+AT_THE_BOTTOM = """() => {
+  const main = document.querySelector('[data-testid=stMain]');  // the page's scroll container
+  return main.scrollTop + main.clientHeight >= main.scrollHeight - 2;
+}"""
+
+
 def problems(page) -> list[dict]:
     """What layout_check.js finds, after a scroll through the page: Streamlit draws some elements (the
-    equations, the charts) only once they come into view."""
+    equations, the charts) only once they come into view.  It scrolls by less than the viewport's height, so
+    that every element is in view at some point, until it is at the bottom twice in a row (an element drawn
+    on the way may lengthen the page), at most 12,000 px."""
     page.mouse.move(600, 600)
-    for _ in range(15):
-        page.mouse.wheel(0, 800)
-        page.wait_for_timeout(200)
+    bottom = 0
+    for _ in range(12):
+        page.mouse.wheel(0, 1000)
+        page.wait_for_timeout(150)
+        bottom = bottom + 1 if page.evaluate(AT_THE_BOTTOM) else 0
+        if bottom == 2:
+            break
     page.mouse.wheel(0, -30_000)
     _settle(page)
     page.wait_for_timeout(500)

@@ -50,7 +50,8 @@ def test_step_then_train_opens_the_charts_at_the_last_epoch(server, page):
 
 
 def test_stop_then_a_new_run_opens_at_its_last_epoch(server, page):
-    _open(page, server + "/train?seed=32&epochs=2000&samples=4000&depth=6&width=32", TRAIN)
+    # 2000 epochs of 2000 examples: long enough to stop; the new run, 200 epochs of them, over in a few seconds
+    _open(page, server + "/train?seed=32&epochs=2000&samples=2000&depth=6&width=32", TRAIN)
     _sidebar(page).get_by_role("button", name="Train").click()
     page.get_by_text("of 2000, loss").first.wait_for(timeout=60_000)
     time.sleep(1.0)  # a few epochs recorded
@@ -71,11 +72,12 @@ def _no_earlier_run(page):
 
 
 def test_no_element_of_an_earlier_run_is_on_screen_during_a_new_one(server, page):
-    _open(page, server + "/train?seed=33&activation=relu&depth=10", TRAIN)
+    _open(page, server + "/train?seed=33&activation=relu&depth=10&samples=200", TRAIN)
     _sidebar(page).get_by_role("button", name="Train").click()
     page.get_by_text("Finished all 200 epochs").first.wait_for(timeout=120_000)
     _settle(page)
-    # a tanh network of 40 layers, for 600 epochs: long enough to look at the page while it trains
+    # a tanh network of 40 layers, for 150 epochs of 200 examples: long enough (several seconds) to look at the page
+    # while it trains
     _sidebar(page).get_by_role("combobox", name="activation").click()
     page.get_by_role("option", name="tanh", exact=True).click()
     depth = _sidebar(page).get_by_role("slider", name="depth (hidden layers)")
@@ -83,13 +85,13 @@ def test_no_element_of_an_earlier_run_is_on_screen_during_a_new_one(server, page
     for _ in range(30):
         depth.press("ArrowRight")
     assert depth.input_value() == "40", depth.input_value()
-    _sidebar(page).get_by_label("epochs (0 = only the record at initialization)").fill("600")
+    _sidebar(page).get_by_label("epochs (0 = only the record at initialization)").fill("150")
     _sidebar(page).get_by_role("button", name="Train").click()
-    page.get_by_text("of 600, loss").first.wait_for(timeout=60_000)
+    page.get_by_text("of 150, loss").first.wait_for(timeout=60_000)
     time.sleep(0.5)
     _no_earlier_run(page)
     assert "Training" in _main_text(page)  # the status says what is happening now
-    page.get_by_text("Finished all 600 epochs").first.wait_for(timeout=180_000)
+    page.get_by_text("Finished all 150 epochs").first.wait_for(timeout=180_000)
     _settle(page)
     # Play after a finished run: the same settings again from initialization, live
     _sidebar(page).get_by_role("button", name="Play").click()
