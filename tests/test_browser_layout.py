@@ -107,8 +107,17 @@ def test_a_one_run_overlay_on_runs_holds_at_1000_px(server, page):
     with open_store(SERVER["store"]) as store:
         store.save(train(RunConfig(depth=30, width=16, epochs=5, samples=200)), "relu/he_normal 30×16 (layout)", "cli")
     _open(page, f"{server}/runs", "Runs")
+    option = page.get_by_role("option", name="relu/he_normal 30×16 (layout)", exact=False).first
     page.get_by_role("combobox", name="select runs").click()
-    page.get_by_role("option", name="relu/he_normal 30×16 (layout)", exact=False).first.click()
+    try:
+        option.wait_for(timeout=10_000)
+    except sync_api.TimeoutError:
+        # once, with both cores busy (load 10), no option showed within 30 s; the cause is not established (a click
+        # lost while the page still draws its table, as Train's can be: test_browser._start_long_run); open it again
+        page.keyboard.press("Escape")
+        _settle(page)
+        page.get_by_role("combobox", name="select runs").click()
+    option.click()
     page.keyboard.press("Escape")
     sync_api.expect(page.locator(".js-plotly-plot")).to_have_count(2, timeout=30_000)
     _settle(page)
