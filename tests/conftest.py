@@ -65,8 +65,9 @@ def _no_run_store(monkeypatch):
     monkeypatch.setenv("BACKPROP_LAB_STORE", "off")
 
 
-# The browser tests (test_browser*.py, test_sweep_browser.py): tests/browser_kit.py has their helpers.  One
-# server of the app per test process, for all the browser modules; one Chromium, for a run of browser tests.
+# The browser tests (test_browser*.py, test_sweep_browser.py, test_export_offline.py): tests/browser_kit.py has their
+# helpers.  One server of the app per test process, for all the browser modules; one Chromium, for a run of browser
+# tests.
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
@@ -110,3 +111,19 @@ def pytest_runtest_teardown(item, nextitem):
     kit = sys.modules.get("browser_kit")
     if kit is not None and "browser" in item.fixturenames and (nextitem is None or "browser" not in nextitem.fixturenames):
         kit.close_chromium()
+
+
+# pytest-xdist (pyproject.toml: -n 2 --dist loadgroup) keeps each group of these modules in one test process, and
+# starts the larger groups first: two groups of about equal time (measured), so that the browser tests run on both
+# cores from the start, each process with one server and one Chromium, while the other tests fill in around them
+BROWSER_GROUPS = {
+    "test_browser.py": "browser-1", "test_browser_injection.py": "browser-1", "test_export_offline.py": "browser-1",
+    "test_browser_train_state.py": "browser-2", "test_browser_layout.py": "browser-2", "test_sweep_browser.py": "browser-2",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = BROWSER_GROUPS.get(item.path.name)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

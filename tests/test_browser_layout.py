@@ -32,13 +32,25 @@ def page(narrow):
     pg.close()
 
 
+AT_THE_BOTTOM = """() => {
+  const main = document.querySelector('[data-testid=stMain]');  // the page's scroll container
+  return main.scrollTop + main.clientHeight >= main.scrollHeight - 2;
+}"""
+
+
 def problems(page) -> list[dict]:
     """What layout_check.js finds, after a scroll through the page: Streamlit draws some elements (the
-    equations, the charts) only once they come into view."""
+    equations, the charts) only once they come into view.  It scrolls by less than the viewport's height, so
+    that every element is in view at some point, until it is at the bottom twice in a row (an element drawn
+    on the way may lengthen the page), at most 12,000 px."""
     page.mouse.move(600, 600)
-    for _ in range(15):
-        page.mouse.wheel(0, 800)
-        page.wait_for_timeout(200)
+    bottom = 0
+    for _ in range(12):
+        page.mouse.wheel(0, 1000)
+        page.wait_for_timeout(150)
+        bottom = bottom + 1 if page.evaluate(AT_THE_BOTTOM) else 0
+        if bottom == 2:
+            break
     page.mouse.wheel(0, -30_000)
     _settle(page)
     page.wait_for_timeout(500)
@@ -95,8 +107,17 @@ def test_a_one_run_overlay_on_runs_holds_at_1000_px(server, page):
     with open_store(SERVER["store"]) as store:
         store.save(train(RunConfig(depth=30, width=16, epochs=5, samples=200)), "relu/he_normal 30×16 (layout)", "cli")
     _open(page, f"{server}/runs", "Runs")
+    option = page.get_by_role("option", name="relu/he_normal 30×16 (layout)", exact=False).first
     page.get_by_role("combobox", name="select runs").click()
-    page.get_by_role("option", name="relu/he_normal 30×16 (layout)", exact=False).first.click()
+    try:
+        option.wait_for(timeout=10_000)
+    except sync_api.TimeoutError:
+        # once, with both cores busy (load 10), no option showed within 30 s; the cause is not established (a click
+        # lost while the page still draws its table, as Train's can be: test_browser._start_long_run); open it again
+        page.keyboard.press("Escape")
+        _settle(page)
+        page.get_by_role("combobox", name="select runs").click()
+    option.click()
     page.keyboard.press("Escape")
     sync_api.expect(page.locator(".js-plotly-plot")).to_have_count(2, timeout=30_000)
     _settle(page)

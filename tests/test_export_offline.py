@@ -6,24 +6,23 @@ import io
 import zipfile
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, sync_api
+from browser_kit import sync_api
 
 from lab import RunConfig, train
 from lab.report import charts
 from lab.serving import export
 
 
-@pytest.fixture(scope="module")
-def offline():
-    """A browser context with the network off: every http(s) request is refused."""
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1000, "height": 800})
-        context.set_offline(True)
-        refused = []
-        context.route("http*://**", lambda route: (refused.append(route.request.url), route.abort()))
-        yield context, refused
-        browser.close()
+@pytest.fixture
+def offline(browser):
+    """A browser context with the network off: every http(s) request is refused (in the Chromium of the browser
+    tests, tests/conftest.py)."""
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    context.set_offline(True)
+    refused = []
+    context.route("http*://**", lambda route: (refused.append(route.request.url), route.abort()))
+    yield context, refused
+    context.close()
 
 
 def draws(context, path) -> bool:

@@ -16,8 +16,7 @@ def _page(page, settings=None):
     at = AppTest.from_file(APP, default_timeout=60)
     if settings is not None:
         at.session_state["train_settings"] = settings
-    at.run()
-    at.switch_page(page).run()
+    at.switch_page(page).run()  # straight to the page, as a link does (tests/apptest.py)
     return at
 
 

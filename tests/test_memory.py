@@ -82,8 +82,7 @@ def test_ten_large_runs_in_one_session_stay_within_the_budgets(monkeypatch):
     app = Path(__file__).resolve().parent.parent / "app.py"
     at = AppTest.from_file(app, default_timeout=60)
     at.session_state["train_settings"] = PAGE_RUN
-    at.run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("pages/train.py").run()  # straight to the page, as a link does (tests/apptest.py)
     at.number_input(key="w_seed").set_value(99)
     at.sidebar.form_submit_button[0].click().run()  # the first run imports and calibrates: not counted
     gc.collect()
@@ -229,8 +228,7 @@ def test_what_stays_alive_is_what_the_budgets_count_and_a_leaving_browser_frees_
     at.session_state["train_settings"] = PAGE_RUN
     tracemalloc.start()
     try:
-        at.run()
-        at.switch_page("pages/train.py").run()
+        at.switch_page("pages/train.py").run()  # straight to the page: the home page under tracemalloc costs seconds
         at.number_input(key="w_seed").set_value(99)
         at.sidebar.form_submit_button[0].click().run()  # imports, calibration and first-use caches: the baseline
         gc.collect()

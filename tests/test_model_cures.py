@@ -191,7 +191,6 @@ def test_train_page_trains_with_cures_and_draws_their_boundary():
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=60)
     at.session_state["train_settings"] = RunConfig(samples=200, epochs=3, depth=4, width=8, norm="batch",
                                                    residual=True, residual_scale=0.5, dropout=0.1, clip_norm=1.0)
-    at.run()
     at.switch_page("pages/train.py").run()
     assert at.selectbox(key="w_norm").value == "batch" and at.checkbox(key="w_residual").value is True
     at.sidebar.form_submit_button[0].click().run()

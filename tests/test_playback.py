@@ -23,8 +23,7 @@ def train_page(settings=RUN):
     at.session_state["live_slice_s"] = 0.005  # a live slice of a few steps, so that Play does not finish the run
     at.session_state["live_frames"] = 1  # and one frame: the test clicks as if between two frames
     at.session_state["play_speed"] = math.inf  # a slice as long as it says, whatever the speed control's default
-    at.run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("pages/train.py").run()  # straight to the page, as a link does (tests/apptest.py)
     return at
 
 
@@ -172,7 +171,6 @@ def _seconds_to_play(speed) -> float:
     """Play a run of 10 short epochs to its end at ``speed`` (epochs per second), in seconds."""
     at = AppTest.from_file(str(APP), default_timeout=60)
     at.session_state["train_settings"] = RUN.replace(epochs=10)
-    at.run()
     at.switch_page("pages/train.py").run()
     next(s for s in at.sidebar.select_slider if s.label.startswith("Play speed")).set_value(speed).run()
     start = time.perf_counter()
