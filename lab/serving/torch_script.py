@@ -191,7 +191,7 @@ def loss_at_initialization(model: MLP, X: torch.Tensor, y: torch.Tensor) -> floa
     with torch.no_grad():
         for start in range(0, len(X), EVAL_CHUNK):
             xb, yb = X[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
-            total += float(loss_fn(model(xb), yb)) * len(xb)
+            total += loss_fn(model(xb), yb).item() * len(xb)
     return total / len(X)
 
 
@@ -225,7 +225,7 @@ def train(model: MLP, X: torch.Tensor, y: torch.Tensor, orders: np.ndarray) -> l
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)  # [clip]
             optimizer.step()
-            total += float(loss) * len(batch)
+            total += loss.item() * len(batch)
         losses.append(total / len(X))
     return losses
 
