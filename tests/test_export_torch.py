@@ -225,3 +225,4 @@ def test_the_script_trains_as_the_lab_does(case, torch_runs):
     assert not history["diverged"].any()
     assert list(losses.columns) == ["epoch", "train_loss"] and list(losses["epoch"]) == list(range(BASE.epochs + 1))
     np.testing.assert_allclose(losses["train_loss"].to_numpy(), history["loss"].to_numpy(), rtol=0, atol=1e-8)
+

@@ -77,9 +77,9 @@ def _optimizer_line(name: str) -> str:
 TORCH_OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
 
 
-def export_problem(config: RunConfig, n_train: int | None = None) -> str | None:
-    """Why the script cannot train this run as the lab does (a sentence), or None.  ``n_train``: the training
-    examples, when known (batch norm needs every batch to hold two or more)."""
+def export_problem(config: RunConfig, data: Dataset | None = None) -> str | None:
+    """Why the script cannot train this run as the lab does, or the export would be too large (a sentence), or
+    None.  ``data``: the run's dataset, when at hand (batch norm needs every batch to hold two examples or more)."""
     if config.activation not in TORCH_ACTIVATIONS:
         return f"the activation {config.activation} has no torch counterpart in the export"
     if config.norm != "none" and config.norm not in TORCH_NORMS:
@@ -88,15 +88,25 @@ def export_problem(config: RunConfig, n_train: int | None = None) -> str | None:
         return f"the optimizer {config.optimizer} has no torch counterpart in the export"
     if config.loss not in LOSSES:
         return f"the loss {config.loss} has no torch counterpart in the export"
-    if config.norm == "batch" and n_train is not None:
-        batch = min(config.batch_size, n_train)
-        sizes = {batch, n_train - (math.ceil(n_train / batch) - 1) * batch,  # a training step's, the last one's
-                 min(n_train, config.probe_size),  # the probe pass
-                 (n_train - 1) % EVAL_CHUNK + 1}  # the last chunk of the loss at initialization
+    if data is None:
+        return None
+    n = len(data.X_train)
+    if config.norm == "batch":
+        batch = min(config.batch_size, n)
+        sizes = {batch, n - (math.ceil(n / batch) - 1) * batch,  # a training step's, the last one's
+                 min(n, config.probe_size),  # the probe pass
+                 (n - 1) % EVAL_CHUNK + 1}  # the last chunk of the loss at initialization
         if 1 in sizes:
             return ("batch norm would see a batch of one example, which torch's BatchNorm1d refuses in training "
-                    f"(the lab gives beta): change the batch size or the samples ({n_train} training examples, "
-                    f"batches of {batch}, {min(n_train, config.probe_size)} probe examples)")
+                    f"(the lab gives beta): change the batch size or the samples ({n} training examples, "
+                    f"batches of {batch}, {min(n, config.probe_size)} probe examples)")
+    dtype = config.np_dtype
+    weights = sum(fi * fo + fo for fi, fo in config.layer_shapes(data.input_dim, data.classes))
+    expected = (n * data.input_dim * dtype.itemsize + n * 8  # X and y
+                + 4 * n * config.epochs + weights * dtype.itemsize)  # the orders, the weights
+    if expected > MAX_EXPORT_BYTES:
+        return (f"it would hold {size(expected)} (data, weights and {config.epochs:,} epochs' orders of {n:,} "
+                f"examples), and the limit is {size(MAX_EXPORT_BYTES)}")
     return None
 
 
@@ -105,16 +115,10 @@ def _arrays(config: RunConfig, data: Dataset | None) -> dict[str, np.ndarray]:
     at initialization, orders (epochs, n) and, with dropout, the dropout stream's starting state."""
     data_rng, init_rng, shuffle_rng = run_generators(config.seed)
     data = make_dataset(config, data_rng) if data is None else data
-    n = len(data.X_train)
-    problem = export_problem(config, n)
+    problem = export_problem(config, data)
     if problem:
         raise ConfigError(f"this run cannot be exported to PyTorch: {problem}")
-    dtype = config.np_dtype
-    weights = sum(fi * fo + fo for fi, fo in config.layer_shapes(data.input_dim, data.classes))
-    expected = n * data.input_dim * dtype.itemsize + n * 8 + 4 * n * config.epochs + weights * dtype.itemsize
-    if expected > MAX_EXPORT_BYTES:
-        raise ConfigError(f"the PyTorch export of this run would hold {size(expected)} (data, weights and "
-                          f"{config.epochs:,} epochs' orders of {n:,} examples); the limit is {size(MAX_EXPORT_BYTES)}")
+    n, dtype = len(data.X_train), config.np_dtype
     model = build_mlp(config, data.input_dim, data.classes, init_rng)
     arrays = {"X": data.X_train.astype(dtype, copy=False), "y": data.y_train.astype(np.int64),
               "probe_size": np.array(min(n, config.probe_size))}
