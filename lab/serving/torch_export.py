@@ -16,6 +16,7 @@ import io
 import json
 import math
 import re
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -63,8 +64,7 @@ def _optimizer_line(name: str) -> str:
     if name == "sgd":
         return "torch.optim.SGD(params, lr=LR)"
     if name == "momentum":
-        return (f"torch.optim.SGD(params, lr=LR, momentum={lab.momentum!r})  # torch's buffer b is the lab's "
-                "velocity v = -LR * b: v <- mu v - LR g, W <- W + v")
+        return f"torch.optim.SGD(params, lr=LR, momentum={lab.momentum!r})"
     if name == "adagrad":
         return f"torch.optim.Adagrad(params, lr=LR, eps={lab.eps!r})"
     if name == "rmsprop":
@@ -135,7 +135,7 @@ def _settings(config: RunConfig, n_train: int) -> list[str]:
     """The script's block of settings, as Python lines."""
     dtype = {"float64": "torch.float64", "float32": "torch.float32"}[config.dtype]
     lines = [
-        f"# {describe(config)}",
+        *textwrap.wrap(describe(config), 100, initial_indent="# ", subsequent_indent="# "),
         f"DTYPE = {dtype}",
         f'LOSS = "{config.loss}"' + ("  # 0.5 * ||logits - one_hot(y)||^2, averaged over the examples"
                                     if config.loss == "mse" else "  # softmax and cross-entropy, as F.cross_entropy"),
@@ -156,7 +156,10 @@ def _settings(config: RunConfig, n_train: int) -> list[str]:
               "    return " + TORCH_ACTIVATIONS[config.activation].format(slope=config.leaky_slope)]
     if config.norm != "none":
         lines += ["", "", "def norm(width: int) -> nn.Module:", "    return " + TORCH_NORMS[config.norm]]
-    lines += ["", "", "def make_optimizer(params) -> torch.optim.Optimizer:", "    return " + _optimizer_line(config.optimizer)]
+    lines += ["", "", "def make_optimizer(params) -> torch.optim.Optimizer:"]
+    if config.optimizer == "momentum":
+        lines.append("    # the lab's v <- mu v - LR g, W <- W + v: torch keeps b = -v / LR, b <- mu b + g, W <- W - LR b")
+    lines.append("    return " + _optimizer_line(config.optimizer))
     return lines
 
 
