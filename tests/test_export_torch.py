@@ -163,6 +163,42 @@ def test_run_can_be_a_zip_with_several_runs_or_a_stored_run(tmp_path):
     assert code == 2 and "stored run" in err
 
 
+def test_a_compare_directory_needs_a_name_and_a_bad_config_json_is_one_line(tmp_path):
+    write_run_dir(tmp_path / "pair", {"lr=0.1": train(BASE.replace(epochs=1)),
+                                      "lr=0.01": train(BASE.replace(epochs=1, lr=0.01))}, with_run=True)
+    code, _, err = lab("export-torch", tmp_path / "pair", "--out", tmp_path / "t")
+    assert code == 2 and "lr=0.1, lr=0.01" in err
+    assert lab("export-torch", tmp_path / "pair", "--name", "lr=0.01", "--out", tmp_path / "t")[0] == 0
+    assert "LR = 0.01" in (tmp_path / "t" / SCRIPT_NAME).read_text()
+    code, _, err = lab("export-torch", tmp_path / "pair", "--name", "lr=1", "--out", tmp_path / "t2")
+    assert code == 2 and "no run named 'lr=1'" in err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for text, words in (("not json", "is not JSON"), ("[1, 2]", "not a config.json"),
+                        ('{"config": {"depth": "deep"}}', "invalid config"),
+                        ('{"config": {"colour": "red"}}', "unknown setting")):
+        (bad / "config.json").write_text(text)
+        code, out, err = lab("export-torch", bad, "--out", tmp_path / "t3")
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "t3").exists()
+
+
+def test_a_csv_run_reads_its_file_again_and_an_export_too_large_is_refused(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.standard_normal((60, 3)), columns=["a", "b", "c"]).assign(label=rng.integers(0, 2, 60))
+    table.to_csv(tmp_path / "mine.csv", index=False)
+    config = BASE.replace(dataset="csv", data_path=str(tmp_path / "mine.csv"), label="label", epochs=1)
+    run = run_dir(tmp_path / "run", config)
+    assert lab("export-torch", run, "--out", tmp_path / "t")[0] == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "t" / ARRAYS_NAME)["X"], Trainer(config).data.X_train)
+    (tmp_path / "mine.csv").unlink()
+    code, _, err = lab("export-torch", run, "--out", tmp_path / "t2")
+    assert code == 2 and "mine.csv" in err
+    monkeypatch.setattr(torch_export, "MAX_EXPORT_BYTES", 1000)
+    code, _, err = lab("export-torch", run_dir(tmp_path / "run2", BASE), "--out", tmp_path / "t3")
+    assert code == 2 and "the limit is" in err and not (tmp_path / "t3").exists()
+
+
 def test_the_pages_zip_holds_the_same_two_files():
     config = BASE.replace(epochs=2)
     with zipfile.ZipFile(io.BytesIO(torch_export.torch_export_zip(config))) as z:
