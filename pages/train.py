@@ -221,6 +221,7 @@ with body.container():
     st.subheader("Take it with you")
     name = next((n for n, r in st.session_state.get(state.RUNS, {}).items() if r is result), "run")
     run_history.export_buttons({name: result}, {}, prefix="run")
+    run_history.torch_button(result, prefix="run")
     if result.config.dataset == "csv":
         st.caption("This run trained on your uploaded file, which a link cannot carry: this page's address holds "
                    "every other setting. Whoever opens it gets a notice and these network and training settings on "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+import zipfile
 
 from browser_kit import SERVER, cpu_seconds, no_exception, open_page, settle, shot, sync_api
 
@@ -228,7 +229,7 @@ def test_a_deleted_runs_chip_leaves_the_selection(server, page):
     assert chips.count() == 0, chips.all_inner_texts()
 
 
-def test_train_page_trains_and_the_runs_page_lists_renames_deletes_and_undoes(server, page):
+def test_train_page_trains_and_the_runs_page_lists_renames_deletes_and_undoes(server, page, tmp_path):
     _open(page, server + "/train?seed=4242", "Train a network and watch its gradients")  # the default run
     page.locator("[data-testid=stSidebar]").get_by_role("button", name="Train").click()
     page.get_by_role("heading", name="Per-layer statistics").wait_for(timeout=120_000)
@@ -237,6 +238,13 @@ def test_train_page_trains_and_the_runs_page_lists_renames_deletes_and_undoes(se
     _no_exception(page)
     assert page.locator(".js-plotly-plot").count() >= 5
     _shot(page, "train")
+    with page.expect_download(timeout=30_000) as info:  # the run in PyTorch: the script and the arrays it loads
+        page.get_by_role("button", name="PyTorch script (ZIP)").click()
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    with zipfile.ZipFile(path) as z:
+        assert sorted(z.namelist()) == ["train_torch.npz", "train_torch.py"]
+        compile(z.read("train_torch.py"), "train_torch.py", "exec")
     [run_id] = _stored(seed=4242)["id"]
     _open(page, server + "/runs", "Runs")
     page.locator("[data-testid=stMultiSelect]").first.click()

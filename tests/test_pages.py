@@ -88,6 +88,8 @@ def test_training_draws_every_chart_and_keeps_the_result():
     # the verdict at initialization beside the one at the chosen (last) epoch
     verdicts = [m.value for m in at.markdown if m.value.startswith("**At ")]
     assert [v.split(":")[0] for v in verdicts] == ["**At initialization", "**At epoch 3"]
+    # "Take it with you": the run's files, and the run in PyTorch (tests/test_export_torch.py tests its files)
+    assert {"everything (ZIP)", "PyTorch script (ZIP)"} <= {d.proto.label for d in at.get("download_button")}
     # another interaction reruns the page; the result stays on screen
     at.toggle[0].set_value(True).run()
     assert not at.exception and len(charts(at)) == 7

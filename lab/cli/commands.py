@@ -1,4 +1,4 @@
-"""The commands that run work: train and compare, sweep, gradcheck, gradients and theory."""
+"""The commands that run work: train and compare, sweep, gradcheck, gradients, theory and export-torch."""
 from __future__ import annotations
 
 import contextlib
@@ -293,6 +293,64 @@ def _writing(path: Path, mode: str = "wb"):
             yield fh
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def cmd_export_torch(args, multi):
+    """``export-torch RUN --out DIR``: the run as DIR/train_torch.py and the train_torch.npz it loads."""
+    from lab.serving.torch_export import SCRIPT_NAME, describe, write_torch_export
+
+    config = _config_of_run(args.run, args.store, args.name)
+    if not args.out.strip():
+        raise ConfigError("--out needs a directory name")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {args.out} is a file, not a directory")
+    _check_writable(Path(os.path.abspath(args.out)), args.out)
+    if (out / SCRIPT_NAME).exists() and not args.force:
+        raise ConfigError(f"--out {args.out} already holds a {SCRIPT_NAME}; choose another directory or add --force "
+                          "to overwrite it")
+    script, arrays = write_torch_export(out, config)
+    print(f"wrote {script}, {arrays}: {describe(config)}")
+    print(f"run it with: python {script}   (it needs torch and numpy)")
+    return 0
+
+
+def _config_of_run(key: str, store_path, name: str | None) -> RunConfig:
+    """The config of the run ``key`` names: a run directory or an exported file when one is there, else a stored
+    run's id or name; ``name`` picks one of several (a compare's directory, a ZIP of several runs)."""
+    from lab.serving.torch_export import run_configs
+
+    if Path(key).exists():
+        configs = run_configs(key)
+    else:
+        configs = {key: _stored_config(key, store_path)}
+    if name is None:
+        if len(configs) > 1:
+            raise ConfigError(f"{key} holds {len(configs)} runs: choose one with --name ({', '.join(configs)})")
+        return next(iter(configs.values()))
+    if name not in configs:
+        raise ConfigError(f"{key} holds no run named {name!r} (it holds {', '.join(configs)})")
+    return configs[name]
+
+
+def _stored_config(key: str, store_path) -> RunConfig:
+    from lab.store.runstore import StoreError, default_path, open_store
+
+    if store_path is None and default_path() is None:
+        raise ConfigError(f"{key} is no run directory or file, and the run store is turned off "
+                          "($BACKPROP_LAB_STORE=off): give --store PATH to read a stored run")
+    try:
+        with open_store(store_path) as store:
+            found = store.find(key)
+            if not found:
+                raise ConfigError(f"{key} is neither a run directory, a file, nor the id or name of a stored run "
+                                  f"in {store.path} (see 'python -m lab runs list')")
+            if len(found) > 1:
+                raise ConfigError(f"{len(found)} stored runs are named {key!r}: give one of the ids "
+                                  + ", ".join(map(str, found)))
+            return store.load(found[0], with_data=False).config
+    except StoreError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def cmd_lessons(args, multi):

@@ -31,6 +31,7 @@ EXAMPLES = """examples:
   python -m lab theory --activation tanh --init lecun_normal --gain 1.5 --depth 20 --width 256
   python -m lab runs list --filter activation=sigmoid --tag baseline
   python -m lab runs export 12 "init=he_normal" --out runs/picked
+  python -m lab export-torch runs/sigmoid --out runs/sigmoid/torch
 """
 
 # (flag, config field, type, help); compare accepts several values for any of them.  Bounds and
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runs_parser(sub)
     _add_sweep_parser(sub)
     _add_lessons_parser(sub)
+    _add_export_torch_parser(sub)
     for name, (help_text, multi) in specs.items():
         p = sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -159,6 +161,19 @@ def _sweep_axes():
     from lab.experiments.sweep import SWEEP_AXES  # a light import: compare's pandas comes with it only for the command
 
     return SWEEP_AXES
+
+
+def _add_export_torch_parser(sub):
+    help_text = ("write DIR/train_torch.py, the run in plain PyTorch (the same network, data, initial weights and "
+                 "batch order), and the train_torch.npz it loads")
+    p = sub.add_parser("export-torch", help=help_text, description=help_text, epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", metavar="RUN", help="a run directory (as train --out writes it), a ZIP or JSON exported by "
+                                              "the pages, or the id or name of a run in the run store")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--name", metavar="NAME", help="the run to export when RUN holds several (compare's, a ZIP's)")
+    p.add_argument("--force", action="store_true", help="overwrite a train_torch.py already in --out")
+    _add_store_option(p)
 
 
 def _add_store_option(p):

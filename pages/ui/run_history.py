@@ -7,10 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from lab import RunResult
+from lab.data.datasets import make_dataset
 from lab.engine.threads import return_free_memory
 from lab.experiments.compare import describe, unique_name
 from lab.report import charts, tables
-from lab.serving import export
+from lab.serving import export, torch_export
 from lab.serving.limits import SESSION_FULL_RUNS
 from lab.serving.runcache import trim_history
 from pages.ui import state, store_view
@@ -82,6 +83,24 @@ def export_buttons(runs: dict, figures: dict, prefix: str) -> None:
     cols = st.columns(2)  # two a row: four truncate their labels in a 1000-pixel window
     for i, (label, make, file_name, mime) in enumerate(files):
         cols[i % 2].download_button(label, make, file_name, mime, on_click="ignore", key=f"{prefix}_dl_{i}")
+
+
+def torch_button(result: RunResult, prefix: str) -> None:
+    """The run in plain PyTorch: a ZIP of train_torch.py and the .npz it loads, made when the button is pressed
+    (``lab.serving.torch_export``, as ``python -m lab export-torch``); a caption says why when it cannot be."""
+    data = result.data
+    if data is None and result.config.dataset != "csv":  # a run loaded back from a file: its built-in data made again
+        data = make_dataset(result.config)
+    problem = torch_export.export_problem(result.config, data)
+    if problem is None and data is None:
+        problem = "its data, an uploaded file, is not kept with a run loaded back from a file"
+    if problem is not None:
+        st.caption(f"No PyTorch script for this run: {problem}.")
+        return
+    st.download_button("PyTorch script (ZIP)", lambda: torch_export.torch_export_zip(result.config, data),
+                       f"{prefix}_torch.zip", "application/zip", on_click="ignore", key=f"{prefix}_dl_torch",
+                       help="train_torch.py and the data and initial weights it loads: the same network, trained "
+                            "with the same optimizer and batch order in PyTorch (needs torch and numpy)")
 
 
 def session_runs_panel() -> None:
