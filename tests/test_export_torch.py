@@ -21,7 +21,7 @@ import pytest
 from lab.engine.activations import ACTIVATIONS
 from lab.engine.config import ConfigError, RunConfig
 from lab.engine.training import Trainer, train
-from lab.serving import torch_export
+from lab.serving import torch_export, torch_render
 from lab.serving.export import runs_zip, write_run_dir
 from lab.serving.torch_export import ARRAYS_NAME, SCRIPT_NAME
 
@@ -116,11 +116,11 @@ def test_a_run_the_export_cannot_do_is_refused_before_anything_is_written(tmp_pa
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_every_activation_exports_or_is_refused_by_name(activation, monkeypatch):
     config = BASE.replace(activation=activation, epochs=1)
-    assert activation in torch_export.TORCH_ACTIVATIONS  # today torch has every one
+    assert activation in torch_render.TORCH_ACTIVATIONS  # today torch has every one
     script = torch_export.torch_export(config)[SCRIPT_NAME].decode()
-    expected = torch_export.TORCH_ACTIVATIONS[activation].format(slope=config.leaky_slope)
+    expected = torch_render.TORCH_ACTIVATIONS[activation].format(slope=config.leaky_slope)
     assert f"    return {expected}" in script
-    monkeypatch.delitem(torch_export.TORCH_ACTIVATIONS, activation)
+    monkeypatch.delitem(torch_render.TORCH_ACTIVATIONS, activation)
     with pytest.raises(ConfigError, match=f"activation {activation} has no torch counterpart"):
         torch_export.torch_export(config)
 
@@ -131,14 +131,14 @@ def test_the_template_renders_a_valid_script_for_every_combination_of_cures():
                                                                        ("cross_entropy", "mse")):
         config = BASE.replace(norm=norm, residual=residual, dropout=dropout, clip_norm=clip, weight_decay=decay,
                               loss=loss).validate()
-        script = torch_export.script_text(config, 80)
+        script = torch_render.script_text(config, 80)
         compile(script, SCRIPT_NAME, "exec")
         assert "# [" not in script and "\n\n\n\n" not in script
         assert ("BatchNorm1d" in script) == (norm == "batch") and ("LayerNorm" in script) == (norm == "layer")
         assert ("class Dropout" in script) == (dropout > 0) and ("clip_grad_norm_" in script) == (clip > 0)
         assert ("WEIGHT_DECAY" in script) == (decay > 0)
     # the template as it stands is the script of a run with every cure
-    compile(torch_export.TEMPLATE.read_text(), "torch_script.py", "exec")
+    compile(torch_render.TEMPLATE.read_text(), "torch_script.py", "exec")
 
 
 def test_run_can_be_a_zip_with_several_runs_or_a_stored_run(tmp_path):

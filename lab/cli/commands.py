@@ -297,7 +297,8 @@ def _writing(path: Path, mode: str = "wb"):
 
 def cmd_export_torch(args, multi):
     """``export-torch RUN --out DIR``: the run as DIR/train_torch.py and the train_torch.npz it loads."""
-    from lab.serving.torch_export import SCRIPT_NAME, describe, write_torch_export
+    from lab.serving.torch_export import SCRIPT_NAME, write_torch_export
+    from lab.serving.torch_render import describe
 
     config = _config_of_run(args.run, args.store, args.name)
     if not args.out.strip():

@@ -7,7 +7,6 @@ import pandas as pd
 import streamlit as st
 
 from lab import RunResult
-from lab.data.datasets import make_dataset
 from lab.engine.threads import return_free_memory
 from lab.experiments.compare import describe, unique_name
 from lab.report import charts, tables
@@ -88,16 +87,13 @@ def export_buttons(runs: dict, figures: dict, prefix: str) -> None:
 def torch_button(result: RunResult, prefix: str) -> None:
     """The run in plain PyTorch: a ZIP of train_torch.py and the .npz it loads, made when the button is pressed
     (``lab.serving.torch_export``, as ``python -m lab export-torch``); a caption says why when it cannot be."""
-    data = result.data
-    if data is None and result.config.dataset != "csv":  # a run loaded back from a file: its built-in data made again
-        data = make_dataset(result.config)
-    problem = torch_export.export_problem(result.config, data)
-    if problem is None and data is None:
-        problem = "its data, an uploaded file, is not kept with a run loaded back from a file"
+    # a run loaded back from a file has no data here, and making it again may be far beyond the page's bounds
+    problem = ("it was loaded back from a file without its data: python -m lab export-torch FILE exports it"
+               if result.data is None else torch_export.export_problem(result.config, result.data))
     if problem is not None:
         st.caption(f"No PyTorch script for this run: {problem}.")
         return
-    st.download_button("PyTorch script (ZIP)", lambda: torch_export.torch_export_zip(result.config, data),
+    st.download_button("PyTorch script (ZIP)", lambda: torch_export.torch_export_zip(result.config, result.data),
                        f"{prefix}_torch.zip", "application/zip", on_click="ignore", key=f"{prefix}_dl_torch",
                        help="train_torch.py and the data and initial weights it loads: the same network, trained "
                             "with the same optimizer and batch order in PyTorch (needs torch and numpy)")
