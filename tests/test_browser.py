@@ -143,10 +143,11 @@ def test_stop_pauses_the_run_and_frees_the_server_and_so_does_closing_the_tab(se
     page.get_by_role("button", name="Train").first.click()
     page.get_by_text("training… (estimated").first.wait_for(timeout=60_000)  # no record until its end
     time.sleep(0.5)
-    # it is training: 0.3 s of CPU within 2 s (it took 0.5 s on a quiet machine; with the other core and this one
-    # shared by a second test process and other work it once got only 0.2 s in 0.5 s); stopped, it uses ~0.01 s
-    used = _seconds_until_server_used(0.3, limit=2.0)
-    assert used < 2.0, "the server used less than 0.3 s of CPU in 2 s after Train: not training"
+    # it is training: 0.5 s of CPU within 10 s.  Idle with the page open it used 0.02-0.04 s in 5 s (measured); a
+    # training server used 0.3 s in 0.5 s on a quiet machine, but with both cores shared by a second test process
+    # and other work (load 8-12) it once got only 0.2 s in 0.5 s, and once less than 0.3 s in 2 s
+    used = _seconds_until_server_used(0.5, limit=10.0)
+    assert used < 10.0, "the server used less than 0.5 s of CPU in 10 s after Train: not training"
     page.close()
     time.sleep(1.0)
     busy = _server_cpu_in(0.5)  # from 1 to 1.5 s after closing
