@@ -182,9 +182,13 @@ def test_play_changes_the_boundary_live_then_pause_step_and_reset(server, page):
     page.get_by_text("Paused at epoch").first.wait_for(timeout=30_000)
     _settle(page)
     paused = page.get_by_text("(step ").first.inner_text()
-    page.locator("[data-testid=stMain]").get_by_role("button", name="Step").click()
-    deadline = time.time() + 30
-    while time.time() < deadline and page.get_by_text("(step ").first.inner_text() == paused:
+    step = page.locator("[data-testid=stMain]").get_by_role("button", name="Step")
+    step.click()
+    start, clicked_again = time.time(), False
+    while time.time() < start + 30 and page.get_by_text("(step ").first.inner_text() == paused:
+        if not clicked_again and time.time() > start + 10:  # a click lost while the page redrew (seen once at
+            step.click()  # load 4-6 in a clean-clone CI run): clicked once more; the test asks only that Step moves
+            clicked_again = True
         time.sleep(0.2)
     assert page.get_by_text("(step ").first.inner_text() != paused, "Step did not move the run"
     page.get_by_role("button", name="Reset", exact=True).click()
