@@ -32,10 +32,17 @@ from .model import MLP
 from .normalization import BatchNorm, LayerNorm
 
 INPUT_KINDS = ("data", "fixed-point")  # where the probe inputs come from (the CLI's --inputs, the pages' choice)
-PROBE_INPUTS = 4  # inputs whose Jacobians are taken, by default
+PROBE_INPUTS = 4  # inputs whose Jacobians are taken, at most, by default
+PROBE_VALUES = 1024  # ... and fewer in wide networks: about this many singular values per layer draw a density
 ALL_LAYERS_UP_TO = 33  # networks up to this many hidden layers get a spectrum at every layer
 SPREAD_LAYERS = 24  # deeper ones at about this many layers, spaced evenly in log(depth)
 FLOOR_EPS = 1e-13  # a singular value below FLOOR_EPS * the largest is numerically zero (float64's SVD of a product)
+
+
+def probe_count(width: int) -> int:
+    """How many probe inputs the pages and the CLI take by default: ``PROBE_INPUTS``, fewer in wide networks
+    (each input gives ``width`` singular values, and its SVDs cost width^3)."""
+    return max(1, min(PROBE_INPUTS, PROBE_VALUES // max(width, 1)))
 
 
 def spectrum_layers(hidden: int, most: int = SPREAD_LAYERS) -> list[int]:

@@ -23,6 +23,7 @@ from functools import lru_cache
 import numpy as np
 
 from lab.engine.config import RunConfig
+from lab.engine.init import SCHEMES, canonical_init
 from lab.engine.optim import OPTIMIZERS
 from lab.engine.probe import ACT_BINS, DELTA_EDGES, EVAL_CHUNK, STAT_COLUMNS, histogram_steps
 from lab.engine.threads import probe_in_background
@@ -211,6 +212,34 @@ def estimate(config: RunConfig, n_train: int | None = None, input_dim: int | Non
     # training and evaluation take turns on one network; the record pass may run beside them
     peak = data + weights + max(batch_acts, eval_acts) + probe_acts + 3 * recorded + hists
     return Cost(seconds=seconds, peak_bytes=int(peak), steps=steps, records=records)
+
+
+SVD_PRODUCTS = 10.0  # an n x n SVD (singular values only) costs about this many n x n products (8 ms vs 0.86 ms at 256)
+ORTHOGONAL_PRODUCTS = 7.0  # drawing an orthogonal n x n matrix (a QR) costs about this many n x n products
+BATCHED = 1.5  # a product of a stack of probe matrices costs this much more per matrix than one alone
+
+
+def jacobian_estimate(config: RunConfig, probes: int, n_layers: int, input_dim: int | None = None,
+                      classes: int | None = None, prices: Prices | None = None) -> Cost:
+    """The time and peak memory of the Jacobian spectrum of ``config``'s network at initialization
+    (``lab.theory.spectrum.measure``): drawing the weights, one forward pass of the batch, the running product
+    (one width x width product per hidden layer and probe input) and ``n_layers`` SVDs per probe input.  It is
+    computed in float64 whatever the run's dtype."""
+    prices = prices or TYPICAL_PRICES["float64"]
+    shapes = _network(config, input_dim or config.n_inputs, classes or config.n_classes)
+    w, hidden = config.width, config.depth
+    square = prices.product(w, w, w)
+    params = sum(fi * fo + fo for fi, fo in shapes)
+    draw = 20 * params * prices.element  # normal or uniform draws, about 20 elementwise passes each
+    if SCHEMES[canonical_init(config.init)].sampler == "orthogonal":
+        draw += len(shapes) * ORTHOGONAL_PRODUCTS * square
+    batch = min(config.n_samples, 256)
+    walk = probes * max(hidden - 1, 0) * (BATCHED * square + 6 * w * w * prices.element + prices.call)
+    svds = probes * n_layers * SVD_PRODUCTS * square
+    seconds = draw + _pass_seconds(prices, shapes, batch, backward=False) + walk + svds
+    data = 8 * config.n_samples * (input_dim or config.n_inputs) * 3
+    peak = 8 * params * 2 + data + 8 * probes * w * w * 4 + 8 * batch * w * 4
+    return Cost(seconds=seconds, peak_bytes=int(peak), steps=0, records=0)
 
 
 def describe(cost: Cost) -> str:

@@ -25,12 +25,13 @@ from lab.engine.config import RunConfig
 from lab.engine.settings import PHASE, SEEDS, SETTINGS, Choice, ConfigError
 from lab.formats import duration, size
 
-from .cost import TYPICAL_PRICES, Cost, _pass_seconds, priced
+from .cost import TYPICAL_PRICES, Cost, _pass_seconds, jacobian_estimate, priced
 from .limits import Limits, run_refusal
 from .share import MAX_RUNS as LINK_RUNS  # a Compare link's most runs
 
-KINDS = ("train", "explore", "compare", "sweep", "phase", "gradcheck")
-MAX_RUNS = {"train": 1, "explore": 2, "compare": LINK_RUNS, "sweep": 2500, "phase": 1, "gradcheck": 1}
+KINDS = ("train", "explore", "compare", "sweep", "phase", "gradcheck", "jacobian")
+MAX_RUNS = {"train": 1, "explore": 2, "compare": LINK_RUNS, "sweep": 2500, "phase": 1, "gradcheck": 1,
+            "jacobian": 2}
 GRADCHECK_MAX_PARAMS = 5_000  # central differences cost two forward passes per parameter
 WHOLE = {"compare": "compare_seconds", "sweep": "sweep_seconds"}  # the limit on a request's total seconds
 WHAT = {"compare": "comparison", "sweep": "sweep"}
@@ -93,6 +94,8 @@ def admit(work: Work, limits: Limits) -> Ticket:
         check_bounds(config, csv=work.data is not None)
     if work.kind == "gradcheck":
         return _admit_gradcheck(work.configs[0], limits)
+    if work.kind == "jacobian":
+        return _admit_jacobian(work.configs, limits)
     dims = {} if work.data is None else {"n_train": work.data.n_samples, "input_dim": work.data.input_dim,
                                          "classes": work.data.classes}
     whole = WHOLE.get(work.kind)
@@ -216,6 +219,23 @@ def _admit_gradcheck(config: RunConfig, limits: Limits) -> Ticket:
                       f"backprop needs one forward and one backward pass; this page checks networks of up to "
                       f"{GRADCHECK_MAX_PARAMS:,} parameters: lower the depth or the width")
     return Ticket("gradcheck", 1, seconds, 0)
+
+
+def _admit_jacobian(configs, limits: Limits) -> Ticket:
+    """The Jacobian spectra of up to two networks at initialization (the Init explorer's two sides, the Train
+    page's network): priced by ``cost.jacobian_estimate`` at the pages' probe inputs and layers."""
+    from lab.engine.jacobian import probe_count, spectrum_layers
+
+    costs = tuple(jacobian_estimate(c, probe_count(c.width), len(spectrum_layers(c.depth))) for c in configs)
+    seconds = sum(c.seconds for c in costs)
+    peak = max(c.peak_bytes for c in costs)
+    if peak > limits.run_mb * 2**20:
+        raise Refused(f"this spectrum would need about {size(peak)} of memory, and the limit on this server is "
+                      f"{size(limits.run_mb * 2**20)}: lower the width or the depth")
+    if seconds > limits.run_seconds:
+        raise Refused(f"this spectrum would take about {duration(seconds)}, and the limit on this server is "
+                      f"{duration(limits.run_seconds)}: lower the width or the depth")
+    return Ticket("jacobian", len(costs), seconds, peak, costs)
 
 
 def sentence(exc: Refused) -> str:

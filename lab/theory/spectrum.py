@@ -148,9 +148,10 @@ class Measured:
 
 
 def measure(config: RunConfig, model: MLP | None = None, data: Dataset | None = None, inputs: str = "data",
-            layers=None, probes: int = jac.PROBE_INPUTS) -> Measured:
+            layers=None, probes: int | None = None) -> Measured:
     """The singular values of J_l for ``config``'s network (its weights at initialization unless ``model`` is
-    given, a trained one say) at ``layers`` (default ``jac.spectrum_layers``), at ``probes`` inputs: the first
+    given, a trained one say) at ``layers`` (default ``jac.spectrum_layers``), at ``probes`` inputs (default
+    ``jac.probe_count`` of the width): the first
     training examples of its data (``data``, or the config's own made again), or inputs at the fixed point q*
     (``inputs="fixed-point"``, drawn from the seed).  Raises ValueError when the network has fewer than two
     hidden layers, or fixed-point inputs are asked for where the length map has none."""
@@ -158,6 +159,7 @@ def measure(config: RunConfig, model: MLP | None = None, data: Dataset | None = 
         raise ValueError(f"inputs must be one of {', '.join(jac.INPUT_KINDS)}, not {inputs!r}")
     if config.depth < 2:
         raise ValueError("a Jacobian between hidden layers needs at least 2 hidden layers")
+    probes = jac.probe_count(config.width) if probes is None else probes
     data_rng, init_rng, _ = run_generators(config.seed)
     fixed = q_star(config) if config.plain else None
     if inputs == "fixed-point" and fixed is None:

@@ -1,0 +1,170 @@
+"""The Jacobian spectrum drawn and put into words (issue 26): the density of log10 s at a few depths, the mean
+and the spread of s^2 per depth with free probability's prediction dashed beside them, and captions computed
+from the numbers.
+
+A singular value below the numerical floor (``Spectrum.floor``: float64 cannot resolve it in a product of
+that size) is drawn in the leftmost bin and counted in the caption as numerically zero, never as a value.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from lab.formats import number
+from lab.theory.meanfield import Fit
+from lab.theory.spectrum import Measured
+
+from .charts import _layout, _log_axis, _wrap
+
+DEPTH_SHADES = ("#9ecae1", "#4292c6", "#08519c", "#08306b")  # shallow to deep: light to dark
+BIN_DECADES = 0.25  # the density's bin width, in decades of s
+ISOMETRY_FACTOR = 10.0  # the middle 90% within this factor: "close to an isometry"
+
+
+def shown_depths(layers, most: int = 4) -> list[int]:
+    """A few depths to draw densities at: the first, the last and ones between, spaced in log(depth)."""
+    layers = sorted(int(l) for l in layers)
+    if len(layers) <= most:
+        return layers
+    picks = np.geomspace(layers[0], layers[-1], most)
+    return sorted({min(layers, key=lambda l: abs(math.log(l) - math.log(p))) for p in picks})
+
+
+def _log_values(measured: Measured, depth: int) -> tuple[np.ndarray, float]:
+    """log10 s at ``depth`` (all probe inputs), values under the floor set to the floor; and the share that was."""
+    spectrum = measured.spectrum
+    i = int(np.flatnonzero(spectrum.layers == depth)[0])
+    values, floor = spectrum.values[i], spectrum.floor[i][:, None]
+    below = values < floor
+    return np.log10(np.where(below, floor, values)).ravel(), float(below.mean())
+
+
+def density_figure(spectra: dict[str, Measured], depths: list[int] | None = None) -> go.Figure:
+    """One panel per network, side by side: the share of singular values of J_l per quarter decade of s, one
+    line per depth, darker deeper; the dashed vertical line at each depth is the theory's root mean square s
+    (where it applies).  The x axes share one range, so the panels read against each other."""
+    names = list(spectra)
+    fig = make_subplots(rows=1, cols=len(names), shared_yaxes=True, horizontal_spacing=0.06,
+                        subplot_titles=[_wrap(n, 40) for n in names])
+    finite = [m.spectrum.summary() for m in spectra.values()]
+    common = sorted(set.intersection(*(set(s["depth"]) for s in finite))) if finite else []
+    depths = depths or shown_depths(common)
+    logs = {(n, d): _log_values(spectra[n], d) for n in names for d in depths if d in set(finite[names.index(n)]["depth"])}
+    every = np.concatenate([v for v, _ in logs.values()]) if logs else np.zeros(1)
+    lo = math.floor(every.min() / BIN_DECADES) * BIN_DECADES
+    hi = math.ceil(every.max() / BIN_DECADES) * BIN_DECADES + BIN_DECADES
+    edges = np.arange(lo, hi + BIN_DECADES / 2, BIN_DECADES)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    for col, name in enumerate(names, start=1):
+        theory = spectra[name].theory
+        for k, depth in enumerate(depths):
+            if (name, depth) not in logs:
+                continue
+            values, _ = logs[name, depth]
+            share = np.histogram(values, edges)[0] / len(values)
+            colour = DEPTH_SHADES[min(k, len(DEPTH_SHADES) - 1)] if len(depths) <= len(DEPTH_SHADES) else None
+            fig.add_scatter(x=centres, y=share, mode="lines", line=dict(color=colour, width=2.5, shape="hvh"),
+                            name=f"J_{depth} (layer {depth})", legendgroup=str(depth), showlegend=col == 1,
+                            row=1, col=col,
+                            hovertemplate="log10 s %{x:.2f}: %{y:.1%} of directions<extra>layer " + str(depth) + "</extra>")
+            if theory is not None and depth in set(theory["depth"]):
+                mean_s2 = float(theory.set_index("depth").loc[depth, "mean_s2"])
+                if mean_s2 > 0 and math.isfinite(mean_s2):
+                    fig.add_vline(x=0.5 * math.log10(mean_s2), line=dict(color=colour, dash="dash", width=1.5),
+                                  row=1, col=col)
+    fig.update_xaxes(title_text="log10 s, singular value of J_l = dh_l/dh_1", range=[lo, hi])
+    fig.update_yaxes(title_text="share of directions per ¼ decade", tickformat=".0%", row=1, col=1)
+    fig.add_annotation(text="dashed: √(mean s²) that theory predicts at that layer · leftmost bin: numerically zero",
+                       xref="paper", yref="paper", x=0.0, y=-0.36, showarrow=False, xanchor="left",
+                       font=dict(size=11, color="#555"))
+    fig = _layout(fig, "Singular values of the input-output Jacobian at initialization", height=400)
+    return fig.update_layout(margin=dict(b=120))
+
+
+def moments_figure(spectra: dict[str, Measured], colours: dict[str, str]) -> go.Figure:
+    """Per depth, on log axes: the mean of s^2 (left) and its normalized variance var(s^2) / mean(s^2)^2 (right),
+    measured (solid, markers) and predicted by free probability (dashed), one colour per network.  A mean of 1
+    with a variance that grows is the case the average alone hides."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
+                        subplot_titles=["mean of s² (= product of χ)", "spread: var(s²) / mean(s²)²"])
+    for name, m in spectra.items():
+        colour = colours[name]
+        s = m.spectrum.summary()
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            spread = s["var_s2"] / s["mean_s2"] ** 2
+        fig.add_scatter(x=s["depth"], y=s["mean_s2"], name=name, mode="lines+markers", legendgroup=name,
+                        line=dict(color=colour, width=2.5), row=1, col=1)
+        fig.add_scatter(x=s["depth"], y=spread.where(spread > 0), name=name, mode="lines+markers", legendgroup=name,
+                        showlegend=False, line=dict(color=colour, width=2.5), row=1, col=2)
+        if m.theory is not None and len(m.theory):
+            t = m.theory
+            fig.add_scatter(x=t["depth"], y=t["mean_s2"], name=f"{name}: theory", mode="lines", legendgroup=name,
+                            line=dict(color=colour, dash="dash", width=1.5), row=1, col=1)
+            fig.add_scatter(x=t["depth"], y=t["normalized_var"].where(t["normalized_var"] > 0), mode="lines",
+                            name=f"{name}: theory", legendgroup=name, showlegend=False,
+                            line=dict(color=colour, dash="dash", width=1.5), row=1, col=2)
+    fig.update_xaxes(title_text="layer l of J_l = dh_l/dh_1 (log scale)", type="log")
+    _log_axis(fig, "mean of s² (log scale)", row=1, col=1)
+    _log_axis(fig, "var(s²) / mean(s²)² (log scale)", row=1, col=2)
+    return _layout(fig, "The average and the spread of the squared singular values, per layer", height=400)
+
+
+def _spread_words(p5: float, p95: float) -> str:
+    if not (p5 > 0 and p95 > 0):
+        return "the middle 90% of directions include numerically zero ones"
+    ratio = p95 / p5
+    if ratio < ISOMETRY_FACTOR:
+        return f"the middle 90% of directions lie within a factor of {number(ratio)} (s from {number(p5)} to {number(p95)})"
+    return (f"the middle 90% of directions span {math.log10(ratio):.0f} orders of magnitude "
+            f"(s from {number(p5)} to {number(p95)})")
+
+
+def caption(name: str, measured: Measured) -> str:
+    """What the spectrum of one network shows at its deepest finite layer, in numbers."""
+    s = measured.spectrum.summary()
+    if s.empty:
+        return f"{name}: the product left float64's range at layer {measured.spectrum.overflow_at}; nothing to show."
+    row = s.iloc[-1]
+    depth = int(row["depth"])
+    words = f"{name}: at layer {depth}, {_spread_words(row['s_p5'], row['s_p95'])}; mean of s² {number(row['mean_s2'])}"
+    if measured.theory is not None and depth in set(measured.theory["depth"]):
+        words += f", theory {number(float(measured.theory.set_index('depth').loc[depth, 'mean_s2']))}"
+    words += "."
+    if row["share_below_floor"] > 0:
+        words += (f" {row['share_below_floor']:.0%} of the singular values are below what float64 resolves next to "
+                  f"the largest: numerically zero, directions the signal cannot cross.")
+    elif row["s_p95"] / row["s_p5"] < ISOMETRY_FACTOR and depth >= 10:
+        words += " Close to an isometry: every direction passes at about the same scale (dynamical isometry)."
+    if measured.spectrum.overflow_at is not None:
+        words += f" From layer {measured.spectrum.overflow_at} on the product overflowed float64 and is not drawn."
+    return words + " " + theory_note(measured)
+
+
+def theory_note(measured: Measured) -> str:
+    """Whether the dashed lines are there, and why not."""
+    fit = measured.fit
+    if fit.fit is Fit.APPLIES:
+        return f"Dashed: free probability for {fit.weights} weights (Pennington et al. 2017)."
+    if fit.fit is Fit.APPROXIMATE:
+        return "Dashed: free probability, approximate here: it is exact for wide layers, and this one is narrow."
+    why = {"cures": "it covers plain networks, and this one has normalization or shortcuts",
+           "zero weights": "zero weights carry no random signal",
+           "no fixed point": "this network's length map has no fixed point"}.get(fit.reason, fit.reason)
+    return f"No dashed line: the theory does not apply ({why})."
+
+
+def summary_table(spectra: dict[str, Measured]) -> pd.DataFrame:
+    """Per network and depth: the measured mean of s^2, the theory's, the 5th and 95th percentiles of s and the
+    share numerically zero, for a table under the charts."""
+    rows = []
+    for name, m in spectra.items():
+        theory = m.theory.set_index("depth")["mean_s2"] if m.theory is not None else pd.Series(dtype=float)
+        for _, r in m.spectrum.summary().iterrows():
+            rows.append({"network": name, "layer": int(r["depth"]), "mean s²": r["mean_s2"],
+                         "theory mean s²": theory.get(int(r["depth"]), np.nan), "s 5th pct": r["s_p5"],
+                         "s 95th pct": r["s_p95"], "numerically zero": r["share_below_floor"]})
+    return pd.DataFrame(rows)
