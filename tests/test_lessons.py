@@ -65,6 +65,8 @@ PERTURB = {  # tried in order until one changes the right answer
     "softmax": [{"logits": "5, -2, 0.5", "target": "1"}, {"logits": "0, 0", "target": "0"}],
     "gradcheck": [{"bug": "halved", "bug_layer": "1"}, {"bug": "none"}, {"depth": "1", "width": "3"}],
 }
+PERTURB["spectrum"] = [{"init": "orthogonal"}, {"init": "lecun_normal"}, {"activation": "tanh", "gain": "1"},
+                       *PERTURB["init"]]
 PERTURB["train"] = [{"epochs": "1"}, {"lr": "1", "optimizer": "sgd"}, {"lr": "3", "optimizer": "sgd"},
                     {"init": "normal", "init_scale": "0.01"}, {"init": "zeros"}, {"norm": "none", "residual": "false"},
                     {"activation": "sigmoid", "depth": "30", "init": "normal", "init_scale": "0.01"}, *PERTURB["init"]]
@@ -182,7 +184,7 @@ def test_the_validator_names_the_file_line_and_what_is_wrong(tmp_path, change, l
 def test_a_question_on_a_step_without_a_block_cannot_be_computed(tmp_path):
     text = LESSON.format(scale="0.01", extra="").replace("```lab\n", "```text\n")
     found = problems_of(tmp_path, text)
-    assert (24, "the answer cannot be computed from this step: verdict comes from a block 'init or train', and this "
+    assert (24, "the answer cannot be computed from this step: verdict comes from a block 'init or spectrum or train', and this "
                 "step has no live block") in found
 
 

@@ -19,7 +19,7 @@ FRONT_KEYS = ("id", "title", "minutes", "assumes")
 ID_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 MAX_MINUTES = 120
 MAX_FILE_BYTES = 256 * 1024  # a lesson is a few kB of text
-BLOCK_NAMES = {"experiment": ("init", "train"), "example": ("fruit_shop", "softmax", "gradcheck")}
+BLOCK_NAMES = {"experiment": ("init", "train", "spectrum"), "example": ("fruit_shop", "softmax", "gradcheck")}
 QUESTION_KEYS = ("ask", "measure", "choices", "tolerance")
 
 

@@ -3,7 +3,8 @@
 A question names one (``measure: signal_ratio``) and the right answer is that measurement of the learner's run;
 a reveal quotes them as template fields (``{signal_ratio}``), so the words always match the numbers on screen.
 Each measurement says which live blocks give it: an experiment only initialized ("init"), one trained
-("train"), or a worked example ("fruit_shop", "softmax", "gradcheck").
+("train"), one whose Jacobian spectrum is taken at initialization ("spectrum"), or a worked example
+("fruit_shop", "softmax", "gradcheck").
 """
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import numpy as np
 
 from lab.report import verdicts
 
-EXPERIMENT = frozenset({"init", "train"})
+EXPERIMENT = frozenset({"init", "train", "spectrum"})
 TRAINED = frozenset({"train"})
+SPECTRUM = frozenset({"spectrum"})
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,21 @@ def _depth_scale(run) -> float:
         abs(r.depth_scale) if r.depth_scale is not None else math.nan)
 
 
+def _deepest(run):
+    """The spectrum's summary row at its deepest finite layer, and the theory's mean of s^2 there (NaN if none)."""
+    row = run.spectrum.spectrum.summary().iloc[-1]
+    theory = run.spectrum.theory
+    predicted = math.nan
+    if theory is not None and int(row["depth"]) in set(theory["depth"]):
+        predicted = float(theory.set_index("depth").loc[int(row["depth"]), "mean_s2"])
+    return row, predicted
+
+
+def _decades(run) -> float:
+    row, _ = _deepest(run)
+    return math.log10(row["s_p95"] / row["s_p5"]) if row["s_p5"] > 0 else math.inf
+
+
 def _fruit(edge: str) -> Callable:
     return lambda run: float(run.table.set_index("edge").loc[edge, "grad"])
 
@@ -113,6 +130,19 @@ MEASUREMENTS: dict[str, Measurement] = {m.name: m for m in [
                 lambda run: verdicts.outcome(run.result).val_accuracy),
     Measurement("diverged_at", TRAINED, "the epoch at which the run diverged (n/a if it did not)",
                 lambda run: math.nan if run.result.diverged_at is None else float(run.result.diverged_at)),
+    # the Jacobian spectrum at initialization, at its deepest layer (J_l = dh_l / dh_1)
+    Measurement("spectrum_layer", SPECTRUM, "the layer l of J_l = dh_l/dh_1 the spectrum measurements are taken at "
+                "(the deepest)", lambda run: float(_deepest(run)[0]["depth"])),
+    Measurement("mean_s2", SPECTRUM, "the mean of the squared singular values of J_l (what the average error signal "
+                "sees)", lambda run: float(_deepest(run)[0]["mean_s2"])),
+    Measurement("theory_mean_s2", SPECTRUM, "free probability's (and mean-field's) mean of s^2: the product of chi "
+                "(n/a where it does not apply)", lambda run: _deepest(run)[1]),
+    Measurement("spread_decades", SPECTRUM, "how many orders of magnitude the middle 90% of J_l's singular values "
+                "span (log10 of the 95th over the 5th percentile)", _decades),
+    Measurement("spread_factor", SPECTRUM, "the 95th percentile of J_l's singular values over the 5th",
+                lambda run: 10 ** _decades(run)),
+    Measurement("zero_share", SPECTRUM, "the share of J_l's singular values that are numerically zero",
+                lambda run: float(_deepest(run)[0]["share_below_floor"])),
     # the fruit shop of the source text
     Measurement("price", frozenset({"fruit_shop"}), "the price with tax",
                 lambda run: float(run.table.set_index("edge").loc["price", "value"])),

@@ -54,6 +54,7 @@ class StepRun:
     target: int = 0
     check: pd.DataFrame | None = None
     comparison: object = None  # GradientComparison
+    spectrum: object = None  # lab.theory.spectrum.Measured, of a "spectrum" experiment
     values: dict = field(default_factory=dict)  # measurement -> value, filled by measure()
 
 
@@ -81,7 +82,7 @@ def block_config(block: Block) -> RunConfig | None:
     """The config an experiment or a gradient check runs (None for the other examples); StepError when it cannot."""
     if block.kind == "experiment":
         config = page_defaults().replace(**_settings(block.values))
-        if block.name == "init":
+        if block.name in ("init", "spectrum"):  # a spectrum is taken at initialization
             config = config.replace(epochs=0)
     elif block.name == "gradcheck":
         config = GRADCHECK_BASE.replace(**_settings(block.values, extra=("bug", "bug_layer")))
@@ -136,6 +137,13 @@ def check_cost(block: Block, config: RunConfig | None) -> None:
         from lab.serving.cost import TYPICAL_PRICES, estimate
 
         seconds = estimate(config, prices=TYPICAL_PRICES[config.dtype]).seconds
+        if block.name == "spectrum":
+            from lab.engine.jacobian import probe_count, spectrum_layers
+            from lab.serving.cost import jacobian_estimate
+
+            if config.depth < 2:
+                raise StepError("a Jacobian spectrum needs at least 2 hidden layers", "depth")
+            seconds += jacobian_estimate(config, probe_count(config.width), len(spectrum_layers(config.depth))).seconds
         if seconds > STEP_SECONDS:
             raise StepError(f"this experiment would take about {number(seconds)} s on a typical machine; a lesson step "
                             f"may take at most {STEP_SECONDS:g} s: fewer epochs, samples, layers or units")
@@ -162,6 +170,10 @@ def run_block(block: Block, result=None) -> StepRun:
 
             result = train(config)
         run.result = result
+        if block.name == "spectrum":
+            from lab.theory.spectrum import measure as spectrum_of
+
+            run.spectrum = spectrum_of(config, data=result.data)
     elif block.name == "fruit_shop":
         from lab.worked.graphs import fruit_shop
 

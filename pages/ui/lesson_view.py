@@ -73,6 +73,8 @@ def describe(step: Step) -> str:
     config = block_config(block)
     what = (f"{config.depth} hidden layers of {config.width} {config.activation} units, {config.init} init"
             + (f" (scale {config.init_scale:g})" if config.init_scale != 1 else "") + f", {config.dataset} data")
+    if block.name == "spectrum":
+        return what + ", at initialization, with its Jacobian's singular values"
     return what + (", at initialization (not trained)" if block.name == "init" else f", trained {config.epochs} epochs")
 
 
@@ -123,7 +125,10 @@ def charts_of(run: StepRun) -> None:
         if block.name == "train":
             results_view.learning_curves(run.result)
         results_view.gradient_profile(run.result)
-        results_view.histograms(run.result)
+        if block.name == "spectrum":
+            spectrum_charts(run)
+        else:
+            results_view.histograms(run.result)
     elif block.name == "fruit_shop":
         from lab.worked.graphs import fruit_shop_dot
 
@@ -140,3 +145,14 @@ def charts_of(run: StepRun) -> None:
         panels.chart(charts.gradcheck_scatter(run.comparison.entries, run.check), key="lesson_gradcheck_entries",
                      filename="gradcheck_entries")
         st.dataframe(tables.styled(run.check.drop(columns=["numerical_s"])), hide_index=True)
+
+
+def spectrum_charts(run: StepRun) -> None:
+    """The Init explorer's spectrum charts and caption for a "spectrum" step's network."""
+    from lab.report import spectrum
+
+    name = "this network"
+    panels.chart(spectrum.density_figure({name: run.spectrum}), key="lesson_spectrum", filename="jacobian_spectrum")
+    panels.chart(spectrum.moments_figure({name: run.spectrum}, {name: charts.PALETTE[0]}), key="lesson_spectrum_moments",
+                 filename="jacobian_spectrum_moments")
+    st.caption(spectrum.caption("This network", run.spectrum))
