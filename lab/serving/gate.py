@@ -197,13 +197,19 @@ def _admit_phase(grid: PhaseGrid | None, limits: Limits) -> Ticket:
     seconds = phase_seconds(grid)
     # the deepest network's activations for every sigma_w row in flight (two at a time), float64
     peak = int(2 * 3 * grid.max_depth * grid.n_probe * grid.width * 8 + 2 * grid.max_depth * grid.width ** 2 * 8)
-    if peak > limits.run_mb * 2**20:
-        raise Refused(f"this diagram would need about {size(peak)} of memory, and the limit on this server is "
-                      f"{size(limits.run_mb * 2**20)}: choose a smaller width or largest depth")
-    if seconds > limits.run_seconds:
-        raise Refused(f"this diagram would take about {duration(seconds)}, and the limit on this server is "
-                      f"{duration(limits.run_seconds)}: choose fewer cells, a smaller width or largest depth")
+    _within(limits, "this diagram", peak, "choose a smaller width or largest depth",
+            seconds, "choose fewer cells, a smaller width or largest depth")
     return Ticket("phase", 1, seconds, peak)
+
+
+def _within(limits: Limits, what: str, peak: int, less_memory: str, seconds: float, less_time: str) -> None:
+    """Refused when ``what`` needs more memory or time than one run may have, saying what to reduce."""
+    if peak > limits.run_mb * 2**20:
+        raise Refused(f"{what} would need about {size(peak)} of memory, and the limit on this server is "
+                      f"{size(limits.run_mb * 2**20)}: {less_memory}")
+    if seconds > limits.run_seconds:
+        raise Refused(f"{what} would take about {duration(seconds)}, and the limit on this server is "
+                      f"{duration(limits.run_seconds)}: {less_time}")
 
 
 def _admit_gradcheck(config: RunConfig, limits: Limits) -> Ticket:
@@ -229,12 +235,7 @@ def _admit_jacobian(configs, limits: Limits) -> Ticket:
     costs = tuple(jacobian_estimate(c, probe_count(c.width), len(spectrum_layers(c.depth))) for c in configs)
     seconds = sum(c.seconds for c in costs)
     peak = max(c.peak_bytes for c in costs)
-    if peak > limits.run_mb * 2**20:
-        raise Refused(f"this spectrum would need about {size(peak)} of memory, and the limit on this server is "
-                      f"{size(limits.run_mb * 2**20)}: lower the width or the depth")
-    if seconds > limits.run_seconds:
-        raise Refused(f"this spectrum would take about {duration(seconds)}, and the limit on this server is "
-                      f"{duration(limits.run_seconds)}: lower the width or the depth")
+    _within(limits, "this spectrum", peak, "lower the width or the depth", seconds, "lower the width or the depth")
     return Ticket("jacobian", len(costs), seconds, peak, costs)
 
 
