@@ -213,6 +213,29 @@ def estimate(config: RunConfig, n_train: int | None = None, input_dim: int | Non
     return Cost(seconds=seconds, peak_bytes=int(peak), steps=steps, records=records)
 
 
+# the singular values of a (w, w) matrix cost about this many (w, w) @ (w, w) products (LAPACK; 5-30 measured at
+# w = 32..1024 against the typical prices)
+SVD_PRODUCTS = 20
+# (w, w) float64 arrays per probe input alive at once: the running product, the next, the norm's temporaries, and
+# LAPACK's copy for the SVD (tracemalloc: 5-7 with the weights, at width 512)
+JACOBIAN_MATRICES = 8
+
+
+def jacobian_estimate(config: RunConfig, layers, probes: int, prices: Prices | None = None) -> Cost:
+    """The time and peak memory of ``lab.theory.spectrum.measure`` at initialization: for each of ``probes`` inputs,
+    one (w, w) product per hidden layer up to the last of ``layers`` (the running product J_l, in float64) and the
+    singular values at each of ``layers``."""
+    prices = prices or calibrate("float64")
+    w = config.width
+    product = prices.product(w, w, w)
+    seconds = probes * (max(max(layers, default=2) - 1, 0) + SVD_PRODUCTS * len(layers)) * product
+    item = np.dtype(config.dtype).itemsize
+    data = 8 * config.n_samples * config.n_inputs * 3  # generated in float64, split, cast
+    weights = item * sum(fi * fo + fo for fi, fo in _network(config, config.n_inputs, config.n_classes))
+    running = 8 * JACOBIAN_MATRICES * probes * w * w
+    return Cost(seconds=seconds, peak_bytes=int(data + weights + running), steps=0, records=0)
+
+
 def describe(cost: Cost) -> str:
     """'about 3 s, 40 MB' as a person writes it."""
     took = duration(cost.seconds)
