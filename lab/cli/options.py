@@ -25,11 +25,11 @@ EXAMPLES = """examples:
   python -m lab compare --init xavier_normal he_normal normal --activation relu --depth 20 --out runs/inits
   python -m lab gradcheck --activation gelu --loss mse
   python -m lab gradients --depth 3 --width 8 --out probe.npz
-  python -m lab sweep --x sigma_w 1:4:20 --y depth 2:60:20 --activation tanh --init lecun_normal \
+  python -m lab sweep --x sigma_w 1:4:20 --y depth 2:60:20 --activation tanh --init lecun_normal \\
       --bias-std 0.05 --epochs 2 --workers 2 --out runs/trainability
   python -m lab sweep --x sigma_w 1:4:20 --y depth 2:60:20 --scheduler tcp://10.0.0.5:8786 --out runs/big
   python -m lab theory --activation tanh --init lecun_normal --gain 1.5 --depth 20 --width 256
-  python -m lab jacobian --activation tanh --init orthogonal --gain 1.0247 --bias-std 0.01 --depth 64 \
+  python -m lab jacobian --activation tanh --init orthogonal --gain 1.0247 --bias-std 0.01 --depth 64 \\
       --width 256 --inputs fixed-point --out spectrum.csv
   python -m lab runs list --filter activation=sigmoid --tag baseline
   python -m lab runs export 12 "init=he_normal" --out runs/picked
