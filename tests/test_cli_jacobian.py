@@ -2,12 +2,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+from test_cli import lab
 
 from lab.engine.config import RunConfig
 from lab.engine.jacobian import ALL_LAYERS_UP_TO, FLOOR_EPS, PROBE_INPUTS, SPREAD_LAYERS
 from lab.formats import number
 from lab.theory.spectrum import measure
-from test_cli import lab
 
 TANH = ["--depth", "5", "--width", "16", "--activation", "tanh", "--init", "orthogonal", "--samples", "100"]
 TANH_CONFIG = RunConfig(depth=5, width=16, activation="tanh", init="orthogonal", samples=100)
