@@ -1,4 +1,4 @@
-"""The commands that run work: train and compare, sweep, gradcheck, gradients, theory and export-torch."""
+"""The commands that run work: train and compare, sweep, gradcheck, gradients, theory, jacobian and export-torch."""
 from __future__ import annotations
 
 import contextlib
@@ -14,7 +14,7 @@ from lab.engine.config import ConfigError, RunConfig
 from lab.engine.model import build_mlp
 from lab.formats import number, scientific
 from lab.seeds import stream
-from lab.serving.cost import TYPICAL_PRICES, describe, duration, estimate, priced, size
+from lab.serving.cost import TYPICAL_PRICES, calibrate, describe, duration, estimate, jacobian_estimate, priced, size
 from lab.serving.limits import machine_free_bytes
 
 from .options import MAX_GRADCHECK_S, SWEEP_DEFAULT_EPOCHS, configs_from_args
@@ -283,6 +283,107 @@ def cmd_theory(args, multi):
             summary += f", the squared signal changes by e every {number(abs(r.depth_scale), 3)} layers"
     print(summary + (f". {note}" if note else ""), file=sys.stderr)
     return 0
+
+
+# lab.theory.spectrum.SpectrumFit.reason in words
+def cmd_jacobian(args, multi):
+    """``jacobian --out FILE.csv``: the singular values of J_l = dh_l/dh_1 at initialization, one row each, and their
+    spread per depth beside free probability's mean of s^2."""
+    from lab.engine.jacobian import INPUT_KINDS, probe_count, spectrum_layers
+    from lab.theory.spectrum import BATCH, measure
+
+    (config,) = configs_from_args(args, False).values()
+    if args.inputs not in INPUT_KINDS:
+        raise ConfigError(f"--inputs must be one of {', '.join(INPUT_KINDS)}, not {args.inputs!r}")
+    probes = probe_count(config.width) if args.probes is None else args.probes
+    if not 1 <= probes <= BATCH:
+        raise ConfigError(f"--probes must be from 1 to {BATCH}, not {probes}")
+    if config.depth < 2:
+        raise ConfigError(f"a Jacobian between hidden layers needs at least 2 of them (--depth {config.depth})")
+    bad = sorted({l for l in args.depths or () if not 2 <= l <= config.depth})
+    if bad:
+        raise ConfigError(f"--depths {' '.join(map(str, bad))}: the hidden layers l of J_l = dh_l/dh_1 are "
+                          f"2..{config.depth} in this network")
+    _check_out_file(args.out)
+    _check_jacobian_cost(config, args.depths or spectrum_layers(config.depth), probes)
+    try:
+        measured = measure(config, inputs=args.inputs, layers=args.depths, probes=probes)
+    except ValueError as exc:  # no fixed point to start from: measure says so in a sentence
+        raise ConfigError(str(exc)) from None
+    spectrum = measured.spectrum
+    table = spectrum.frame()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    with _writing(Path(args.out), "w") as fh:
+        fh.write(table.to_csv(index=False))
+    for line in _spectrum_lines(config, measured):
+        print(line)
+    print(f"wrote {args.out}: {len(table):,} singular values ({len(table['depth'].unique())} depths x "
+          f"{spectrum.values.shape[1]} inputs x width {spectrum.width})")
+    return 0
+
+
+def _spectrum_lines(config: RunConfig, measured) -> list[str]:
+    """The printed summary: what was measured, then one line per depth (mean of s^2, the 5th and 95th percentiles
+    of s, the theory's mean of s^2), then what the theory covers and where float64 ran out."""
+    from lab.engine.jacobian import FLOOR_EPS
+    from lab.report.spectrum import reason_words
+    from lab.theory.meanfield import Fit
+
+    spectrum, fit = measured.spectrum, measured.fit
+    n = spectrum.values.shape[1]
+    where = "from the data" if spectrum.inputs == "data" else f"at the fixed point q* = {number(measured.q_star, 3)}"
+    lines = [f"J_l = dh_l/dh_1 at initialization: {config.depth} hidden layers of {config.width} {config.activation} "
+             f"units, {config.init} init, seed {config.seed}; {n} input{'' if n == 1 else 's'} {where}"]
+    theory = None if measured.theory is None else measured.theory.set_index("depth")["mean_s2"]
+    header = f"{'depth':>5}  {'mean s^2':>9}  {'s p5':>9}  {'s p95':>9}"
+    lines.append(header + (f"  {'theory mean s^2':>15}" if theory is not None else ""))
+    summary = spectrum.summary()
+    def s(value, largest):  # a value float64 cannot tell from 0 is not printed as if it could
+        return "~0" if value < FLOOR_EPS * largest else number(value, 3)
+
+    for row in summary.itertuples():
+        line = f"{row.depth:>5}  {number(row.mean_s2, 3):>9}  {s(row.s_p5, row.s_max):>9}  {s(row.s_p95, row.s_max):>9}"
+        if theory is not None:
+            line += f"  {number(theory[row.depth], 3):>15}"
+        if row.share_below_floor > 0:
+            line += f"  ({number(100 * row.share_below_floor, 2)}% numerically zero)"
+        lines.append(line)
+    reason = reason_words(fit, config.width)
+    if theory is None:
+        lines.append(f"theory: does not apply ({reason})")
+    elif fit.fit is Fit.APPROXIMATE:
+        lines.append(f"theory: approximate ({reason})")
+    if (summary["share_below_floor"] > 0).any():
+        lines.append(f"numerically zero (~0): below {FLOOR_EPS:g} x the largest singular value of its matrix, where "
+                     "float64 resolves no more")
+    if spectrum.overflow_at is not None:
+        lines.append(f"the product left float64's range at layer {spectrum.overflow_at}: the deeper layers are "
+                     "not in the file")
+    return lines
+
+
+def _check_out_file(out: str) -> None:
+    """Refuse, before any work, an --out that is empty, a directory, or that cannot be made (under a file, or in a
+    directory this process cannot write in).  An existing file is replaced, as theory --out does."""
+    if not out.strip():
+        raise ConfigError("--out needs a file name")
+    if Path(out).is_dir():
+        raise ConfigError(f"--out {out} is a directory, not a file")
+    _check_writable(Path(os.path.abspath(out)).parent, out)
+
+
+def _check_jacobian_cost(config: RunConfig, layers, probes: int) -> None:
+    """Refuse a spectrum that cannot fit in this machine's memory; announce a long one (as ``_check_cost``)."""
+    estimated = jacobian_estimate(config, probes, len(layers), prices=TYPICAL_PRICES["float64"])
+    free = machine_free_bytes()
+    if free is not None and estimated.peak_bytes > free:
+        raise ConfigError(f"this spectrum would need about {size(estimated.peak_bytes)} of memory and this machine "
+                          f"has {size(free)} free: reduce the width or --probes")
+    if estimated.seconds <= LONG_RUN_S:
+        return
+    estimated = jacobian_estimate(config, probes, len(layers), prices=calibrate("float64"))
+    if estimated.seconds > LONG_RUN_S:
+        print(f"estimated {describe(estimated)}", file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""``python -m lab``: train, compare, sweep, gradcheck, gradients, theory and export-torch from the command line.
+"""``python -m lab``: train, compare, sweep, gradcheck, gradients, theory, jacobian and export-torch from the command
+line.
 
 Every subcommand reads the same run options into a RunConfig and calls the same
 engine the pages use.  Bad input ends with one line on stderr and exit status 2.
@@ -10,12 +11,13 @@ import sys
 from lab.data.datasets import DataError
 from lab.engine.config import ConfigError
 
-from .commands import cmd_export_torch, cmd_gradcheck, cmd_gradients, cmd_lessons, cmd_sweep, cmd_theory, cmd_train
+from .commands import cmd_export_torch, cmd_gradcheck, cmd_gradients, cmd_jacobian, cmd_lessons, cmd_sweep, cmd_theory, cmd_train
 from .options import UsageError, build_parser
 from .runs import cmd_runs
 
 COMMANDS = {"runs": cmd_runs, "train": cmd_train, "compare": cmd_train, "gradcheck": cmd_gradcheck, "gradients": cmd_gradients,
-            "theory": cmd_theory, "sweep": cmd_sweep, "lessons": cmd_lessons, "export-torch": cmd_export_torch}
+            "theory": cmd_theory, "jacobian": cmd_jacobian, "sweep": cmd_sweep, "lessons": cmd_lessons,
+            "export-torch": cmd_export_torch}
 
 
 def main(argv=None) -> int:

@@ -25,10 +25,12 @@ EXAMPLES = """examples:
   python -m lab compare --init xavier_normal he_normal normal --activation relu --depth 20 --out runs/inits
   python -m lab gradcheck --activation gelu --loss mse
   python -m lab gradients --depth 3 --width 8 --out probe.npz
-  python -m lab sweep --x sigma_w 1:4:20 --y depth 2:60:20 --activation tanh --init lecun_normal \
+  python -m lab sweep --x sigma_w 1:4:20 --y depth 2:60:20 --activation tanh --init lecun_normal \\
       --bias-std 0.05 --epochs 2 --workers 2 --out runs/trainability
   python -m lab sweep --x sigma_w 1:4:20 --y depth 2:60:20 --scheduler tcp://10.0.0.5:8786 --out runs/big
   python -m lab theory --activation tanh --init lecun_normal --gain 1.5 --depth 20 --width 256
+  python -m lab jacobian --activation tanh --init orthogonal --gain 1.0247 --bias-std 0.01 --depth 64 \\
+      --width 256 --inputs fixed-point --out spectrum.csv
   python -m lab runs list --filter activation=sigmoid --tag baseline
   python -m lab runs export 12 "init=he_normal" --out runs/picked
   python -m lab export-torch runs/sigmoid --out runs/sigmoid/torch
@@ -102,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         "gradcheck": ("compare backprop with central differences, per layer (float64)", False),
         "gradients": ("write the probe set's weights and gradients at initialization to .npz", False),
         "theory": ("print (or write) the mean-field prediction per layer: layer, q, chi, predicted_delta_ratio", False),
+        "jacobian": ("write the singular values of the Jacobian J_l = dh_l/dh_1 at initialization to CSV (depth, "
+                     "example, index, singular_value); print their spread per depth beside free probability's", False),
     }
     _add_runs_parser(sub)
     _add_sweep_parser(sub)
@@ -126,7 +130,26 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", required=True, metavar="FILE.npz", help="output file")
         if name == "theory":
             p.add_argument("--out", metavar="FILE.csv", help="write the CSV here instead of printing it")
+        if name == "jacobian":
+            _add_jacobian_options(p)
     return parser
+
+
+def _add_jacobian_options(p):
+    # the choices and the default are lab.engine.jacobian's, checked by the command: importing it here would load
+    # pandas for --help
+    p.add_argument("--depths", nargs="+", type=int, metavar="L",
+                   help="the hidden layers l of J_l = dh_l/dh_1, from 2 to --depth (default: every one in a network of "
+                        "up to 33 hidden layers, about 24 spaced evenly in log depth in a deeper one)")
+    p.add_argument("--inputs", default="data", metavar="KIND",
+                   help="where the probe inputs come from: 'data' (the first training examples; the default) or "
+                        "'fixed-point' (first-layer outputs at the length map's fixed point q*, where the theory is "
+                        "stated)")
+    p.add_argument("--probes", type=int, default=None, metavar="N",
+                   help="probe inputs, one Jacobian each (default 4, fewer in networks wider than 256: "
+                        "about 1024 singular values per layer)")
+    p.add_argument("--out", required=True, metavar="FILE.csv",
+                   help="output file: one row per depth, probe input and singular value (an existing file is replaced)")
 
 
 SWEEP_DEFAULT_EPOCHS = 10  # train's 200 is long when hundreds of cells each train a network

@@ -144,17 +144,28 @@ def caption(name: str, measured: Measured) -> str:
     return words + " " + theory_note(measured)
 
 
-def theory_note(measured: Measured) -> str:
+REASONS = {  # why the free-probability formulas do not (or only roughly) describe a network (SpectrumFit.reason)
+    "cures": "normalization and shortcuts are outside its formulas",
+    "zero weights": "with all weights zero there is no random signal to propagate",
+    "no fixed point": "the length map has no fixed point",
+    "narrow": "width {width} is narrow; the formulas are for wide layers, and one network scatters around them",
+}
+
+
+def reason_words(fit, width: int) -> str:
+    """``fit.reason`` in words."""
+    return REASONS.get(fit.reason, fit.reason).format(width=width)
+
+
+def theory_note(measured: Measured, width: int | None = None) -> str:
     """Whether the dashed lines are there, and why not."""
     fit = measured.fit
+    width = measured.spectrum.width if width is None else width
     if fit.fit is Fit.APPLIES:
         return f"Dashed: free probability for {fit.weights} weights (Pennington et al. 2017)."
     if fit.fit is Fit.APPROXIMATE:
-        return "Dashed: free probability, approximate here: it is exact for wide layers, and this one is narrow."
-    why = {"cures": "it covers plain networks, and this one has normalization or shortcuts",
-           "zero weights": "zero weights carry no random signal",
-           "no fixed point": "this network's length map has no fixed point"}.get(fit.reason, fit.reason)
-    return f"No dashed line: the theory does not apply ({why})."
+        return f"Dashed: free probability, approximate here: {reason_words(fit, width)}."
+    return f"No dashed line: the theory does not apply ({reason_words(fit, width)})."
 
 
 def summary_table(spectra: dict[str, Measured]) -> pd.DataFrame:

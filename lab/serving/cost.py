@@ -214,8 +214,13 @@ def estimate(config: RunConfig, n_train: int | None = None, input_dim: int | Non
     return Cost(seconds=seconds, peak_bytes=int(peak), steps=steps, records=records)
 
 
-SVD_PRODUCTS = 10.0  # an n x n SVD (singular values only) costs about this many n x n products (8 ms vs 0.86 ms at 256)
+# an n x n SVD (singular values only) costs about this many n x n products at the typical prices (LAPACK; 5-30
+# measured at n = 32..1024)
+SVD_PRODUCTS = 20.0
 ORTHOGONAL_PRODUCTS = 7.0  # drawing an orthogonal n x n matrix (a QR) costs about this many n x n products
+# (w, w) float64 arrays per probe input alive at once: the running product, the next, the norm's temporaries, and
+# LAPACK's copy for the SVD (tracemalloc: 5-7 with the weights, at width 512)
+JACOBIAN_MATRICES = 8
 BATCHED = 1.5  # a product of a stack of probe matrices costs this much more per matrix than one alone
 
 
@@ -238,7 +243,7 @@ def jacobian_estimate(config: RunConfig, probes: int, n_layers: int, input_dim: 
     svds = probes * n_layers * SVD_PRODUCTS * square
     seconds = draw + _pass_seconds(prices, shapes, batch, backward=False) + walk + svds
     data = 8 * config.n_samples * (input_dim or config.n_inputs) * 3
-    peak = 8 * params * 2 + data + 8 * probes * w * w * 4 + 8 * batch * w * 4
+    peak = 8 * params * 2 + data + 8 * JACOBIAN_MATRICES * probes * w * w + 8 * batch * w * 4
     return Cost(seconds=seconds, peak_bytes=int(peak), steps=0, records=0)
 
 
