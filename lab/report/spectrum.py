@@ -153,7 +153,9 @@ def theory_note(measured: Measured) -> str:
         return "Dashed: free probability, approximate here: it is exact for wide layers, and this one is narrow."
     why = {"cures": "it covers plain networks, and this one has normalization or shortcuts",
            "zero weights": "zero weights carry no random signal",
-           "no fixed point": "this network's length map has no fixed point"}.get(fit.reason, fit.reason)
+           "no fixed point": "this network's length map has no fixed point",
+           "trained": "it describes the random weights of initialization, and these have been trained",
+           }.get(fit.reason, fit.reason)
     return f"No dashed line: the theory does not apply ({why})."
 
 
