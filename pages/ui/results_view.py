@@ -115,9 +115,11 @@ def jacobian_spectrum(result: RunResult) -> None:
         kept = st.session_state.get(state.TRAIN_SPECTRA)
         spectra = kept[1] if kept is not None and kept[0] == shown else None
         st.markdown(spectrum_view.INTRO)
-        if spectra is None and st.button("Compute the spectrum", icon=":material/equalizer:",
-                                         help="the singular values of the network's Jacobian at a few training "
-                                              "examples, at initialization and with the final weights"):
+        button = st.empty()  # emptied once pressed: the spectra are drawn as every later rerun draws them
+        if spectra is None and button.button("Compute the spectrum", icon=":material/equalizer:",
+                                             help="the singular values of the network's Jacobian at a few training "
+                                                  "examples, at initialization and with the final weights"):
+            button.empty()
             spectra = _measure_both(result)
             if spectra is not None:
                 state.replace(state.TRAIN_SPECTRA, (shown, spectra))
