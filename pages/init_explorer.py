@@ -1,12 +1,14 @@
 """Init explorer: push random data through two untrained networks and compare, instantly."""
 import streamlit as st
 
+from lab.engine.jacobian import INPUT_KINDS
 from lab.engine.settings import SETTINGS
 from lab.engine.training import train
 from lab.report import charts, summaries
 from lab.serving import gate
 from lab.store.runstore import WEIGHTS_CAP_BYTES
-from pages.ui import panels, router, running, state, store_view, widgets
+from lab.theory import spectrum
+from pages.ui import panels, router, running, spectrum_view, state, store_view, widgets
 
 router.use_router()
 
@@ -86,3 +88,44 @@ if results:
             panels.chart(charts.histogram_grid(r, 0, shown, cols=2, colour=COLOURS[side]), key=f"hist_{side}",
                          filename=f"init_histograms_{side}")
             st.caption(summaries.saturation_caption(r.layers, 0))
+
+
+@st.cache_data(max_entries=16, show_spinner="Taking the singular values of each network's Jacobian…")
+def spectrum_at_init(config, inputs):
+    # a ValueError (fewer than 2 hidden layers, no fixed point) is raised before any work, and not cached
+    return spectrum.measure(config, inputs=inputs)
+
+
+INPUT_WORDS = {"data": "from the data", "fixed-point": "at the fixed point q*"}
+INPUTS_KEY = "x_jacobian_inputs"
+# the pair of Pennington, Schoenholz & Ganguli (2017): the same mean of s² per layer, not the same spread
+ISOMETRY_PAIR = {"A": dict(activation="tanh", init="orthogonal", gain_auto=False, gain=1.0, depth=50),
+                 "B": dict(activation="tanh", init="lecun_normal", gain_auto=False, gain=1.0, depth=50)}
+
+
+def try_isometry_pair() -> None:
+    """Set both sides to ISOMETRY_PAIR and the probe inputs to the fixed point (a callback: before the widgets)."""
+    for side, settings in ISOMETRY_PAIR.items():
+        for name, value in settings.items():
+            st.session_state[state.widget_key(state.explorer_widgets(side), name)] = value
+    st.session_state[INPUTS_KEY] = "fixed-point"
+
+
+st.subheader("Jacobian spectrum")
+st.markdown(spectrum_view.INTRO)
+st.button("Try A: tanh, orthogonal, gain 1, depth 50 against B: tanh, lecun_normal, depth 50",
+          on_click=try_isometry_pair, icon=":material/compare_arrows:",
+          help="the pair of Pennington et al. (2017), probed at the fixed point q*")
+inputs = st.segmented_control("probe inputs", INPUT_KINDS, format_func=INPUT_WORDS.get, default="data",
+                              required=True, key=INPUTS_KEY)
+if inputs == "fixed-point":
+    st.caption("The theory is stated at the fixed point q* of the length map: inputs there keep every layer's "
+               "pre-activation variance at q*.")
+spectra, labels = {}, {side: f"{side}: {summaries.network_label(c)}" for side, c in configs.items()}
+if configs and running.admitted(gate.Work("jacobian", tuple(configs.values()))) is not None:
+    for side, config in configs.items():
+        try:
+            spectra[labels[side]] = spectrum_at_init(config, inputs)
+        except ValueError as exc:  # the measure's own sentence: no fixed point, too shallow
+            st.info(f"{labels[side]}: {exc}.", icon=":material/info:")
+spectrum_view.show(spectra, {labels[s]: COLOURS[s] for s in configs}, key="init_jacobian")

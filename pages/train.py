@@ -217,6 +217,7 @@ with body.container():
         panels.chart(boundary, key="boundary", filename="decision_boundary")
     elif gap is not None:  # where the boundary would be, why it is not
         st.info(summaries.boundary_note(gap, SESSION_FULL_RUNS, WEIGHTS_CAP_BYTES), icon=":material/info:")
+    results_view.jacobian_spectrum(result)
 
     st.subheader("Take it with you")
     name = next((n for n, r in st.session_state.get(state.RUNS, {}).items() if r is result), "run")

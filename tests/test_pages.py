@@ -186,7 +186,7 @@ def test_good_upload_trains():
 
 def test_init_explorer_compares_two_settings():
     at = app("pages/init_explorer.py")
-    assert len(charts(at)) == 3  # overlay + two histogram grids
+    assert len(charts(at)) == 5  # overlay + two histogram grids + the Jacobian spectrum's density and moments
     at.selectbox(key="xA_activation").set_value("tanh")
     at.slider(key="xA_depth").set_value(20)
     at.form_submit_button[0].click().run()

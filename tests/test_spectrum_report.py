@@ -72,3 +72,14 @@ def test_the_gate_prices_a_spectrum_and_refuses_one_beyond_the_limits():
         gate.admit(gate.Work("jacobian", (BASE,) * 3), Limits())
     with pytest.raises(gate.Refused):
         gate.admit(gate.Work("jacobian", (BASE.replace(width=100_000),)), Limits())
+
+
+def test_a_trained_network_gets_no_dashed_line():
+    from lab import train
+
+    config = BASE.replace(activation="tanh", init="lecun_normal", depth=4, width=16, epochs=3)
+    result = train(config)
+    trained = measure(config, model=result.eval_model(), data=result.data)
+    assert trained.theory is None and trained.fit.reason == "trained"
+    assert "these have been trained" in report.caption("trained", trained)
+    assert measure(config, data=result.data).theory is not None  # the same network at initialization has one

@@ -3,7 +3,8 @@ and the spread of s^2 per depth with free probability's prediction dashed beside
 from the numbers.
 
 A singular value below the numerical floor (``Spectrum.floor``: float64 cannot resolve it in a product of
-that size) is drawn in the leftmost bin and counted in the caption as numerically zero, never as a value.
+that size) is drawn at the floor, its line's left end, and counted in the caption as numerically zero, never as a
+value.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from lab.formats import number
 from lab.theory.meanfield import Fit
 from lab.theory.spectrum import Measured
 
-from .charts import _layout, _log_axis, _wrap
+from .charts import _layout, _log_axis, _stacked_title, _wrap
 
 DEPTH_SHADES = ("#9ecae1", "#4292c6", "#08519c", "#08306b")  # shallow to deep: light to dark
 BIN_DECADES = 0.25  # the density's bin width, in decades of s
@@ -48,7 +49,7 @@ def density_figure(spectra: dict[str, Measured], depths: list[int] | None = None
     line per depth, darker deeper; the dashed vertical line at each depth is the theory's root mean square s
     (where it applies).  The x axes share one range, so the panels read against each other."""
     names = list(spectra)
-    fig = make_subplots(rows=1, cols=len(names), shared_yaxes=True, horizontal_spacing=0.06,
+    fig = make_subplots(rows=1, cols=len(names), shared_yaxes=True, horizontal_spacing=0.08,
                         subplot_titles=[_wrap(n, 40) for n in names])
     finite = [m.spectrum.summary() for m in spectra.values()]
     common = sorted(set.intersection(*(set(s["depth"]) for s in finite))) if finite else []
@@ -59,6 +60,7 @@ def density_figure(spectra: dict[str, Measured], depths: list[int] | None = None
     hi = math.ceil(every.max() / BIN_DECADES) * BIN_DECADES + BIN_DECADES
     edges = np.arange(lo, hi + BIN_DECADES / 2, BIN_DECADES)
     centres = 0.5 * (edges[1:] + edges[:-1])
+    lines = []
     for col, name in enumerate(names, start=1):
         theory = spectra[name].theory
         for k, depth in enumerate(depths):
@@ -68,29 +70,44 @@ def density_figure(spectra: dict[str, Measured], depths: list[int] | None = None
             share = np.histogram(values, edges)[0] / len(values)
             colour = DEPTH_SHADES[min(k, len(DEPTH_SHADES) - 1)] if len(depths) <= len(DEPTH_SHADES) else None
             fig.add_scatter(x=centres, y=share, mode="lines", line=dict(color=colour, width=2.5, shape="hvh"),
-                            name=f"J_{depth} (layer {depth})", legendgroup=str(depth), showlegend=col == 1,
+                            name=f"layer {depth}", legendgroup=str(depth), showlegend=col == 1,
                             row=1, col=col,
                             hovertemplate="log10 s %{x:.2f}: %{y:.1%} of directions<extra>layer " + str(depth) + "</extra>")
             if theory is not None and depth in set(theory["depth"]):
                 mean_s2 = float(theory.set_index("depth").loc[depth, "mean_s2"])
                 if mean_s2 > 0 and math.isfinite(mean_s2):
-                    fig.add_vline(x=0.5 * math.log10(mean_s2), line=dict(color=colour, dash="dash", width=1.5),
-                                  row=1, col=col)
-    fig.update_xaxes(title_text="log10 s, singular value of J_l = dh_l/dh_1", range=[lo, hi])
+                    axis = "" if col == 1 else str(col)  # one list of shapes at the end: add_vline costs 15 ms each
+                    lines.append(dict(type="line", x0=0.5 * math.log10(mean_s2), x1=0.5 * math.log10(mean_s2),
+                                      y0=0, y1=1, xref=f"x{axis}", yref=f"y{axis} domain",
+                                      line=dict(color=colour, dash="dash", width=1.5)))
+    fig.update_layout(shapes=lines)
+    # one short title per panel: two long ones side by side run into each other in a narrow window
+    fig.update_xaxes(title_text="log10 s", range=[lo, hi])
     fig.update_yaxes(title_text="share of directions per ¼ decade", tickformat=".0%", row=1, col=1)
-    fig.add_annotation(text="dashed: √(mean s²) that theory predicts at that layer · leftmost bin: numerically zero",
-                       xref="paper", yref="paper", x=0.0, y=-0.36, showarrow=False, xanchor="left",
-                       font=dict(size=11, color="#555"))
-    fig = _layout(fig, "Singular values of the input-output Jacobian at initialization", height=400)
-    return fig.update_layout(margin=dict(b=120))
+    fig = _layout(fig, "Singular values s of the Jacobian J_l = ∂h_l/∂h_1, per layer l", height=420)
+    # the key under the title, where a legend that wraps in a narrow window cannot run into it
+    fig.update_layout(margin=dict(t=70))
+    return _stacked_title(fig, fig.layout.title.text,
+                          "dashed: the √(mean s²) that theory predicts at that layer",
+                          "a spike at a line's left end: values under float64's floor, numerically zero")
+
+
+def layer_ticks(top: int) -> list[int]:
+    """Ticks for a log axis of layers 2..top, each labelled in full, and always the last layer (plotly's own would
+    label 20 and 30 with a bare "2" and "3")."""
+    steps = (1, 2, 3, 4, 6, 8) if top <= 12 else (1, 2, 3, 5) if top < 100 else (1, 2, 5)
+    ticks = [m * 10**k for k in range(4) for m in steps if 2 <= m * 10**k <= top]
+    if ticks[-1] != top:  # the last layer, in place of a tick too close to it to be read apart
+        ticks = ticks[:-1] + [top] if top / ticks[-1] < 1.3 else ticks + [top]
+    return ticks
 
 
 def moments_figure(spectra: dict[str, Measured], colours: dict[str, str]) -> go.Figure:
     """Per depth, on log axes: the mean of s^2 (left) and its normalized variance var(s^2) / mean(s^2)^2 (right),
     measured (solid, markers) and predicted by free probability (dashed), one colour per network.  A mean of 1
     with a variance that grows is the case the average alone hides."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=["mean of s² (= product of χ)", "spread: var(s²) / mean(s²)²"])
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16,
+                        subplot_titles=["average: mean of s² (= ∏ χ)", "spread: var(s²) / mean(s²)²"])
     for name, m in spectra.items():
         colour = colours[name]
         s = m.spectrum.summary()
@@ -107,10 +124,13 @@ def moments_figure(spectra: dict[str, Measured], colours: dict[str, str]) -> go.
             fig.add_scatter(x=t["depth"], y=t["normalized_var"].where(t["normalized_var"] > 0), mode="lines",
                             name=f"{name}: theory", legendgroup=name, showlegend=False,
                             line=dict(color=colour, dash="dash", width=1.5), row=1, col=2)
-    fig.update_xaxes(title_text="layer l of J_l = dh_l/dh_1 (log scale)", type="log")
+    top = max((int(m.spectrum.layers.max()) for m in spectra.values() if len(m.spectrum.layers)), default=2)
+    ticks = layer_ticks(top)
+    fig.update_xaxes(title_text="layer l (log scale)", type="log", tickvals=ticks, ticktext=[str(t) for t in ticks])
     _log_axis(fig, "mean of s² (log scale)", row=1, col=1)
-    _log_axis(fig, "var(s²) / mean(s²)² (log scale)", row=1, col=2)
-    return _layout(fig, "The average and the spread of the squared singular values, per layer", height=400)
+    _log_axis(fig, "var(s²) / mean(s²)² (log)", row=1, col=2)
+    fig = _layout(fig, "The average and the spread of s², per layer", height=420)
+    return _stacked_title(fig, fig.layout.title.text, "solid: measured · dashed: free probability's prediction")
 
 
 def _spread_words(p5: float, p95: float) -> str:
@@ -118,7 +138,10 @@ def _spread_words(p5: float, p95: float) -> str:
         return "the middle 90% of directions include numerically zero ones"
     ratio = p95 / p5
     if ratio < ISOMETRY_FACTOR:
-        return f"the middle 90% of directions lie within a factor of {number(ratio)} (s from {number(p5)} to {number(p95)})"
+        # digits enough to tell the factor from 1: "1.00001", not "a factor of 1 (s from 1 to 1)"
+        digits = 2 if ratio >= 2 else 1 + max(1, math.ceil(-math.log10(max(ratio - 1, 1e-12))))
+        return (f"the middle 90% of directions lie within a factor of {number(ratio, digits)} "
+                f"(s from {number(p5, digits)} to {number(p95, digits)})")
     return (f"the middle 90% of directions span {math.log10(ratio):.0f} orders of magnitude "
             f"(s from {number(p5)} to {number(p95)})")
 
@@ -148,6 +171,7 @@ REASONS = {  # why the free-probability formulas do not (or only roughly) descri
     "cures": "normalization and shortcuts are outside its formulas",
     "zero weights": "with all weights zero there is no random signal to propagate",
     "no fixed point": "the length map has no fixed point",
+    "trained": "it describes the random weights of initialization, and these have been trained",
     "narrow": "width {width} is narrow; the formulas are for wide layers, and one network scatters around them",
 }
 

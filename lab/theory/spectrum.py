@@ -42,7 +42,7 @@ class SpectrumFit:
     """Whether the free-probability prediction covers a config: a kind and the reason, as data."""
 
     fit: Fit
-    reason: str = ""  # "cures", "zero weights", "no fixed point", "narrow" (the report puts it into words)
+    reason: str = ""  # "cures", "zero weights", "no fixed point", "narrow", "trained" (the report puts it into words)
     weights: str = ""  # "i.i.d." or "orthogonal"
 
 
@@ -150,10 +150,10 @@ class Measured:
 def measure(config: RunConfig, model: MLP | None = None, data: Dataset | None = None, inputs: str = "data",
             layers=None, probes: int | None = None) -> Measured:
     """The singular values of J_l for ``config``'s network (its weights at initialization unless ``model`` is
-    given, a trained one say) at ``layers`` (default ``jac.spectrum_layers``), at ``probes`` inputs (default
-    ``jac.probe_count`` of the width): the first
-    training examples of its data (``data``, or the config's own made again), or inputs at the fixed point q*
-    (``inputs="fixed-point"``, drawn from the seed).  Raises ValueError when the network has fewer than two
+    given, a trained one say, which the theory does not describe) at ``layers`` (default ``jac.spectrum_layers``),
+    at ``probes`` inputs (default ``jac.probe_count`` of the width): the first training examples of its data
+    (``data``, or the config's own made again), or inputs at the fixed point q* (``inputs="fixed-point"``, drawn
+    from the seed).  Raises ValueError when the network has fewer than two
     hidden layers, or fixed-point inputs are asked for where the length map has none."""
     if inputs not in jac.INPUT_KINDS:
         raise ValueError(f"inputs must be one of {', '.join(jac.INPUT_KINDS)}, not {inputs!r}")
@@ -165,6 +165,7 @@ def measure(config: RunConfig, model: MLP | None = None, data: Dataset | None = 
     if inputs == "fixed-point" and fixed is None:
         raise ValueError("this network has no fixed point q* to start from (its length runs away, or it has "
                          "normalization or shortcuts): use inputs from the data")
+    given = model is not None
     if inputs == "data" or model is None:
         data = data if data is not None else make_dataset(config, data_rng)
     if model is None:
@@ -178,6 +179,7 @@ def measure(config: RunConfig, model: MLP | None = None, data: Dataset | None = 
         h1 = jac.fixed_point_inputs(model, fixed, max(probes, 64 if config.norm == "batch" else probes), rng)
         q1 = [fixed]
     spectrum = jac.spectrum(model, h1, layers, probes, inputs)
-    fit = applicability(config, inputs)
+    # the theory describes the random weights of initialization, not a model's own (trained, say)
+    fit = SpectrumFit(Fit.DOES_NOT_APPLY, "trained", weight_kind(config)) if given else applicability(config, inputs)
     predicted = None if fit.fit is Fit.DOES_NOT_APPLY else predict(config, spectrum.layers, q1)
     return Measured(spectrum, predicted, fit, fixed)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from lab import RunResult
-from lab.report import diagram, figures, summaries, tables
-from pages.ui import panels, preview, state
+from lab.report import charts, diagram, figures, summaries, tables
+from lab.serving import gate
+from lab.theory import spectrum
+from pages.ui import panels, preview, running, spectrum_view, state
 
 
 @st.fragment
@@ -85,3 +87,61 @@ def histograms(result: RunResult) -> None:
     st.caption(summaries.saturation_caption(result.layers, snap_epoch))
     panels.chart(figures.error_histograms(result, snap, shown), key="delta_hists", filename="error_histograms")
     st.caption(summaries.delta_hist_caption(result.layers, snap_epoch, result.config.residual))
+
+
+def _no_spectrum(result: RunResult) -> str:
+    """Why the run's Jacobian spectrum cannot be measured ("" when it can)."""
+    if result.config.depth < 2:
+        return "A Jacobian between hidden layers needs at least 2 hidden layers; this network has 1."
+    if not result.weights:
+        return "This run's final weights were not kept, so its trained spectrum cannot be measured."
+    if result.data is None:
+        return "This run's data was not kept, so its spectrum cannot be measured on it."
+    if result.diverged_at is not None:
+        return "This run diverged: its final weights are no trained network to measure."
+    return ""
+
+
+@st.fragment
+def jacobian_spectrum(result: RunResult) -> None:
+    """The singular values of J_l = dh_l/dh_1 at initialization and after training, on a button: the page's
+    normal render does not pay for them.  Kept for the run on screen until another run is shown."""
+    with st.expander("Jacobian spectrum: at initialization and after training", expanded=False):
+        why = _no_spectrum(result)
+        if why:
+            st.caption(why)
+            return
+        shown = st.session_state.get(state.RESULT_SHOWN, 0)
+        kept = st.session_state.get(state.TRAIN_SPECTRA)
+        spectra = kept[1] if kept is not None and kept[0] == shown else None
+        st.markdown(spectrum_view.INTRO)
+        button = st.empty()  # emptied once pressed: the spectra are drawn as every later rerun draws them
+        if spectra is None and button.button("Compute the spectrum", icon=":material/equalizer:",
+                                             help="the singular values of the network's Jacobian at a few training "
+                                                  "examples, at initialization and with the final weights"):
+            button.empty()
+            spectra = _measure_both(result)
+            if spectra is not None:
+                state.replace(state.TRAIN_SPECTRA, (shown, spectra))
+        if spectra is None:
+            return
+        init_name, trained_name = spectra
+        spectrum_view.show(spectra, {init_name: charts.INIT_COLOR, trained_name: charts.DELTA_COLOR},
+                           key="train_jacobian")
+        where = summaries.epoch_of(summaries.stop_point(result), result.config.epochs)
+        batch = (" Batch norm uses the statistics of the first training examples, at which both are measured."
+                 if result.config.norm == "batch" else "")
+        st.caption(f"The trained spectrum is that of the weights at {where}, the run's last: a run keeps only its "
+                   "final weights, not those of the epochs before." + batch)
+
+
+def _measure_both(result: RunResult) -> dict | None:
+    """{name: Measured} at initialization and with the run's final weights, or None after the gate's refusal."""
+    config, data = result.config, result.data
+    shape = (gate.DataShape(len(data.X_train) + len(data.X_val), data.input_dim, data.classes)
+             if config.dataset == "csv" else None)
+    if running.admitted(gate.Work("jacobian", (config, config), shape)) is None:
+        return None
+    with st.spinner("Taking the singular values of the network's Jacobian…"):
+        return {"at initialization": spectrum.measure(config, data=data),
+                "after training": spectrum.measure(config, model=result.eval_model(), data=data, inputs="data")}

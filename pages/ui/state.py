@@ -38,6 +38,7 @@ TRAIN_NOTICE: Final = "train_notice"  # str: a message from the last click on th
 LIVE_FRAMES: Final = "live_frames"  # int: stop the live loop after this many frames (tests; unset: to the end)
 LIVE_SLICE_S: Final = "live_slice_s"  # float: seconds of training per live redraw (four times the last redraw)
 PLAY_SPEED: Final = "play_speed"  # float: the speed control's epochs per second while playing (inf: as fast as it trains)
+TRAIN_SPECTRA: Final = "train_spectra"  # (int, dict[str, Measured]): the Jacobian spectra of the run on screen, by RESULT_SHOWN
 
 # Compare
 COMPARE_SPEC: Final = "compare_spec"  # CompareSpec: the settings the Compare page's widgets start from
