@@ -93,7 +93,9 @@ class Spectrum:
 
     def summary(self) -> pd.DataFrame:
         """Per layer (finite ones): the mean and the variance of s^2 over all inputs' singular values, the 5th,
-        50th and 95th percentiles of s, the largest s, and the share of s below the numerical floor."""
+        50th and 95th percentiles of s, the largest s, the share of s below the numerical floor, and decades_90:
+        how many orders of magnitude the middle 90% span, log10(p95 / p5), with a p5 below the floor taken at the
+        floor (FLOOR_EPS times the largest s), so that it is a lower bound there, not rounding noise."""
         rows = []
         for l, v, floor in zip(self.layers, self.values, self.floor):
             if not np.isfinite(v).all():
@@ -102,11 +104,14 @@ class Spectrum:
                 s2 = v.ravel() ** 2
                 var = float(s2.var())
             p5, p50, p95 = np.percentile(v.ravel(), [5, 50, 95])
+            s_max = float(v.max())
+            with np.errstate(divide="ignore"):
+                decades = math.log10(p95 / max(p5, FLOOR_EPS * s_max)) if p95 > 0 else math.nan
             rows.append({"depth": int(l), "mean_s2": float(s2.mean()), "var_s2": var,
-                         "s_p5": float(p5), "s_p50": float(p50), "s_p95": float(p95), "s_max": float(v.max()),
-                         "share_below_floor": float((v < floor[:, None]).mean())})
+                         "s_p5": float(p5), "s_p50": float(p50), "s_p95": float(p95), "s_max": s_max,
+                         "share_below_floor": float((v < floor[:, None]).mean()), "decades_90": decades})
         return pd.DataFrame(rows, columns=["depth", "mean_s2", "var_s2", "s_p5", "s_p50", "s_p95", "s_max",
-                                           "share_below_floor"])
+                                           "share_below_floor", "decades_90"])
 
 
 def first_hidden(model: MLP, X: np.ndarray, mode: str = "probe") -> np.ndarray:

@@ -87,8 +87,7 @@ def _deepest(run):
 
 
 def _decades(run) -> float:
-    row, _ = _deepest(run)
-    return math.log10(row["s_p95"] / row["s_p5"]) if row["s_p5"] > 0 else math.inf
+    return float(_deepest(run)[0]["decades_90"])
 
 
 def _fruit(edge: str) -> Callable:
@@ -138,7 +137,7 @@ MEASUREMENTS: dict[str, Measurement] = {m.name: m for m in [
     Measurement("theory_mean_s2", SPECTRUM, "free probability's (and mean-field's) mean of s^2: the product of chi "
                 "(n/a where it does not apply)", lambda run: _deepest(run)[1]),
     Measurement("spread_decades", SPECTRUM, "how many orders of magnitude the middle 90% of J_l's singular values "
-                "span (log10 of the 95th over the 5th percentile)", _decades),
+                "span (log10 of the 95th over the 5th percentile; at least, where the 5th is numerically zero)", _decades),
     Measurement("spread_factor", SPECTRUM, "the 95th percentile of J_l's singular values over the 5th",
                 lambda run: 10 ** _decades(run)),
     Measurement("zero_share", SPECTRUM, "the share of J_l's singular values that are numerically zero",

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lab.engine.jacobian import FLOOR_EPS
 from lab.formats import number
 from lab.theory.meanfield import Fit
 from lab.theory.spectrum import Measured
@@ -133,9 +134,12 @@ def moments_figure(spectra: dict[str, Measured], colours: dict[str, str]) -> go.
     return _stacked_title(fig, fig.layout.title.text, "solid: measured · dashed: free probability's prediction")
 
 
-def _spread_words(p5: float, p95: float) -> str:
-    if not (p5 > 0 and p95 > 0):
-        return "the middle 90% of directions include numerically zero ones"
+def _spread_words(p5: float, p95: float, s_max: float = math.inf) -> str:
+    if not p95 > 0:
+        return "most directions are numerically zero"
+    if p5 < FLOOR_EPS * s_max:  # the 5th percentile is rounding noise: say how far the resolved part reaches
+        return (f"the middle 90% of directions span more than {math.log10(p95 / (FLOOR_EPS * s_max)):.0f} orders "
+                f"of magnitude (s from numerically zero to {number(p95)})")
     ratio = p95 / p5
     if ratio < ISOMETRY_FACTOR:
         # digits enough to tell the factor from 1: "1.00001", not "a factor of 1 (s from 1 to 1)"
@@ -153,14 +157,15 @@ def caption(name: str, measured: Measured) -> str:
         return f"{name}: the product left float64's range at layer {measured.spectrum.overflow_at}; nothing to show."
     row = s.iloc[-1]
     depth = int(row["depth"])
-    words = f"{name}: at layer {depth}, {_spread_words(row['s_p5'], row['s_p95'])}; mean of s² {number(row['mean_s2'])}"
+    spread = _spread_words(row["s_p5"], row["s_p95"], row["s_max"])
+    words = f"{name}: at layer {depth}, {spread}; mean of s² {number(row['mean_s2'])}"
     if measured.theory is not None and depth in set(measured.theory["depth"]):
         words += f", theory {number(float(measured.theory.set_index('depth').loc[depth, 'mean_s2']))}"
     words += "."
     if row["share_below_floor"] > 0:
         words += (f" {row['share_below_floor']:.0%} of the singular values are below what float64 resolves next to "
                   f"the largest: numerically zero, directions the signal cannot cross.")
-    elif row["s_p95"] / row["s_p5"] < ISOMETRY_FACTOR and depth >= 10:
+    elif 10 ** row["decades_90"] < ISOMETRY_FACTOR and depth >= 10:
         words += " Close to an isometry: every direction passes at about the same scale (dynamical isometry)."
     if measured.spectrum.overflow_at is not None:
         words += f" From layer {measured.spectrum.overflow_at} on the product overflowed float64 and is not drawn."
