@@ -63,8 +63,10 @@ def test_stop_ends_the_run_where_it_executes_within_2_s_and_frees_the_worker(exe
     asked = time.monotonic()
     handle.cancel()
     assert handle.wait(5) and handle.state == CANCELLED
-    assert _wait_for(lambda: not _alive(pid), 2.0), f"its worker was still alive 2 s after Stop"
+    assert _wait_for(lambda: not _alive(pid), 2.0), "its worker was still alive 2 s after Stop"
     assert time.monotonic() - asked < 2.5
+    kept = handle.result  # the run stopped itself and kept what it had recorded
+    assert kept is not None and kept.stopped and 1 <= len(kept.history) < LONG.epochs
     after = executor.submit("s2", _train(SMALL))
     assert after.wait(60) and after.state == DONE  # the slot is free again
 

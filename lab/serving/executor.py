@@ -14,8 +14,9 @@ A page submits a ``Task`` for its session and gets a ``Handle``; the Streamlit p
   that ``submit`` raises ``Full``, whose message the page shows.
 - **Progress and stop.**  A task function is called as ``fn(*args, progress=..., should_stop=...)``: it reports
   what the page should draw with ``progress(payload)`` and asks ``should_stop()`` as often as it can.  ``cancel``
-  ends a local task by killing its process at once (within ``STOP_WAIT_S``), a Dask task at its next
-  ``should_stop``.
+  asks the task to stop; a local task that has not returned within ``STOP_GRACE_S`` has its process killed (gone
+  within ``STOP_WAIT_S``), a Dask task is cancelled too.  What a task returns on being stopped (a run's records
+  so far) is kept in ``Handle.result``.
 - **Failure.**  A local worker runs under an address-space limit (``resource.setrlimit``) of the task's
   ``memory_bytes``: beyond it the task fails with "exceeded its memory limit".  A worker that dies (a signal,
   an exit) fails its task with the reason; the next task gets a fresh process.  Other sessions' tasks go on.
@@ -35,6 +36,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 STOP_WAIT_S = 2.0  # a cancelled task's process is gone within this
+STOP_GRACE_S = 1.0  # ... after this long to stop by itself, returning what it has (a run keeps its records)
 POLL_S = 0.05  # how often the dispatcher looks at its workers
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 ENDED = (DONE, FAILED, CANCELLED)
@@ -106,8 +108,9 @@ class _LocalRun:
     def __init__(self, handle: Handle, context):
         self.handle = handle
         self.inbox = context.Queue()
-        self.process = context.Process(target=_work, args=(handle.task, self.inbox, _parent()), daemon=True,
-                                       name=f"lab-task-{handle.number}")
+        self.stop_flag = context.Event()
+        self.process = context.Process(target=_work, args=(handle.task, self.inbox, self.stop_flag, _parent()),
+                                       daemon=True, name=f"lab-task-{handle.number}")
         self.process.start()
         handle.pid = self.process.pid
 
@@ -124,11 +127,21 @@ class _LocalRun:
         except queue.Empty:
             return FAILED, _death(self.process.exitcode)
 
-    def stop(self) -> None:
+    def stop(self):
+        """Ask the task to stop, kill it if it has not within STOP_GRACE_S; its result if it returned one."""
+        self.stop_flag.set()
+        last, deadline = None, time.monotonic() + STOP_GRACE_S
+        while time.monotonic() < deadline:
+            message = self.poll()
+            if message is not None and message[0] != "progress":
+                last = message
+                break
+            time.sleep(0.01)
         if self.process.is_alive():
             self.process.kill()
         self.process.join(STOP_WAIT_S)
         self.close()
+        return last[1] if last and last[0] == DONE else None
 
     def close(self) -> None:
         self.inbox.close()
@@ -151,7 +164,7 @@ def _parent() -> tuple[int, int | None]:
     return this_process()
 
 
-def _work(task: Task, outbox, parent) -> None:
+def _work(task: Task, outbox, stop_flag, parent) -> None:
     """The worker process: end with the server, hold to the memory limit, run the task, send what it says."""
     from lab.experiments.workers import watch
 
@@ -163,7 +176,7 @@ def _work(task: Task, outbox, parent) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
         fn = resolve(task.fn)
-        result = fn(*task.args, progress=lambda payload: outbox.put(("progress", payload)), should_stop=lambda: False)
+        result = fn(*task.args, progress=lambda payload: outbox.put(("progress", payload)), should_stop=stop_flag.is_set)
         outbox.put((DONE, result))
     except MemoryError:
         outbox.put((FAILED, f"it exceeded its memory limit ({_mb(task.memory_bytes)})"))
@@ -211,9 +224,14 @@ class _DaskRun:
             return FAILED, f"{type(error).__name__}: {error}" if error else f"the cluster reported it {status}"
         return None
 
-    def stop(self) -> None:
+    def stop(self):
         self.stop_flag.set(True)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while self.future.status == "pending" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        result = self.future.result() if self.future.status == "finished" else None
         self.future.cancel()
+        return result
 
     def close(self) -> None:
         pass
@@ -269,11 +287,15 @@ class Executor:
                 line.remove(handle)
                 self._end(handle, CANCELLED)
                 return
-            run = self._running.pop(handle, None)
-        if run is not None:
-            run.stop()
-            with self._lock:
+            if handle not in self._running:
+                return  # ended already
+            run = self._running.pop(handle)
+            if run is None:  # its worker is still starting: the dispatcher stops it once it has started
                 self._end(handle, CANCELLED)
+                return
+        kept = run.stop()
+        with self._lock:
+            self._end(handle, CANCELLED, result=kept)
 
     def cancel_session(self, session: str) -> None:
         """End everything ``session`` has queued or running (its tab closed)."""
