@@ -212,10 +212,8 @@ class _DaskRun:
         self.future = client.submit(_on_dask, handle.task, name, pure=False, key=name)
 
     def poll(self) -> tuple[str, object] | None:
-        try:
-            return "progress", self.updates.get(timeout=0.01)
-        except Exception:  # noqa: BLE001 - distributed raises a TimeoutError of its own when nothing came
-            pass
+        if self.updates.qsize():  # a get that waits for nothing logs a TimeoutError on the scheduler
+            return "progress", self.updates.get()
         status = self.future.status
         if status == "finished":
             return DONE, self.future.result()
@@ -404,14 +402,22 @@ class Executor:
         handle._done.set()
 
 
+PROGRESS_S = 0.5  # a task reports at most this often (a page redraws its live charts about as often)
+
+
 def train_task(config, progress, should_stop):
-    """A training run as a task: its records reported as they come (the history so far and the last record's
-    layer statistics), its RunResult returned (without the weights' copy beyond the final ones)."""
+    """A training run as a task: its records reported (the history so far and the last record's layer statistics)
+    at the first record and then at most every PROGRESS_S, its RunResult returned, stopped or not."""
     from lab.engine.training import train
 
+    last = [-PROGRESS_S]
+
     def report(p):
-        progress({"step": p.step, "total_steps": p.total_steps, "epoch": p.epoch, "history": list(p.history),
-                  "layers": p.layers_frame()})
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_S:
+            last[0] = now
+            progress({"step": p.step, "total_steps": p.total_steps, "epoch": p.epoch, "history": list(p.history),
+                      "layers": p.layers_frame()})
         return should_stop()
 
     return train(config, callback=report, should_stop=should_stop)
