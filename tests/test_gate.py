@@ -115,3 +115,21 @@ def test_the_gradient_check_is_held_to_its_parameter_count():
     why = refusal(Work("gradcheck", (ok.replace(depth=40, width=64),)))
     assert "forward passes" in why and "up to 5,000 parameters" in why
     assert "depth must be" in refusal(Work("gradcheck", (ok.replace(depth=300),)))
+
+
+def test_a_pytorch_export_is_priced_in_memory_against_the_limit_on_one_run():
+    """The Train page's PyTorch ZIP is made in the server's memory: its arrays, the .npz and the ZIP at once."""
+    from lab.serving.torch_export import EXPORT_COPIES, torch_export_zip
+
+    small = RunConfig(dataset="moons", samples=200, epochs=5, depth=2, width=8)
+    shape = DataShape(200, 2, 2)
+    ticket = admit(Work("export", (small,), shape), DEFAULT_LIMITS)
+    zipped = len(torch_export_zip(small))
+    assert ticket.peak_bytes >= zipped  # at least the download itself, and in proportion to it
+    assert ticket.peak_bytes <= EXPORT_COPIES * 4 * zipped + 2**20
+    # 4,000 training examples x 5,000 epochs: 80 MB of orders, three times over; the run itself needs about 8 MB
+    many_epochs = RunConfig(dataset="moons", samples=5000, epochs=5000, depth=2, width=8)
+    admit(Work("train", (many_epochs,)), Limits(run_mb=150, run_seconds=10_000))
+    words = refusal(Work("export", (many_epochs,), DataShape(5000, 2, 2)), Limits(run_mb=150, run_seconds=10_000))
+    assert words.startswith("this export would need about") and "fewer epochs or samples" in words
+    assert "there is no data" in refusal(Work("export", (small,)))

@@ -29,9 +29,9 @@ from .cost import TYPICAL_PRICES, Cost, _pass_seconds, jacobian_estimate, priced
 from .limits import Limits, run_refusal
 from .share import MAX_RUNS as LINK_RUNS  # a Compare link's most runs
 
-KINDS = ("train", "explore", "compare", "sweep", "phase", "gradcheck", "jacobian")
+KINDS = ("train", "explore", "compare", "sweep", "phase", "gradcheck", "jacobian", "export")
 MAX_RUNS = {"train": 1, "explore": 2, "compare": LINK_RUNS, "sweep": 2500, "phase": 1, "gradcheck": 1,
-            "jacobian": 2}
+            "jacobian": 2, "export": 1}
 GRADCHECK_MAX_PARAMS = 5_000  # central differences cost two forward passes per parameter
 WHOLE = {"compare": "compare_seconds", "sweep": "sweep_seconds"}  # the limit on a request's total seconds
 WHAT = {"compare": "comparison", "sweep": "sweep"}
@@ -96,6 +96,8 @@ def admit(work: Work, limits: Limits) -> Ticket:
         return _admit_gradcheck(work.configs[0], limits)
     if work.kind == "jacobian":
         return _admit_jacobian(work.configs, limits)
+    if work.kind == "export":
+        return _admit_export(work.configs[0], work.data, limits)
     dims = {} if work.data is None else {"n_train": work.data.n_samples, "input_dim": work.data.input_dim,
                                          "classes": work.data.classes}
     whole = WHOLE.get(work.kind)
@@ -237,6 +239,19 @@ def _admit_jacobian(configs, limits: Limits) -> Ticket:
     peak = max(c.peak_bytes for c in costs)
     _within(limits, "this spectrum", peak, "lower the width or the depth", seconds, "lower the width or the depth")
     return Ticket("jacobian", len(costs), seconds, peak, costs)
+
+
+def _admit_export(config: RunConfig, data: DataShape | None, limits: Limits) -> Ticket:
+    """A run's PyTorch export (the Train page's ZIP), made in the server's memory: its arrays, the .npz and the ZIP
+    at once (``torch_export.EXPORT_COPIES`` times ``export_bytes``), against the limit on one run's memory."""
+    from .torch_export import EXPORT_COPIES, export_bytes
+
+    if data is None:
+        raise Refused("there is no data to export")
+    n_train = data.n_samples - int(round(config.val_fraction * data.n_samples))
+    peak = EXPORT_COPIES * export_bytes(config, n_train, data.input_dim, data.classes)
+    _within(limits, "this export", peak, "export a run of fewer epochs or samples", 0.0, "")
+    return Ticket("export", 1, 0.0, peak)
 
 
 def sentence(exc: Refused) -> str:

@@ -34,6 +34,16 @@ SCRIPT_NAME, ARRAYS_NAME = "train_torch.py", "train_torch.npz"
 MAX_EXPORT_BYTES = 256 * 2**20  # the .npz: data, weights, and one int32 per example and epoch for the orders
 
 
+EXPORT_COPIES = 3  # the arrays, the .npz written from them, and the ZIP around it: all in memory at once at its peak
+
+
+def export_bytes(config: RunConfig, n_train: int, input_dim: int, classes: int) -> int:
+    """The size of the .npz: the training set (X and y), every epoch's order of the examples, the initial weights."""
+    item = config.np_dtype.itemsize
+    weights = sum(fi * fo + fo for fi, fo in config.layer_shapes(input_dim, classes))
+    return n_train * input_dim * item + n_train * 8 + 4 * n_train * config.epochs + weights * item
+
+
 def export_problem(config: RunConfig, data: Dataset | None = None) -> str | None:
     """Why the script cannot train this run as the lab does, or the export would be too large (a sentence), or
     None.  ``data``: the run's dataset, when at hand (batch norm needs every batch to hold two examples or more)."""
@@ -57,10 +67,7 @@ def export_problem(config: RunConfig, data: Dataset | None = None) -> str | None
             return ("batch norm would see a batch of one example, which torch's BatchNorm1d refuses in training "
                     f"(the lab gives beta): change the batch size or the samples ({n} training examples, "
                     f"batches of {batch}, {min(n, config.probe_size)} probe examples)")
-    dtype = config.np_dtype
-    weights = sum(fi * fo + fo for fi, fo in config.layer_shapes(data.input_dim, data.classes))
-    expected = (n * data.input_dim * dtype.itemsize + n * 8  # X and y
-                + 4 * n * config.epochs + weights * dtype.itemsize)  # the orders, the weights
+    expected = export_bytes(config, n, data.input_dim, data.classes)
     if expected > MAX_EXPORT_BYTES:
         return (f"it would hold {size(expected)} (data, weights and {config.epochs:,} epochs' orders of {n:,} "
                 f"examples), and the limit is {size(MAX_EXPORT_BYTES)}")

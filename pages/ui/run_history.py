@@ -10,7 +10,7 @@ from lab import RunResult
 from lab.engine.threads import return_free_memory
 from lab.experiments.compare import describe, unique_name
 from lab.report import charts, tables
-from lab.serving import export, torch_export
+from lab.serving import export, gate, torch_export
 from lab.serving.limits import SESSION_FULL_RUNS
 from lab.serving.runcache import trim_history
 from pages.ui import state, store_view
@@ -90,6 +90,13 @@ def torch_button(result: RunResult, prefix: str) -> None:
     # a run loaded back from a file has no data here, and making it again may be far beyond the page's bounds
     problem = ("it was loaded back from a file without its data: python -m lab export-torch FILE exports it"
                if result.data is None else torch_export.export_problem(result.config, result.data))
+    if problem is None:  # made in this server's memory: the gate prices it against the limit on one run's
+        shape = gate.DataShape(len(result.data.X_train) + len(result.data.X_val), result.data.input_dim,
+                               result.data.classes)
+        try:
+            gate.admit(gate.Work("export", (result.config,), shape), server_limits())
+        except gate.Refused as exc:
+            problem = str(exc)
     if problem is not None:
         st.caption(f"No PyTorch script for this run: {problem}.")
         return
