@@ -1,6 +1,7 @@
 """Sweep: which networks can learn at all.  Short training runs over a grid of two settings, drawn as
 a heat map that fills in as the cells finish (lab.experiments.sweep runs them, on local worker processes or on the
 Dask cluster the operator set up).  A sweep passes the one gate (lab.serving.gate) before any cell runs."""
+import concurrent.futures
 import contextlib
 import logging
 import math
@@ -165,21 +166,41 @@ spec = run["spec"]
 metric_shown = metric if metric in METRICS else "final_val_accuracy"
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def xi_line(activation: str, sigma_b: float, sigma_ws: tuple) -> tuple:
-    return tuple(depth_scale(activation, list(sigma_ws), sigma_b))
+@st.cache_resource(show_spinner=False)
+def xi_lines() -> tuple[concurrent.futures.ThreadPoolExecutor, dict]:
+    """The server's depth-scale lines, each computed once in a thread of their own: a tanh line takes seconds
+    (the correlation map's fixed point at every chaotic sigma_w), which the live map must not wait for."""
+    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="xi-line"), {}
 
 
-def xi_function(spec):
+XI_LINES_KEPT = 32
+
+
+def xi_function(spec, wait: bool = True):
+    """A function sigma_w grid -> xi for the sweep map, or None when the map is not sigma_w by depth.  With
+    ``wait`` False it gives None while the line is still being computed (the live map goes on without it)."""
     if not (xn == SIGMA_W and yn == "depth"):
         return None
     act, sb = spec.base.activation, spec.base.bias_std
-    return lambda grid: xi_line(act, sb, tuple(float(g) for g in grid))
+    pool, lines = xi_lines()
+
+    def line(grid):
+        key = (act, sb, tuple(float(g) for g in grid))
+        if key not in lines:
+            while len(lines) >= XI_LINES_KEPT:
+                lines.pop(next(iter(lines)))
+            lines[key] = pool.submit(depth_scale, act, list(key[2]), sb)
+        future = lines[key]
+        if not (wait or future.done()):
+            return None
+        return future.result()
+
+    return line
 
 
-def figure(rows):
+def figure(rows, wait: bool = True):
     table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=[xn, yn, metric_shown])
-    return charts.sweep_figure(table, xn, yn, metric_shown, depth_scale=xi_function(spec), values=(xv, yv))
+    return charts.sweep_figure(table, xn, yn, metric_shown, depth_scale=xi_function(spec, wait), values=(xv, yv))
 
 
 total = len(run["cells"])
@@ -220,7 +241,7 @@ if run["running"]:
                     now = time.perf_counter()
                     if now - last >= REDRAW_S or done == total:
                         frame += 1
-                        live.plotly_chart(figure(run["rows"]), key=f"s_live_{frame}")
+                        live.plotly_chart(figure(run["rows"], wait=False), key=f"s_live_{frame}")
                         last = now
         except ConfigError as exc:  # a scheduler that does not answer, or workers that cannot import lab
             run["running"] = False

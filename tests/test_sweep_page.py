@@ -70,6 +70,9 @@ def test_figure_overlays_xi_for_sigma_w_by_depth_only():
     swapped = charts.sweep_figure(table(4).rename(columns={"depth": "width"}), "sigma_w", "width",
                                   "final_val_accuracy", depth_scale=xi)
     assert not [t for t in swapped.data if t.type == "scatter" and t.mode == "lines"]
+    # a line still being computed (the live map does not wait for it) is left out, and the map drawn
+    pending = charts.sweep_figure(table(4), "sigma_w", "depth", "final_val_accuracy", depth_scale=lambda s: None)
+    assert not [t for t in pending.data if t.type == "scatter" and t.mode == "lines"] and pending.data
     # every finished cell has an invisible marker that carries its numbers and takes the click
     [cells] = [t for t in fig.data if t.name == "cells"]
     assert len(cells.x) == 4 and "click: open it on the Train page" in cells.hovertemplate

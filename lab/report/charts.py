@@ -757,6 +757,7 @@ SWEEP_METRICS = {  # metric -> (label, higher is better, drawn on a log colour s
     "delta_ratio_init": ("delta ratio first / last hidden, at init", None, True),
     "delta_ratio_end": ("delta ratio first / last hidden, at the end", None, True),
 }
+XI_POINTS = 100  # the depth-scale line's sigma_w points (a chaotic tanh point costs tens of ms)
 SWEEP_XI_MULTIPLES = (6.0,)  # Schoenholz et al. 2017: trainable to depths of about 6 xi_c
 PENDING_COLOUR = "#e8e8e8"
 
@@ -844,10 +845,13 @@ def sweep_figure(table: pd.DataFrame, x: str, y: str, metric: str, depth_scale=N
             fig.add_heatmap(z=np.where(mask, 1.0, np.nan), x=xs_plot, y=ys_plot, showscale=False, name=text,
                             colorscale=[[0, colour], [1, colour]],
                             hovertemplate=f"{x} %{{x}}<br>{y} %{{y}}<br>{text}<extra></extra>")
+    xi = None
     if depth_scale is not None and x == "sigma_w" and y == "depth" and numeric[x] and len(xs) > 1:
-        grid = np.linspace(min(xs), max(xs), 200)
+        grid = np.linspace(min(xs), max(xs), XI_POINTS)
         with np.errstate(all="ignore"):
-            xi = np.asarray(depth_scale(grid), dtype=float)
+            xi = depth_scale(grid)  # None: not computed yet (the live map goes on without the line)
+    if xi is not None:
+        xi = np.asarray(xi, dtype=float)
         top = max(ys) + (max(ys) - min(ys)) * 0.5 + 1
         for c, dash in zip(multiples, ("solid", "dash", "dot", "dashdot")):
             line = c * xi
