@@ -5,6 +5,7 @@ the path (``[tool.pytest.ini_options] pythonpath``).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -56,6 +57,18 @@ def relerr():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@contextlib.contextmanager
+def environment_kept():
+    """Put os.environ back as it was: a Dask LocalCluster's nanny writes its workers' pre-spawn environment
+    (MALLOC_TRIM_THRESHOLD_=65536) into this process's, which every subprocess started later would inherit."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(autouse=True)

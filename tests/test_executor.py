@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import environment_kept
 
 from lab.engine.config import RunConfig
 from lab.engine.training import train
@@ -151,7 +152,8 @@ def test_a_task_is_the_lab_s_own_code_never_a_name_from_elsewhere():
 
 def test_the_same_numbers_on_a_dask_cluster():
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
+    with environment_kept(), \
+            distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         executor = Executor(slots=1, client=client)
         try:

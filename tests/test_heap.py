@@ -40,8 +40,12 @@ print(return_free_memory(), before - resident_mb())
 
 
 def _freed_in_a_thread(trim: str) -> tuple[bool, float]:
+    # without glibc's own MALLOC_* settings: a Dask LocalCluster started earlier in this process leaves
+    # MALLOC_TRIM_THRESHOLD_=65536 in os.environ (its nanny's pre-spawn environment), and with it glibc hands freed
+    # memory back by itself, leaving nothing for the trim to return
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     out = subprocess.run([sys.executable, "-c", FREED_IN_A_THREAD], capture_output=True, text=True, check=True,
-                         env={**os.environ, "BACKPROP_LAB_HEAP_TRIM": trim}, cwd=ROOT).stdout
+                         env={**env, "BACKPROP_LAB_HEAP_TRIM": trim}, cwd=ROOT).stdout
     ran, returned = out.split()
     return ran == "True", float(returned)
 

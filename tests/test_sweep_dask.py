@@ -13,6 +13,8 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
+from conftest import environment_kept  # noqa: E402
+
 from lab.cli.main import main  # noqa: E402
 from lab.engine.config import RunConfig  # noqa: E402
 from lab.experiments.sweep import COLUMNS, SCHEDULER_ENV, SweepSpec, map_on_dask, run_sweep  # noqa: E402
@@ -24,8 +26,8 @@ NUMBERS = [c for c in COLUMNS if c != "wall_s"]
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
-                                  worker_dashboard_address=None) as c:
+    with environment_kept(), distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                                      dashboard_address=None, worker_dashboard_address=None) as c:
         yield c
 
 
