@@ -153,7 +153,8 @@ def test_a_task_is_the_lab_s_own_code_never_a_name_from_elsewhere():
 def test_the_same_numbers_on_a_dask_cluster():
     distributed = pytest.importorskip("distributed")
     with environment_kept(), \
-            distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
+            distributed.LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None,
+                                     worker_dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         executor = Executor(slots=1, client=client)
         try:
