@@ -91,3 +91,15 @@ def test_a_trained_network_gets_no_dashed_line():
     assert trained.theory is None and trained.fit.reason == "trained"
     assert "these have been trained" in report.caption("trained", trained)
     assert measure(config, data=result.data).theory is not None  # the same network at initialization has one
+
+
+def test_a_network_of_zero_weights_has_a_zero_jacobian_said_in_words_and_no_line_at_minus_infinity():
+    zero = measure(BASE.replace(init="zeros", depth=8))
+    row = zero.spectrum.summary().iloc[-1]
+    assert row.s_max == 0 and row.share_below_floor == 1.0  # every direction numerically zero
+    words = report.caption("zeros", zero)
+    assert "the Jacobian is zero" in words and "does not apply" in words
+    assert len(report.density_figure({"zeros": zero}).data) == 0  # nothing on a log axis, and no error
+    he = measure(BASE.replace(activation="relu", init="he_normal", depth=8))
+    both = report.density_figure({"zeros": zero, "he": he})
+    assert both.data and all(np.isfinite(both.layout.xaxis.range))

@@ -74,7 +74,8 @@ class Spectrum:
 
     @property
     def floor(self) -> np.ndarray:
-        """(K, N): below it a singular value is numerically zero (``FLOOR_EPS`` times its matrix's largest)."""
+        """(K, N): at or below it a singular value is numerically zero (``FLOOR_EPS`` times its matrix's largest; 0
+        for a matrix that is all zeros, every one of whose singular values is then numerically zero)."""
         return FLOOR_EPS * self.values[:, :, 0]
 
     def frame(self) -> pd.DataFrame:
@@ -109,7 +110,7 @@ class Spectrum:
                 decades = math.log10(p95 / max(p5, FLOOR_EPS * s_max)) if p95 > 0 else math.nan
             rows.append({"depth": int(l), "mean_s2": float(s2.mean()), "var_s2": var,
                          "s_p5": float(p5), "s_p50": float(p50), "s_p95": float(p95), "s_max": s_max,
-                         "share_below_floor": float((v < floor[:, None]).mean()), "decades_90": decades})
+                         "share_below_floor": float((v <= floor[:, None]).mean()), "decades_90": decades})
         return pd.DataFrame(rows, columns=["depth", "mean_s2", "var_s2", "s_p5", "s_p50", "s_p95", "s_max",
                                            "share_below_floor", "decades_90"])
 

@@ -36,13 +36,14 @@ def shown_depths(layers, most: int = 4) -> list[int]:
     return sorted({min(layers, key=lambda l: abs(math.log(l) - math.log(p))) for p in picks})
 
 
-def _log_values(measured: Measured, depth: int) -> tuple[np.ndarray, float]:
-    """log10 s at ``depth`` (all probe inputs), values under the floor set to the floor; and the share that was."""
+def _log_values(measured: Measured, depth: int) -> np.ndarray:
+    """log10 s at ``depth`` (all probe inputs), values under the floor set to the floor; a matrix of zeros (a
+    floor of 0: nothing to place on a log axis) is left out, and the caption counts it as numerically zero."""
     spectrum = measured.spectrum
     i = int(np.flatnonzero(spectrum.layers == depth)[0])
     values, floor = spectrum.values[i], spectrum.floor[i][:, None]
-    below = values < floor
-    return np.log10(np.where(below, floor, values)).ravel(), float(below.mean())
+    nonzero = np.broadcast_to(floor > 0, values.shape)
+    return np.log10(np.where(values < floor, floor, values)[nonzero])
 
 
 def density_figure(spectra: dict[str, Measured], depths: list[int] | None = None) -> go.Figure:
@@ -56,7 +57,8 @@ def density_figure(spectra: dict[str, Measured], depths: list[int] | None = None
     common = sorted(set.intersection(*(set(s["depth"]) for s in finite))) if finite else []
     depths = depths or shown_depths(common)
     logs = {(n, d): _log_values(spectra[n], d) for n in names for d in depths if d in set(finite[names.index(n)]["depth"])}
-    every = np.concatenate([v for v, _ in logs.values()]) if logs else np.zeros(1)
+    logs = {k: v for k, v in logs.items() if len(v)}
+    every = np.concatenate(list(logs.values())) if logs else np.zeros(1)
     lo = math.floor(every.min() / BIN_DECADES) * BIN_DECADES
     hi = math.ceil(every.max() / BIN_DECADES) * BIN_DECADES + BIN_DECADES
     edges = np.arange(lo, hi + BIN_DECADES / 2, BIN_DECADES)
@@ -67,7 +69,7 @@ def density_figure(spectra: dict[str, Measured], depths: list[int] | None = None
         for k, depth in enumerate(depths):
             if (name, depth) not in logs:
                 continue
-            values, _ = logs[name, depth]
+            values = logs[name, depth]
             share = np.histogram(values, edges)[0] / len(values)
             colour = DEPTH_SHADES[min(k, len(DEPTH_SHADES) - 1)] if len(depths) <= len(DEPTH_SHADES) else None
             fig.add_scatter(x=centres, y=share, mode="lines", line=dict(color=colour, width=2.5, shape="hvh"),
@@ -157,6 +159,9 @@ def caption(name: str, measured: Measured) -> str:
         return f"{name}: the product left float64's range at layer {measured.spectrum.overflow_at}; nothing to show."
     row = s.iloc[-1]
     depth = int(row["depth"])
+    if not row["s_max"] > 0:  # zero weights, or every unit dead: J is the zero matrix
+        return (f"{name}: at layer {depth} the Jacobian is zero: no change at layer 1 reaches layer {depth} in any "
+                f"direction, so there is no spread to draw. " + theory_note(measured))
     spread = _spread_words(row["s_p5"], row["s_p95"], row["s_max"])
     words = f"{name}: at layer {depth}, {spread}; mean of s² {number(row['mean_s2'])}"
     if measured.theory is not None and depth in set(measured.theory["depth"]):

@@ -21,8 +21,9 @@ INTRO = (
 def show(spectra: dict[str, Measured], colours: dict[str, str], key: str) -> None:
     """The density of log10 s per network side by side, the mean and the spread of s² per layer (theory dashed),
     and each network's caption; ``colours`` maps the names to their colours, ``key`` names the charts.  A network
-    whose product left float64's range at once has nothing to draw: its caption says so."""
-    drawn = {name: m for name, m in spectra.items() if not m.spectrum.summary().empty}
+    whose product left float64's range at once, or whose Jacobian is zero, has nothing to draw: its caption says
+    so."""
+    drawn = {name: m for name, m in spectra.items() if (m.spectrum.summary()["s_max"] > 0).any()}
     if drawn:
         panels.chart(report.density_figure(drawn), key=f"{key}_density", filename=f"{key}_density")
         panels.chart(report.moments_figure(drawn, colours), key=f"{key}_moments", filename=f"{key}_moments")
