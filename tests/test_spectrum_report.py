@@ -103,3 +103,19 @@ def test_a_network_of_zero_weights_has_a_zero_jacobian_said_in_words_and_no_line
     he = measure(BASE.replace(activation="relu", init="he_normal", depth=8))
     both = report.density_figure({"zeros": zero, "he": he})
     assert both.data and all(np.isfinite(both.layout.xaxis.range))
+
+
+def test_when_even_the_95th_percentile_is_numerically_zero_no_span_is_given():
+    """A sigmoid with weights of std 100 keeps one direction or two: 99% of the values sit below float64's floor,
+    and a span from one noise value to another (it read 'more than -14 orders of magnitude') means nothing."""
+    from lab.engine.jacobian import Spectrum
+    from lab.theory.meanfield import Fit
+    from lab.theory.spectrum import Measured, SpectrumFit
+
+    values = np.full((1, 1, 100), 1e-40)
+    values[0, 0, 0] = 1e3  # one direction crosses
+    measured = Measured(Spectrum(np.array([10]), values, "data"), None, SpectrumFit(Fit.DOES_NOT_APPLY, "cures"), None)
+    row = measured.spectrum.summary().iloc[0]
+    assert row.share_below_floor == 0.99 and np.isnan(row.decades_90)
+    words = report.caption("one direction", measured)
+    assert "at least 95% of directions are numerically zero" in words and "orders of magnitude" not in words

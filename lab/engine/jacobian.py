@@ -96,7 +96,8 @@ class Spectrum:
         """Per layer (finite ones): the mean and the variance of s^2 over all inputs' singular values, the 5th,
         50th and 95th percentiles of s, the largest s, the share of s below the numerical floor, and decades_90:
         how many orders of magnitude the middle 90% span, log10(p95 / p5), with a p5 below the floor taken at the
-        floor (FLOOR_EPS times the largest s), so that it is a lower bound there, not rounding noise."""
+        floor (FLOOR_EPS times the largest s), so that it is a lower bound there, not rounding noise (NaN when the 95th
+        percentile is below the floor too)."""
         rows = []
         for l, v, floor in zip(self.layers, self.values, self.floor):
             if not np.isfinite(v).all():
@@ -107,7 +108,8 @@ class Spectrum:
             p5, p50, p95 = np.percentile(v.ravel(), [5, 50, 95])
             s_max = float(v.max())
             with np.errstate(divide="ignore"):
-                decades = math.log10(p95 / max(p5, FLOOR_EPS * s_max)) if p95 > 0 else math.nan
+                resolved = p95 > FLOOR_EPS * s_max  # else 95% and more are numerically zero: no span to give
+                decades = math.log10(p95 / max(p5, FLOOR_EPS * s_max)) if resolved else math.nan
             rows.append({"depth": int(l), "mean_s2": float(s2.mean()), "var_s2": var,
                          "s_p5": float(p5), "s_p50": float(p50), "s_p95": float(p95), "s_max": s_max,
                          "share_below_floor": float((v <= floor[:, None]).mean()), "decades_90": decades})

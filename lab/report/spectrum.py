@@ -137,8 +137,8 @@ def moments_figure(spectra: dict[str, Measured], colours: dict[str, str]) -> go.
 
 
 def _spread_words(p5: float, p95: float, s_max: float = math.inf) -> str:
-    if not p95 > 0:
-        return "most directions are numerically zero"
+    if not p95 > FLOOR_EPS * s_max:  # 95% and more of the values are rounding noise next to the largest
+        return "at least 95% of directions are numerically zero: the signal crosses in the few largest only"
     if p5 < FLOOR_EPS * s_max:  # the 5th percentile is rounding noise: say how far the resolved part reaches
         return (f"the middle 90% of directions span more than {math.log10(p95 / (FLOOR_EPS * s_max)):.0f} orders "
                 f"of magnitude (s from numerically zero to {number(p95)})")
