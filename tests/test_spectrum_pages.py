@@ -84,3 +84,14 @@ def test_a_run_without_its_weights_says_why_no_spectrum():
     (expander,) = [x for x in at.expander if x.label.startswith("Jacobian spectrum")]
     assert any("final weights were not kept" in c.value for c in expander.caption)
     assert not expander.button
+
+
+def test_a_run_of_zero_epochs_shows_the_spectrum_at_initialization_only():
+    """Its final weights are its initial ones: a second, "trained" spectrum of the same numbers would be false."""
+    at = app("pages/train.py", RunConfig(samples=200, epochs=0, depth=3, width=8, dtype="float64"))
+    at.sidebar.form_submit_button[0].click().run()
+    (expander,) = [x for x in at.expander if x.label.startswith("Jacobian spectrum")]
+    expander.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [c.split(":")[0] for c in spectrum_captions(at)] == ["at initialization"]
+    assert any("has not trained yet" in c.value for c in at.caption)

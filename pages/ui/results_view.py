@@ -125,23 +125,32 @@ def jacobian_spectrum(result: RunResult) -> None:
                 state.replace(state.TRAIN_SPECTRA, (shown, spectra))
         if spectra is None:
             return
-        init_name, trained_name = spectra
-        spectrum_view.show(spectra, {init_name: charts.INIT_COLOR, trained_name: charts.DELTA_COLOR},
+        spectrum_view.show(spectra, {INIT_NAME: charts.INIT_COLOR, TRAINED_NAME: charts.DELTA_COLOR},
                            key="train_jacobian")
-        where = summaries.epoch_of(summaries.stop_point(result), result.config.epochs)
         batch = (" Batch norm uses the statistics of the first training examples, at which both are measured."
                  if result.config.norm == "batch" else "")
-        st.caption(f"The trained spectrum is that of the weights at {where}, the run's last: a run keeps only its "
-                   "final weights, not those of the epochs before." + batch)
+        if TRAINED_NAME in spectra:
+            where = summaries.epoch_of(summaries.stop_point(result), result.config.epochs)
+            st.caption(f"The trained spectrum is that of the weights at {where}, the run's last: a run keeps only its "
+                       "final weights, not those of the epochs before." + batch)
+        else:
+            st.caption("This run has not trained yet (no optimizer step): its weights are those of initialization, "
+                       "so the spectrum at initialization is all there is." + batch)
+
+
+INIT_NAME, TRAINED_NAME = "at initialization", "after training"
 
 
 def _measure_both(result: RunResult) -> dict | None:
-    """{name: Measured} at initialization and with the run's final weights, or None after the gate's refusal."""
+    """{name: Measured} at initialization and with the run's final weights (not for a run that took no step: they
+    are the initial ones), or None after the gate's refusal."""
     config, data = result.config, result.data
     shape = (gate.DataShape(len(data.X_train) + len(data.X_val), data.input_dim, data.classes)
              if config.dataset == "csv" else None)
     if running.admitted(gate.Work("jacobian", (config, config), shape)) is None:
         return None
     with st.spinner("Taking the singular values of the network's Jacobian…"):
-        return {"at initialization": spectrum.measure(config, data=data),
-                "after training": spectrum.measure(config, model=result.eval_model(), data=data, inputs="data")}
+        spectra = {INIT_NAME: spectrum.measure(config, data=data)}
+        if summaries.stop_point(result) > 0:
+            spectra[TRAINED_NAME] = spectrum.measure(config, model=result.eval_model(), data=data, inputs="data")
+        return spectra
