@@ -334,22 +334,22 @@ def _spectrum_lines(config: RunConfig, measured) -> list[str]:
     where = "from the data" if spectrum.inputs == "data" else f"at the fixed point q* = {number(measured.q_star, 3)}"
     lines = [f"J_l = dh_l/dh_1 at initialization: {config.depth} hidden layers of {config.width} {config.activation} "
              f"units, {config.init} init, seed {config.seed}; {n} input{'' if n == 1 else 's'} {where}"]
-    theory = None if measured.theory is None else measured.theory.set_index("depth")["mean_s2"]
+    theory = measured.theory is not None  # a column for the theory's mean of s^2
     header = f"{'depth':>5}  {'mean s^2':>9}  {'s p5':>9}  {'s p95':>9}"
-    lines.append(header + (f"  {'theory mean s^2':>15}" if theory is not None else ""))
+    lines.append(header + (f"  {'theory mean s^2':>15}" if theory else ""))
     summary = spectrum.summary()
     def s(value, largest):  # a value float64 cannot tell from 0 is not printed as if it could
         return "~0" if value < FLOOR_EPS * largest else number(value, 3)
 
     for row in summary.itertuples():
         line = f"{row.depth:>5}  {number(row.mean_s2, 3):>9}  {s(row.s_p5, row.s_max):>9}  {s(row.s_p95, row.s_max):>9}"
-        if theory is not None:
-            line += f"  {number(theory[row.depth], 3):>15}"
+        if theory:
+            line += f"  {number(measured.theory_mean_s2(row.depth), 3):>15}"
         if row.share_below_floor > 0:
             line += f"  ({number(100 * row.share_below_floor, 2)}% numerically zero)"
         lines.append(line)
     reason = reason_words(fit, config.width)
-    if theory is None:
+    if not theory:
         lines.append(f"theory: does not apply ({reason})")
     elif fit.fit is Fit.APPROXIMATE:
         lines.append(f"theory: approximate ({reason})")

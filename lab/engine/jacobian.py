@@ -97,7 +97,13 @@ class Spectrum:
         50th and 95th percentiles of s, the largest s, the share of s below the numerical floor, and decades_90:
         how many orders of magnitude the middle 90% span, log10(p95 / p5), with a p5 below the floor taken at the
         floor (FLOOR_EPS times the largest s), so that it is a lower bound there, not rounding noise (NaN when the 95th
-        percentile is below the floor too)."""
+        percentile is below the floor too).  Computed once per spectrum, as every chart and caption of a page
+        asks for it: do not modify the table."""
+        if "_summary" not in self.__dict__:
+            object.__setattr__(self, "_summary", self._summarize())
+        return self.__dict__["_summary"]
+
+    def _summarize(self) -> pd.DataFrame:
         rows = []
         for l, v, floor in zip(self.layers, self.values, self.floor):
             if not np.isfinite(v).all():

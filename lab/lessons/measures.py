@@ -79,11 +79,7 @@ def _depth_scale(run) -> float:
 def _deepest(run):
     """The spectrum's summary row at its deepest finite layer, and the theory's mean of s^2 there (NaN if none)."""
     row = run.spectrum.spectrum.summary().iloc[-1]
-    theory = run.spectrum.theory
-    predicted = math.nan
-    if theory is not None and int(row["depth"]) in set(theory["depth"]):
-        predicted = float(theory.set_index("depth").loc[int(row["depth"]), "mean_s2"])
-    return row, predicted
+    return row, run.spectrum.theory_mean_s2(int(row["depth"]))
 
 
 def _decades(run) -> float:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -65,7 +64,6 @@ def density_figure(spectra: dict[str, Measured], depths: list[int] | None = None
     centres = 0.5 * (edges[1:] + edges[:-1])
     lines = []
     for col, name in enumerate(names, start=1):
-        theory = spectra[name].theory
         for k, depth in enumerate(depths):
             if (name, depth) not in logs:
                 continue
@@ -76,13 +74,12 @@ def density_figure(spectra: dict[str, Measured], depths: list[int] | None = None
                             name=f"layer {depth}", legendgroup=str(depth), showlegend=col == 1,
                             row=1, col=col,
                             hovertemplate="log10 s %{x:.2f}: %{y:.1%} of directions<extra>layer " + str(depth) + "</extra>")
-            if theory is not None and depth in set(theory["depth"]):
-                mean_s2 = float(theory.set_index("depth").loc[depth, "mean_s2"])
-                if mean_s2 > 0 and math.isfinite(mean_s2):
-                    axis = "" if col == 1 else str(col)  # one list of shapes at the end: add_vline costs 15 ms each
-                    lines.append(dict(type="line", x0=0.5 * math.log10(mean_s2), x1=0.5 * math.log10(mean_s2),
-                                      y0=0, y1=1, xref=f"x{axis}", yref=f"y{axis} domain",
-                                      line=dict(color=colour, dash="dash", width=1.5)))
+            mean_s2 = spectra[name].theory_mean_s2(depth)
+            if mean_s2 > 0 and math.isfinite(mean_s2):
+                axis = "" if col == 1 else str(col)  # one list of shapes at the end: add_vline costs 15 ms each
+                lines.append(dict(type="line", x0=0.5 * math.log10(mean_s2), x1=0.5 * math.log10(mean_s2),
+                                  y0=0, y1=1, xref=f"x{axis}", yref=f"y{axis} domain",
+                                  line=dict(color=colour, dash="dash", width=1.5)))
     fig.update_layout(shapes=lines)
     # one short title per panel: two long ones side by side run into each other in a narrow window
     fig.update_xaxes(title_text="log10 s", range=[lo, hi])
@@ -164,8 +161,9 @@ def caption(name: str, measured: Measured) -> str:
                 f"direction, so there is no spread to draw. " + theory_note(measured))
     spread = _spread_words(row["s_p5"], row["s_p95"], row["s_max"])
     words = f"{name}: at layer {depth}, {spread}; mean of s² {number(row['mean_s2'])}"
-    if measured.theory is not None and depth in set(measured.theory["depth"]):
-        words += f", theory {number(float(measured.theory.set_index('depth').loc[depth, 'mean_s2']))}"
+    predicted = measured.theory_mean_s2(depth)
+    if not math.isnan(predicted):
+        words += f", theory {number(predicted)}"
     words += "."
     if row["share_below_floor"] > 0:
         words += (f" {row['share_below_floor']:.0%} of the singular values are below what float64 resolves next to "
@@ -200,16 +198,3 @@ def theory_note(measured: Measured, width: int | None = None) -> str:
     if fit.fit is Fit.APPROXIMATE:
         return f"Dashed: free probability, approximate here: {reason_words(fit, width)}."
     return f"No dashed line: the theory does not apply ({reason_words(fit, width)})."
-
-
-def summary_table(spectra: dict[str, Measured]) -> pd.DataFrame:
-    """Per network and depth: the measured mean of s^2, the theory's, the 5th and 95th percentiles of s and the
-    share numerically zero, for a table under the charts."""
-    rows = []
-    for name, m in spectra.items():
-        theory = m.theory.set_index("depth")["mean_s2"] if m.theory is not None else pd.Series(dtype=float)
-        for _, r in m.spectrum.summary().iterrows():
-            rows.append({"network": name, "layer": int(r["depth"]), "mean s²": r["mean_s2"],
-                         "theory mean s²": theory.get(int(r["depth"]), np.nan), "s 5th pct": r["s_p5"],
-                         "s 95th pct": r["s_p95"], "numerically zero": r["share_below_floor"]})
-    return pd.DataFrame(rows)

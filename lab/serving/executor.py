@@ -328,20 +328,17 @@ class Executor:
         sessions with a task running counted as having just had their turn."""
         lines = {s: deque(line) for s, line in self._lines.items() if line}
         turns = dict(self._turns)
+        later = itertools.count(max(turns.values(), default=0) + 1)  # turns still to come, after every past one
         for h in self._running:
-            turns[h.session] = next(self._clock_preview(turns))
+            turns[h.session] = next(later)
         order = []
         while lines:
             session = min(lines, key=lambda s: (turns.get(s, -1), lines[s][0].number))
             order.append(lines[session].popleft())
-            turns[session] = next(self._clock_preview(turns))
+            turns[session] = next(later)
             if not lines[session]:
                 del lines[session]
         return order
-
-    @staticmethod
-    def _clock_preview(turns):
-        return itertools.count(max(turns.values(), default=0) + 1)
 
     def _next(self) -> Handle | None:
         """The next task to start: of the sessions with nothing running, the one whose last turn is oldest (a

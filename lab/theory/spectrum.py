@@ -20,6 +20,7 @@ The formulas hold for plain networks (no normalization, no shortcut) with random
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,6 +146,13 @@ class Measured:
     theory: pd.DataFrame | None  # ``predict`` at the spectrum's layers, or None where it does not apply
     fit: SpectrumFit
     q_star: float | None
+
+    def theory_mean_s2(self, depth: int) -> float:
+        """The theory's mean of s^2 at hidden layer ``depth``: NaN where there is no theory line, or not there."""
+        if self.theory is None:
+            return math.nan
+        at = self.theory.loc[self.theory["depth"] == depth, "mean_s2"]
+        return float(at.iloc[0]) if len(at) else math.nan
 
 
 def measure(config: RunConfig, model: MLP | None = None, data: Dataset | None = None, inputs: str = "data",
